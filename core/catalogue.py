@@ -1,0 +1,121 @@
+"""The bot's own fixed texts, in English and Spanish, chosen by the user's locale."""
+
+from __future__ import annotations
+
+DEFAULT_LOCALE = "en"
+
+_EN: dict[str, str] = {
+    "help": (
+        "I can help with:\n"
+        "/essay <title> - a short academic essay\n"
+        "/summarize <text or file> - a summary (of a thread or file too)\n"
+        "/translate <language> <text> - a translation\n"
+        "/chat <message> - a conversation with memory\n"
+        "/entities <text> - people, places, organisations and more\n"
+        "/code <prompt> - an answer in a code block\n"
+        "/models, /model <name> - the models and the model for this conversation\n"
+        "/reset - forget this conversation\n"
+        "/help - this text"
+    ),
+    "usage.essay": "Usage: /essay <title>",
+    "usage.summarize": "Usage: /summarize <text>, or attach a .txt, .md, .pdf or .docx file",
+    "usage.translate": "Usage: /translate <language> <text>, for example /translate de Good morning",
+    "usage.chat": "Usage: /chat <message>",
+    "usage.entities": "Usage: /entities <text>",
+    "usage.code": "Usage: /code <prompt>",
+    "usage.model": "Usage: /model <name>. Models: {models}",
+    "unknown_language": "I don't know the language '{language}'. Try a name or ISO code, such as French or fr.",
+    "too_long": "That text is too long: the limit is {limit} characters (yours has {length}).",
+    "file_too_large": "The file '{name}' is too large: the limit is {limit}.",
+    "file_unsupported": "I can't read '{name}'. I read {types} files.",
+    "file_unreadable": "I couldn't read any text in '{name}'.",
+    "reset_done": "Done: I've forgotten this conversation.",
+    "model_set": "This conversation now uses the model '{model}'.",
+    "model_unknown": "There is no model '{model}'. Models: {models}",
+    "models_header": "Models (the one marked * is used here):",
+    "model_reachable": "reachable",
+    "model_unreachable": "not reachable",
+    "working": "Working on it...",
+    "model_busy": (
+        "Sorry, the language model is busy or unavailable right now and I couldn't answer "
+        "after {attempts} tries. Please try again in a minute."
+    ),
+    "model_rejected": "Sorry, the language model couldn't handle that request ({reason}).",
+    "internal_error": "Sorry, something went wrong on my side and I couldn't answer. Please try again.",
+    "entities_none": "I found no named entities.",
+    "entities_header": "Entities found:",
+    "entity.person": "People",
+    "entity.organization": "Organisations",
+    "entity.location": "Places",
+    "entity.event": "Events",
+    "entity.topic": "Topics",
+    "entity.other": "Other",
+    "nothing_to_summarize": "There is nothing to summarise here.",
+    "asked_by": "{command} asked by {user}",
+}
+
+_ES: dict[str, str] = {
+    "help": (
+        "Puedo ayudarte con:\n"
+        "/essay <título> - un ensayo académico breve\n"
+        "/summarize <texto o archivo> - un resumen (también de un hilo o archivo)\n"
+        "/translate <idioma> <texto> - una traducción\n"
+        "/chat <mensaje> - una conversación con memoria\n"
+        "/entities <texto> - personas, lugares, organizaciones y más\n"
+        "/code <petición> - una respuesta en un bloque de código\n"
+        "/models, /model <nombre> - los modelos y el modelo de esta conversación\n"
+        "/reset - olvidar esta conversación\n"
+        "/help - este texto"
+    ),
+    "usage.essay": "Uso: /essay <título>",
+    "usage.summarize": "Uso: /summarize <texto>, o adjunta un archivo .txt, .md, .pdf o .docx",
+    "usage.translate": "Uso: /translate <idioma> <texto>, por ejemplo /translate de Buenos días",
+    "usage.chat": "Uso: /chat <mensaje>",
+    "usage.entities": "Uso: /entities <texto>",
+    "usage.code": "Uso: /code <petición>",
+    "usage.model": "Uso: /model <nombre>. Modelos: {models}",
+    "unknown_language": "No conozco el idioma '{language}'. Prueba con un nombre o código ISO, como francés o fr.",
+    "too_long": "Ese texto es demasiado largo: el límite es de {limit} caracteres (el tuyo tiene {length}).",
+    "file_too_large": "El archivo '{name}' es demasiado grande: el límite es {limit}.",
+    "file_unsupported": "No puedo leer '{name}'. Leo archivos {types}.",
+    "file_unreadable": "No encontré texto legible en '{name}'.",
+    "reset_done": "Hecho: he olvidado esta conversación.",
+    "model_set": "Esta conversación usa ahora el modelo '{model}'.",
+    "model_unknown": "No existe el modelo '{model}'. Modelos: {models}",
+    "models_header": "Modelos (el marcado con * es el que se usa aquí):",
+    "model_reachable": "disponible",
+    "model_unreachable": "no disponible",
+    "working": "Trabajando en ello...",
+    "model_busy": (
+        "Lo siento, el modelo de lenguaje está ocupado o no disponible y no pude responder "
+        "tras {attempts} intentos. Vuelve a intentarlo en un minuto."
+    ),
+    "model_rejected": "Lo siento, el modelo de lenguaje no pudo procesar esa petición ({reason}).",
+    "internal_error": "Lo siento, algo falló por mi parte y no pude responder. Inténtalo de nuevo.",
+    "entities_none": "No encontré entidades con nombre.",
+    "entities_header": "Entidades encontradas:",
+    "entity.person": "Personas",
+    "entity.organization": "Organizaciones",
+    "entity.location": "Lugares",
+    "entity.event": "Eventos",
+    "entity.topic": "Temas",
+    "entity.other": "Otras",
+    "nothing_to_summarize": "No hay nada que resumir aquí.",
+    "asked_by": "{command} pedido por {user}",
+}
+
+CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "es": _ES}
+
+
+def language_of(locale: str | None) -> str:
+    """'es-MX', 'es_ES', 'es' -> 'es'; anything we don't carry -> English."""
+    if not locale:
+        return DEFAULT_LOCALE
+    lang = locale.replace("_", "-").split("-")[0].lower()
+    return lang if lang in CATALOGUES else DEFAULT_LOCALE
+
+
+def text(key: str, locale: str | None = None, **params: object) -> str:
+    catalogue = CATALOGUES[language_of(locale)]
+    template = catalogue.get(key) or _EN[key]
+    return template.format(**params) if params else template

@@ -1,0 +1,109 @@
+"""Streaming an answer into chat under a shared rate budget.
+
+Intermediate updates are coalesced: when the destination's budget has no slot, the update
+is skipped and the next one carries the latest text. Final texts always land: they wait for
+a slot, honour Retry-After, and retry transient faults.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from core.errors import RetryAfter, TransientDeliveryError
+from core.ports import RateBudget, Responder
+from core.splitter import split_message
+
+log = logging.getLogger("tertulia.delivery")
+
+FINAL_ATTEMPTS = 30  # a final text survives this many 429s / transient faults in a row
+TRANSIENT_BACKOFF = 1.0
+
+
+class StreamingReply:
+    def __init__(
+        self,
+        *,
+        responder: Responder,
+        budget: RateBudget,
+        budget_key: str,
+        refs: list[str] | None = None,
+        on_refs: Callable[[list[str]], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._responder = responder
+        self._budget = budget
+        self._key = budget_key
+        self._refs: list[str] = list(refs or [])
+        self._final: dict[int, str] = {}
+        self._on_refs = on_refs
+        self._sleep = sleep
+        self.rate_limit_waits = 0  # 429s honoured, for metrics
+
+    @property
+    def refs(self) -> list[str]:
+        return list(self._refs)
+
+    def start(self) -> None:
+        try:
+            self._responder.start()
+        except Exception:  # a typing indicator is never worth failing a job for
+            log.warning("start indicator failed", exc_info=True)
+
+    def feed(self, text: str) -> None:
+        """The answer so far. Cheap when the budget is spent: nothing is sent."""
+        if not text.strip():
+            return
+        chunks = split_message(text, self._responder.max_chars)
+        for index, chunk in enumerate(chunks[:-1]):
+            self._land(index, chunk)
+        if self._budget.try_acquire(self._key, self._responder.update_interval) > 0:
+            return
+        try:
+            self._show(len(chunks) - 1, chunks[-1])
+        except RetryAfter as err:
+            self.rate_limit_waits += 1
+            self._budget.penalize(self._key, err.seconds)
+        except TransientDeliveryError:
+            log.warning("intermediate update failed; the next one carries the text", exc_info=True)
+
+    def finish(self, text: str) -> None:
+        """The whole answer: every piece lands, in order."""
+        for index, chunk in enumerate(split_message(text, self._responder.max_chars)):
+            self._land(index, chunk)
+
+    def close(self) -> None:
+        self._responder.close()
+
+    def _show(self, index: int, text: str) -> None:
+        if index < len(self._refs):
+            self._responder.update(self._refs[index], text)
+        else:
+            self._refs.append(self._responder.post(text))
+            if self._on_refs is not None:
+                self._on_refs(list(self._refs))
+
+    def _land(self, index: int, text: str) -> None:
+        if self._final.get(index) == text:
+            return
+        for attempt in range(FINAL_ATTEMPTS):
+            wait = self._budget.try_acquire(self._key, self._responder.update_interval)
+            if wait > 0:
+                self._sleep(wait)
+                continue
+            try:
+                if index >= len(self._refs):
+                    self._show(index, text)
+                self._responder.finish(self._refs[index], text)
+            except RetryAfter as err:
+                self.rate_limit_waits += 1
+                self._budget.penalize(self._key, err.seconds)
+                self._sleep(err.seconds)
+                continue
+            except TransientDeliveryError:
+                self._sleep(TRANSIENT_BACKOFF * (attempt + 1))
+                continue
+            self._final[index] = text
+            return
+        raise TransientDeliveryError(f"could not deliver the final text after {FINAL_ATTEMPTS} attempts")

@@ -1,0 +1,109 @@
+"""The model registry: named model endpoints, read from a TOML file in the repo.
+
+String values may use ``${VAR}`` or ``${VAR:-default}`` so that the environment can
+override any field without editing the file (URLs, served ids, the default model).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
+
+
+class Flavour(StrEnum):
+    TGI = "tgi"  # TGI native: /generate_stream, /info, /tokenize, grammar
+    OPENAI = "openai"  # OpenAI-compatible /v1/chat/completions
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    name: str
+    flavour: Flavour
+    url: str
+    model_id: str = "tgi"
+    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
+    prompt_format: str = "chatml"  # for servers without a chat template (TGI native)
+    max_input_tokens: int | None = None  # used when the server has no /info
+    max_total_tokens: int | None = None
+    max_new_tokens: int = 512
+    temperature: float | None = 0.7
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registry:
+    models: dict[str, ModelSpec]
+    default: str
+    jobs: dict[str, str]  # job kind -> model name
+
+    def names(self) -> list[str]:
+        return list(self.models)
+
+    def default_for(self, kind: str) -> str:
+        name = self.jobs.get(kind) or self.default
+        return name if name in self.models else self.default
+
+    def get(self, name: str) -> ModelSpec:
+        return self.models[name]
+
+
+def expand(value: str, env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+
+    def substitute(match: re.Match[str]) -> str:
+        found = env.get(match.group("name"))
+        return found if found else (match.group("default") or "")
+
+    return _VAR.sub(substitute, value)
+
+
+def _expand_all(value: Any, env: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return expand(value, env)
+    if isinstance(value, list):
+        return [_expand_all(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_all(v, env) for k, v in value.items()}
+    return value
+
+
+_INT_FIELDS = ("max_input_tokens", "max_total_tokens", "max_new_tokens")
+_FLOAT_FIELDS = ("temperature", "top_p")
+
+
+def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
+    fields = {k: v for k, v in raw.items() if k in ModelSpec.__dataclass_fields__}
+    for key in _INT_FIELDS:
+        if key in fields:
+            fields[key] = int(fields[key]) if str(fields[key]).strip() else None
+    for key in _FLOAT_FIELDS:
+        if key in fields:
+            fields[key] = float(fields[key]) if str(fields[key]).strip() else None
+    fields["flavour"] = Flavour(fields["flavour"])
+    fields["stop"] = tuple(fields.get("stop", ()))
+    fields["extra"] = {k: v for k, v in raw.items() if k not in ModelSpec.__dataclass_fields__}
+    return ModelSpec(name=name, **fields)
+
+
+def load_registry(path: Path, *, env: dict[str, str] | None = None, default_override: str | None = None) -> Registry:
+    env = dict(os.environ) if env is None else env
+    data = _expand_all(tomllib.loads(path.read_text()), env)
+    models = {name: _spec(name, raw) for name, raw in data.get("models", {}).items()}
+    default = default_override or data.get("default") or next(iter(models))
+    if default not in models:
+        raise ValueError(f"default model {default!r} is not in {path}")
+    jobs = {k: v for k, v in data.get("jobs", {}).items() if v}
+    return Registry(models=models, default=default, jobs=jobs)

@@ -1,0 +1,177 @@
+"""Ports: what the core needs from the outside world, as Protocols.
+
+Adapters (bots/*), the worker and the Redis stores implement them; the composition root
+(tertulia/bootstrap.py) wires them. Nothing here imports an SDK, Celery or an HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from core.jobs import Job
+from core.messages import Attachment
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatTurn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelInfo:
+    model_id: str
+    max_input_tokens: int
+    max_total_tokens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    """What to generate. ``messages`` always carries the conversation; a client for a raw
+    completion API renders it with the model's prompt format, a chat API sends it as is."""
+
+    messages: tuple[ChatTurn, ...]
+    max_new_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    json_schema: dict[str, Any] | None = None  # constrain the output (TGI grammar / response_format)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelClient(Protocol):
+    """One model endpoint. ``stream`` yields text deltas as they arrive and raises the
+    ``core.errors.ModelError`` subclasses, which say whether a retry can help."""
+
+    name: str
+
+    def info(self) -> ModelInfo: ...
+
+    def count_tokens(self, text: str) -> int:
+        """The server's own count where it has a tokenizer endpoint, else an estimate."""
+        ...
+
+    def render(self, messages: tuple[ChatTurn, ...]) -> str:
+        """The prompt text as this model would see it (for counting and for raw APIs)."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]: ...
+
+    def healthy(self) -> bool: ...
+
+
+class ModelDirectory(Protocol):
+    """The model registry as the job runner sees it."""
+
+    def names(self) -> list[str]: ...
+
+    def default_for(self, kind: str) -> str: ...
+
+    def client(self, name: str) -> ModelClient: ...
+
+    def describe(self, name: str) -> str: ...
+
+
+class Responder(Protocol):
+    """Delivers one job's answer to one destination.
+
+    ``post`` creates a message and returns its reference; ``update`` replaces an
+    intermediate text; ``finish`` gives a message its final text. ``close`` is called
+    once when the job is over, whatever happened. Methods raise ``core.errors.RetryAfter``
+    on a rate limit and ``BadRequest``/``Forbidden`` when retrying cannot help.
+    """
+
+    max_chars: int  # the platform's message length limit
+    update_interval: float  # seconds between edits of one destination (the platform budget)
+
+    @property
+    def destination(self) -> str:
+        """Key of the rate budget: a channel or chat, shared by every worker."""
+        ...
+
+    def start(self) -> None:
+        """Show that work began (typing, a 'thinking' status); may do nothing."""
+        ...
+
+    def post(self, text: str) -> str: ...
+
+    def update(self, ref: str, text: str) -> None: ...
+
+    def finish(self, ref: str, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PlatformDelivery(Protocol):
+    """Everything the worker needs from one chat platform to finish a job there."""
+
+    def responder(self, job: Job) -> Responder: ...
+
+    def fetch_file(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """Download an attachment that arrived as a platform URL; raise
+        ``InputError("file_too_large", ...)`` past ``max_bytes``."""
+        ...
+
+    def read_source(self, job: Job) -> str:
+        """The text a summary of ``job.args["source"]`` reads: "thread", "channel" or
+        "reply" (a replied-to message), as plain lines ``name: text``."""
+        ...
+
+
+class RateBudget(Protocol):
+    """A per-destination budget shared by every worker (held in Redis)."""
+
+    def try_acquire(self, key: str, interval: float) -> float:
+        """0.0 and the slot is taken; otherwise the seconds until the next free slot."""
+        ...
+
+    def penalize(self, key: str, seconds: float) -> None:
+        """The platform said to wait (429 Retry-After): nobody sends there until then."""
+        ...
+
+
+class ContextStore(Protocol):
+    def history(self, scope: str) -> list[ChatTurn]: ...
+
+    def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
+        """Store one user turn and one assistant turn; False if this job already did."""
+        ...
+
+    def clear(self, scope: str) -> None: ...
+
+    def lock(self, scope: str) -> AbstractContextManager[None]:
+        """Serialises the turns of one scope across workers."""
+        ...
+
+
+class ModelChoiceStore(Protocol):
+    def get(self, scope: str) -> str | None: ...
+
+    def set(self, scope: str, name: str) -> None: ...
+
+    def clear(self, scope: str) -> None: ...
+
+
+class JobStore(Protocol):
+    def save(self, job: Job) -> None: ...
+
+    def load(self, job_id: str) -> Job | None: ...
+
+    def save_refs(self, job_id: str, refs: list[str]) -> None: ...
+
+    def load_refs(self, job_id: str) -> list[str]: ...
+
+
+class JobQueue(Protocol):
+    def enqueue(self, job_id: str) -> None: ...
+
+
+class Deduplicator(Protocol):
+    def first_time(self, namespace: str, key: str) -> bool:
+        """True the first time (namespace, key) is seen within the TTL."""
+        ...

@@ -1,0 +1,101 @@
+"""The composition root: the one place that builds concrete objects and wires ports.
+
+Adapters call ``build_router``; the worker calls ``build_runner``. Platform deliveries are
+found by name: ``bots.<platform>.delivery.create_delivery(services)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from core.models import Registry, load_registry
+from core.ports import PlatformDelivery
+from core.router import Router
+from core.settings import Settings, get_settings
+from tertulia.redis_store import (
+    RedisContextStore,
+    RedisDeduplicator,
+    RedisJobStore,
+    RedisKeys,
+    RedisModelChoiceStore,
+    RedisRateBudget,
+)
+
+PLATFORMS = ("console", "slack", "discord", "telegram")
+
+
+@dataclass(kw_only=True)
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    keys: RedisKeys
+    jobs: RedisJobStore
+    context: RedisContextStore
+    choices: RedisModelChoiceStore
+    budget: RedisRateBudget
+    dedupe: RedisDeduplicator
+    registry: Registry
+    _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def delivery(self, platform: str) -> PlatformDelivery:
+        with self._lock:
+            if platform not in self._deliveries:
+                if platform not in PLATFORMS:
+                    raise ValueError(f"unknown platform {platform!r}")
+                module = importlib.import_module(f"bots.{platform}.delivery")
+                self._deliveries[platform] = module.create_delivery(self)
+            return self._deliveries[platform]
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    settings = settings or get_settings()
+    client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    keys = RedisKeys(settings.key_prefix)
+    return Services(
+        settings=settings,
+        redis=client,
+        keys=keys,
+        jobs=RedisJobStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
+        context=RedisContextStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
+        choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
+        budget=RedisRateBudget(client, keys),
+        dedupe=RedisDeduplicator(client, keys),
+        registry=load_registry(settings.models_file, default_override=settings.default_model),
+    )
+
+
+def build_router(services: Services, *, bot_username: str | None = None) -> Router:
+    from worker.celery_app import app
+    from worker.queue import CeleryJobQueue
+
+    return Router(
+        jobs=services.jobs,
+        queue=CeleryJobQueue(app, queue=services.settings.queue),
+        context=services.context,
+        choices=services.choices,
+        model_names=services.registry.names,
+        max_input_chars=services.settings.max_input_chars,
+        max_attachment_bytes=services.settings.max_attachment_bytes,
+        bot_username=bot_username,
+    )
+
+
+def build_runner(services: Services) -> Any:
+    from core.runner import JobRunner
+    from worker.llm.directory import ModelClients
+
+    return JobRunner(
+        jobs=services.jobs,
+        context=services.context,
+        choices=services.choices,
+        models=ModelClients(services.registry, settings=services.settings),
+        platforms=services.delivery,
+        budget=services.budget,
+        settings=services.settings,
+    )
