@@ -119,3 +119,10 @@ def text(key: str, locale: str | None = None, **params: object) -> str:
     catalogue = CATALOGUES[language_of(locale)]
     template = catalogue.get(key) or _EN[key]
     return template.format(**params) if params else template
+
+_EN["empty_answer"] = "The model returned an empty answer. Please try rephrasing."
+_ES["empty_answer"] = "El modelo devolvió una respuesta vacía. Prueba a reformular."
+_EN["entities_bad_json"] = "The model's entity list could not be read. Please try again."
+_ES["entities_bad_json"] = "No se pudo leer la lista de entidades del modelo. Inténtalo de nuevo."
+_EN["summarizing_parts"] = "Summarising a long text in {parts} parts..."
+_ES["summarizing_parts"] = "Resumiendo un texto largo en {parts} partes..."

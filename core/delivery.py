@@ -31,6 +31,7 @@ class StreamingReply:
         refs: list[str] | None = None,
         on_refs: Callable[[list[str]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._responder = responder
         self._budget = budget
@@ -39,6 +40,8 @@ class StreamingReply:
         self._final: dict[int, str] = {}
         self._on_refs = on_refs
         self._sleep = sleep
+        self._clock = clock
+        self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
         self.rate_limit_waits = 0  # 429s honoured, for metrics
 
     @property
@@ -55,10 +58,17 @@ class StreamingReply:
         """The answer so far. Cheap when the budget is spent: nothing is sent."""
         if not text.strip():
             return
-        chunks = split_message(text, self._responder.max_chars)
-        for index, chunk in enumerate(chunks[:-1]):
-            self._land(index, chunk)
-        if self._budget.try_acquire(self._key, self._responder.update_interval) > 0:
+        chunks = [text]
+        if len(text) > self._responder.max_chars:
+            chunks = split_message(text, self._responder.max_chars)
+            for index, chunk in enumerate(chunks[:-1]):
+                self._land(index, chunk)
+        now = self._clock()
+        if now < self._quiet_until:
+            return
+        wait = self._budget.try_acquire(self._key, self._responder.update_interval)
+        if wait > 0:
+            self._quiet_until = now + wait
             return
         try:
             self._show(len(chunks) - 1, chunks[-1])

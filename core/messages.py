@@ -72,5 +72,3 @@ class InboundMessage:
         fields["reply"] = dict(data.get("reply") or {})
         return cls(**fields)
 
-    def with_text(self, text: str) -> InboundMessage:
-        return InboundMessage(**{**self.__dict__, "text": text})

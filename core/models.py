@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from core.prompts import prompt_format, stop_sequences
+
 _VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -93,7 +95,15 @@ def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
         if key in fields:
             fields[key] = float(fields[key]) if str(fields[key]).strip() else None
     fields["flavour"] = Flavour(fields["flavour"])
-    fields["stop"] = tuple(fields.get("stop", ()))
+    if not fields.get("api_key_env"):
+        fields.pop("api_key_env", None)
+    if "prompt_format" in fields:
+        prompt_format(fields["prompt_format"])  # fail at load time on an unknown name, not mid-job
+    if "stop" in fields:
+        fields["stop"] = tuple(fields["stop"])
+    elif fields["flavour"] is Flavour.TGI:
+        # A raw prompt needs its family's turn markers as stops; a chat API applies its own.
+        fields["stop"] = stop_sequences(fields.get("prompt_format", ModelSpec.prompt_format))
     fields["extra"] = {k: v for k, v in raw.items() if k not in ModelSpec.__dataclass_fields__}
     return ModelSpec(name=name, **fields)
 

@@ -175,3 +175,49 @@ class Deduplicator(Protocol):
     def first_time(self, namespace: str, key: str) -> bool:
         """True the first time (namespace, key) is seen within the TTL."""
         ...
+
+
+class JobObserver(Protocol):
+    """Hooks the runner calls so that operations can count what happens (metrics, logs).
+    Every method must be cheap and must never raise."""
+
+    def job_started(self, *, kind: str, platform: str) -> None: ...
+
+    def first_token(self, *, kind: str, model: str, seconds: float) -> None: ...
+
+    def tokens(self, *, kind: str, model: str, prompt_tokens: int, generated_tokens: int) -> None: ...
+
+    def job_finished(self, *, kind: str, platform: str, outcome: str) -> None:
+        """outcome: "ok", "retry", "model_busy", "rejected", "input_error", "error"."""
+        ...
+
+    def model_error(self, *, model: str, error_type: str) -> None: ...
+
+    def rate_limited(self, *, platform: str, seconds: float) -> None: ...
+
+    def delivered(self, *, platform: str, seconds: float) -> None:
+        """Time from the job's creation to its final text landing."""
+        ...
+
+
+class NullObserver:
+    def job_started(self, *, kind: str, platform: str) -> None:
+        pass
+
+    def first_token(self, *, kind: str, model: str, seconds: float) -> None:
+        pass
+
+    def tokens(self, *, kind: str, model: str, prompt_tokens: int, generated_tokens: int) -> None:
+        pass
+
+    def job_finished(self, *, kind: str, platform: str, outcome: str) -> None:
+        pass
+
+    def model_error(self, *, model: str, error_type: str) -> None:
+        pass
+
+    def rate_limited(self, *, platform: str, seconds: float) -> None:
+        pass
+
+    def delivered(self, *, platform: str, seconds: float) -> None:
+        pass

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # --- jobs ---
     max_input_chars: int = 12_000
     max_attachment_bytes: int = 10 * 1024 * 1024
+    max_document_chars: int = 400_000  # text read from files/threads, summarised map-reduce
     context_ttl_seconds: int = 24 * 3600
     job_ttl_seconds: int = 24 * 3600
     model_retries: int = 4

@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any
-
 import redis
 
 from core.models import Registry, load_registry
-from core.ports import PlatformDelivery
+from core.ports import JobObserver, PlatformDelivery
 from core.router import Router
+from core.runner import JobRunner
 from core.settings import Settings, get_settings
 from tertulia.redis_store import (
     RedisContextStore,
@@ -86,8 +85,7 @@ def build_router(services: Services, *, bot_username: str | None = None) -> Rout
     )
 
 
-def build_runner(services: Services) -> Any:
-    from core.runner import JobRunner
+def build_runner(services: Services, *, observer: JobObserver | None = None) -> JobRunner:
     from worker.llm.directory import ModelClients
 
     return JobRunner(
@@ -95,7 +93,10 @@ def build_runner(services: Services) -> Any:
         context=services.context,
         choices=services.choices,
         models=ModelClients(services.registry, settings=services.settings),
+        registry=services.registry,
         platforms=services.delivery,
         budget=services.budget,
-        settings=services.settings,
+        max_document_chars=services.settings.max_document_chars,
+        max_attachment_bytes=services.settings.max_attachment_bytes,
+        observer=observer,
     )

@@ -1,0 +1,194 @@
+"""Slack payloads -> InboundMessage. Pure functions: no I/O, so they are unit-tested alone.
+
+Where the answer goes is decided here and carried in ``InboundMessage.reply`` (all strings):
+``mode`` "command" (a thread under a header message naming the command and who asked),
+``thread_ts`` (answer in that thread), ``response_url`` (fallback when the bot is not in
+the channel), ``command`` (the slash command as typed), ``assistant`` "1" (a DM thread:
+Slack's assistant container, which shows a "thinking" status).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core.messages import Attachment, InboundMessage
+
+PLATFORM = "slack"
+
+# Words that, first in a mention or DM, mean a command rather than chat.
+_SUMMARY_WORDS = frozenset({"summarize", "summarise", "summary", "tldr", "tl;dr"})
+_SOLO_WORDS = frozenset({"help", "reset", "models"})
+# Message subtypes that are a person writing; every other subtype (edits, joins, bot
+# posts...) is not something to answer.
+_USER_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parsed:
+    """What the router gets: the message and, for an argument-less /summarize, the source."""
+
+    message: InboundMessage
+    source: str | None = None
+
+
+def is_dm_channel(channel_id: str, channel_name: str | None = None) -> bool:
+    return channel_id.startswith("D") or channel_name == "directmessage"
+
+
+def attachments_of(files: list[dict[str, Any]] | None) -> tuple[Attachment, ...]:
+    """Files become URLs the worker downloads later with the bot token: never inside the
+    3-second ack window."""
+    result = []
+    for f in files or []:
+        url = f.get("url_private_download") or f.get("url_private")
+        if not url or f.get("mode") in ("tombstone", "hidden_by_limit", "external"):
+            continue
+        result.append(
+            Attachment(
+                name=str(f.get("name") or f.get("title") or f.get("id") or "file"),
+                size=int(f.get("size") or 0),
+                url=str(url),
+                mime_type=f.get("mimetype"),
+            )
+        )
+    return tuple(result)
+
+
+def command_text(text: str) -> tuple[str, bool]:
+    """Mention or DM text -> (router text, is a summary request). ``summarize`` first,
+    or a lone ``help``/``reset``/``models``, is a command; ``/cmd ...`` passes through."""
+    text = text.strip()
+    if text.startswith("/"):
+        return text, text.split(None, 1)[0].lower() in ("/summarize", "/summarise")
+    first, _, rest = text.partition(" ")
+    word = first.lower().rstrip(":,.!?")
+    if word in _SUMMARY_WORDS:
+        return f"/summarize {rest.strip()}".strip(), True
+    if word in _SOLO_WORDS and not rest.strip():
+        return f"/{word}", False
+    return text, False
+
+
+def strip_mentions(text: str, bot_user_id: str | None) -> str:
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
+    return text.strip()
+
+
+def is_from_a_bot(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    if event.get("bot_id") or event.get("bot_profile"):
+        return True
+    if event.get("subtype") not in _USER_SUBTYPES:
+        return True
+    return bool(bot_user_id and event.get("user") == bot_user_id)
+
+
+def from_slash_command(body: dict[str, Any], *, canonical: str, locale: str | None) -> Parsed:
+    text = str(body.get("text") or "").strip()
+    channel = str(body.get("channel_id") or "")
+    message = InboundMessage(
+        platform=PLATFORM,
+        workspace=str(body.get("team_id") or ""),
+        channel=channel,
+        user=str(body.get("user_id") or ""),
+        user_name=body.get("user_name"),
+        locale=locale,
+        text=f"/{canonical} {text}".strip(),
+        is_dm=is_dm_channel(channel, body.get("channel_name")),
+        message_id=body.get("trigger_id"),
+        reply={
+            "mode": "command",
+            "command": f"{body.get('command') or '/' + canonical} {text}".strip(),
+            "response_url": str(body.get("response_url") or ""),
+        },
+    )
+    source = "channel" if canonical == "summarize" and not text else None
+    return Parsed(message=message, source=source)
+
+
+def from_event(body: dict[str, Any], *, bot_user_id: str | None, locale: str | None) -> Parsed | None:
+    """An ``app_mention`` or a DM ``message`` event; None when it is not for us."""
+    event = body.get("event") or {}
+    if is_from_a_bot(event, bot_user_id):
+        return None
+    channel = str(event.get("channel") or "")
+    is_dm = event.get("type") == "message" and (event.get("channel_type") == "im" or is_dm_channel(channel))
+    if event.get("type") == "message" and not is_dm:
+        return None  # in channels we answer mentions (app_mention), not every message
+    text, summary = command_text(strip_mentions(str(event.get("text") or ""), bot_user_id))
+    attachments = attachments_of(event.get("files"))
+    if attachments and not summary:
+        if is_dm and not text:  # a file alone in a DM: the only thing to do is summarise it
+            text, summary = "/summarize", True
+        else:  # files beside a chat message are not read: only summaries read files
+            attachments = ()
+    if not text and not attachments:
+        return None
+    return _event_message(body, event, text, is_dm, attachments, locale, summary=summary)
+
+
+def _event_message(
+    body: dict[str, Any],
+    event: dict[str, Any],
+    text: str,
+    is_dm: bool,
+    attachments: tuple[Attachment, ...],
+    locale: str | None,
+    *,
+    summary: bool = False,
+) -> Parsed:
+    ts = str(event.get("ts") or "")
+    thread_ts = event.get("thread_ts")
+    reply: dict[str, str] = {}
+    if is_dm:
+        if thread_ts:  # a DM thread: Slack's assistant container, streamed in place
+            reply = {"thread_ts": str(thread_ts), "assistant": "1"}
+        thread = str(thread_ts) if thread_ts else None
+    else:
+        # A mention is answered in its thread; a thread is one conversation scope.
+        thread = str(thread_ts or ts)
+        reply = {"thread_ts": thread}
+    message = InboundMessage(
+        platform=PLATFORM,
+        workspace=str(body.get("team_id") or event.get("team") or ""),
+        channel=str(event.get("channel") or ""),
+        user=str(event.get("user") or ""),
+        locale=locale,
+        text=text,
+        thread=thread,
+        is_dm=is_dm,
+        addressed=True,
+        message_id=ts,
+        attachments=attachments,
+        reply=reply,
+    )
+    source = None
+    if summary and text == "/summarize" and not attachments:
+        source = "thread" if thread_ts else "channel"
+    return Parsed(message=message, source=source)
+
+
+def from_message_shortcut(body: dict[str, Any], *, locale: str | None) -> Parsed:
+    """The "Summarize thread" message shortcut: summarise the thread the message is in
+    (or that starts at it), and answer in that thread."""
+    target = body.get("message") or {}
+    root = str(target.get("thread_ts") or target.get("ts") or body.get("message_ts") or "")
+    channel = str((body.get("channel") or {}).get("id") or "")
+    user = body.get("user") or {}
+    message = InboundMessage(
+        platform=PLATFORM,
+        workspace=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
+        channel=channel,
+        user=str(user.get("id") or ""),
+        user_name=user.get("username") or user.get("name"),
+        locale=locale,
+        text="/summarize",
+        thread=root,
+        is_dm=is_dm_channel(channel),
+        addressed=True,
+        message_id=body.get("trigger_id"),
+        reply={"thread_ts": root, "response_url": str(body.get("response_url") or "")},
+    )
+    return Parsed(message=message, source="thread")

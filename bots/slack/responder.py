@@ -1,0 +1,221 @@
+"""The worker-side Responder for Slack: one job's answer into one place.
+
+Three ways to deliver, chosen per job from ``InboundMessage.reply``:
+- native streaming (chat.startStream / appendStream / stopStream) into a thread;
+- chat.postMessage then chat.update (a top-level DM, or where streaming is refused);
+- the slash command's response_url, when the bot is not a member of the channel.
+Standard markdown goes to Slack's markdown-capable ``markdown_text`` field unchanged; only
+response_url, which has no such field, gets mrkdwn converted by ``markdown_to_mrkdwn``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from markdown_to_mrkdwn import SlackMarkdownConverter
+from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
+
+from bots.slack import limits
+from bots.slack.api import NOT_A_MEMBER, call, error_code_of
+from core import catalogue
+from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
+from core.jobs import Job
+
+log = logging.getLogger("tertulia.slack.responder")
+
+_converter = SlackMarkdownConverter()
+
+
+def to_mrkdwn(markdown: str) -> str:
+    return str(_converter.convert(markdown))
+
+
+@dataclass(kw_only=True)
+class _Message:
+    text: str  # what Slack shows now (for a stream: everything appended so far)
+    streaming: bool = False
+    stopped: bool = False
+
+
+class SlackResponder:
+    max_chars = limits.MAX_CHARS
+
+    def __init__(self, *, client: WebClient, job: Job, streaming: bool) -> None:
+        self._client = client
+        self._job = job
+        message = job.message
+        self._reply = message.reply
+        self._channel = message.channel
+        self._thread_ts: str | None = self._reply.get("thread_ts") or None
+        self._needs_header = self._reply.get("mode") == "command"
+        self._stream_ok = streaming
+        self._via_response_url = False
+        self._messages: dict[str, _Message] = {}
+        self._posted_by_url = 0
+
+    # --- the Responder protocol -------------------------------------------------------
+
+    @property
+    def destination(self) -> str:
+        return f"slack:{self._job.message.workspace}"
+
+    @property
+    def update_interval(self) -> float:
+        return limits.STREAM_INTERVAL if self._streams() else limits.UPDATE_INTERVAL
+
+    def start(self) -> None:
+        if self._reply.get("assistant") and self._thread_ts:
+            # The assistant container shows this until our first message lands.
+            call(
+                self._client.assistant_threads_setStatus,
+                channel_id=self._channel,
+                thread_ts=self._thread_ts,
+                status=catalogue.text("working", self._job.message.locale),
+            )
+        self._ensure_place()
+
+    def post(self, text: str) -> str:
+        self._ensure_place()
+        if self._via_response_url:
+            ref = f"response_url:{len(self._messages)}"
+            self._messages[ref] = _Message(text="")  # sent only when final (5 uses at most)
+            return ref
+        if self._streams():
+            try:
+                return self._start_stream(text)
+            except BadRequest as err:  # streaming not available here: post and edit instead
+                log.warning("chat.startStream refused (%s); falling back to chat.update", error_code_of(err))
+                self._stream_ok = False
+        try:
+            response = call(
+                self._client.chat_postMessage, channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
+            )
+        except Forbidden as err:
+            if not self._fallback_to_response_url(err):
+                raise
+            return self.post(text)
+        ts = str(response["ts"])
+        self._messages[ts] = _Message(text=text)
+        return ts
+
+    def update(self, ref: str, text: str) -> None:
+        sent = self._messages[ref]
+        if self._via_response_url or sent.stopped or text == sent.text:
+            return
+        if sent.streaming:
+            if text.startswith(sent.text):  # an append-only stream can only grow
+                call(self._client.chat_appendStream, channel=self._channel, ts=ref, markdown_text=text[len(sent.text) :])
+                sent.text = text
+            return
+        call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
+        sent.text = text
+
+    def finish(self, ref: str, text: str) -> None:
+        sent = self._messages[ref]
+        if ref.startswith("response_url:"):
+            if sent.text != text:
+                self._post_to_response_url(text)
+                sent.text = text
+            return
+        if sent.streaming and not sent.stopped:
+            if text.startswith(sent.text):
+                delta = text[len(sent.text) :]
+                call(self._client.chat_stopStream, channel=self._channel, ts=ref, markdown_text=delta or None)
+                sent.text, sent.stopped = text, True
+                return
+            # The splitter re-cut this piece (a code fence closed at its end): stop the
+            # stream as it is, then give the message its final text.
+            call(self._client.chat_stopStream, channel=self._channel, ts=ref)
+            sent.stopped = True
+        if text != sent.text:
+            call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
+            sent.text = text
+
+    def close(self) -> None:
+        for ts, sent in self._messages.items():
+            if sent.streaming and not sent.stopped:  # a failed job must not leave a stream open
+                try:
+                    call(self._client.chat_stopStream, channel=self._channel, ts=ts)
+                    sent.stopped = True
+                except Exception:
+                    log.warning("could not stop stream %s", ts, exc_info=True)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _streams(self) -> bool:
+        return self._stream_ok and self._thread_ts is not None and not self._via_response_url
+
+    def _start_stream(self, text: str) -> str:
+        message = self._job.message
+        assert self._thread_ts is not None
+        try:
+            response = call(
+                self._client.chat_startStream,
+                channel=self._channel,
+                thread_ts=self._thread_ts,
+                markdown_text=text,
+                # Required when streaming into a channel (the user the answer is for).
+                recipient_user_id=message.user,
+                recipient_team_id=message.workspace,
+            )
+        except Forbidden as err:
+            if not self._fallback_to_response_url(err):
+                raise
+            return self.post(text)
+        ts = str(response["ts"])
+        self._messages[ts] = _Message(text=text, streaming=True)
+        return ts
+
+    def _ensure_place(self) -> None:
+        """A slash command's answer goes in a thread under a short message naming the
+        command and who asked; post that message once, or learn we must use response_url."""
+        if not self._needs_header or self._via_response_url:
+            return
+        message = self._job.message
+        command = self._reply.get("command", "")
+        if len(command) > limits.HEADER_COMMAND_CHARS:
+            command = command[: limits.HEADER_COMMAND_CHARS].rstrip() + "…"
+        header = catalogue.text("asked_by", message.locale, command=f"`{command}`", user=f"<@{message.user}>")
+        try:
+            response = call(self._client.chat_postMessage, channel=self._channel, text=header)
+        except Forbidden as err:
+            if self._fallback_to_response_url(err):
+                return
+            raise
+        self._thread_ts = str(response["ts"])
+        self._needs_header = False
+
+    def _fallback_to_response_url(self, err: Forbidden) -> bool:
+        if error_code_of(err) in NOT_A_MEMBER and self._reply.get("response_url"):
+            log.info("bot is not in channel %s; answering through response_url", self._channel)
+            self._via_response_url = True
+            self._needs_header = False
+            return True
+        return False
+
+    def _post_to_response_url(self, text: str) -> None:
+        if self._posted_by_url >= limits.RESPONSE_URL_MAX_USES:
+            raise Forbidden("response_url used up")
+        try:
+            response = WebhookClient(self._reply["response_url"], timeout=15).send_dict(
+                {"response_type": "in_channel", "replace_original": False, "text": to_mrkdwn(text)}
+            )
+        except OSError as err:
+            raise TransientDeliveryError(f"response_url unreachable: {type(err).__name__}") from err
+        if response.status_code == 429:
+            raw = dict(response.headers or {}).get("Retry-After") or dict(response.headers or {}).get("retry-after")
+            raise RetryAfter(_seconds(raw), "slack response_url")
+        if response.status_code >= 500:
+            raise TransientDeliveryError(f"response_url answered {response.status_code}")
+        if response.status_code >= 400:
+            raise Forbidden(f"response_url answered {response.status_code}: {response.body[:100]}")
+        self._posted_by_url += 1
+
+
+def _seconds(raw: object) -> float:
+    try:
+        return float(str(raw))
+    except (TypeError, ValueError):
+        return 1.0

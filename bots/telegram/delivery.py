@@ -1,0 +1,204 @@
+"""The worker side of Telegram: streaming answers, files, replied-to text.
+
+Private chats stream into a draft (``sendMessageDraft``, Bot API 9.3+) and persist the
+answer with ``sendMessage``; groups post once and edit. The shared throttle
+(core.delivery.StreamingReply) decides *when*; these Responders only know *how*.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from bots.telegram.botapi import BotApi, EntityParseError, NotModified
+from bots.telegram.formatting import Rendered, plain, render, split_plain
+from core.attachments import human_size
+from core.errors import BadRequest, InputError
+from core.jobs import Job
+from core.messages import Attachment
+
+log = logging.getLogger("tertulia.telegram.delivery")
+
+T = TypeVar("T")
+
+# Telegram's documented broadcast limits (core.telegram.org/bots/faq): about one message
+# per second in a chat, and no more than 20 messages per minute in a group.
+PRIVATE_MESSAGES_PER_SECOND = 1
+GROUP_MESSAGES_PER_MINUTE = 20
+PRIVATE_UPDATE_INTERVAL = 1.0 / PRIVATE_MESSAGES_PER_SECOND
+GROUP_UPDATE_INTERVAL = 60.0 / GROUP_MESSAGES_PER_MINUTE
+MAX_MESSAGE_CHARS = 4096  # MessageLimit.MAX_TEXT_LENGTH
+CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile serves at most 20 MB from the cloud API
+FILE_URL_PREFIX = "telegram-file:"  # Attachment.url = prefix + file_id
+
+
+def file_url(file_id: str) -> str:
+    return FILE_URL_PREFIX + file_id
+
+
+def _bodies(markdown: str, *, formatted: bool) -> list[Rendered]:
+    return render(markdown) if formatted else [plain(part) for part in split_plain(markdown)]
+
+
+class TelegramResponder:
+    """One job's answer in one chat (or forum topic). Refs: a draft ("draft:<id>") in
+    private chats until finished, else the Telegram message id."""
+
+    max_chars = MAX_MESSAGE_CHARS
+
+    def __init__(self, *, api: BotApi, reply: dict[str, str]) -> None:
+        self._api = api
+        self._chat_id = int(reply["chat_id"])
+        self._private = reply.get("chat_type") == "private"
+        self._thread_id = int(reply["message_thread_id"]) if reply.get("message_thread_id") else None
+        self._reply_to = int(reply["reply_to"]) if reply.get("reply_to") else None
+        self.update_interval = PRIVATE_UPDATE_INTERVAL if self._private else GROUP_UPDATE_INTERVAL
+        self._last: dict[str, str] = {}  # ref -> the markdown it last showed
+        self._finished: dict[str, list[int]] = {}  # ref -> message ids holding its final text
+
+    @property
+    def destination(self) -> str:
+        # Groups: the whole group shares one budget (topics included), as Telegram counts.
+        return f"telegram:{self._chat_id}"
+
+    def start(self) -> None:
+        self._api.call("sendChatAction", chat_id=self._chat_id, action="typing",
+                       message_thread_id=self._thread_id)
+
+    def post(self, text: str) -> str:
+        if self._private:
+            draft_id = secrets.randbelow(2**31 - 2) + 1  # non-zero; same id = animated changes
+            ref = f"draft:{draft_id}"
+            self._draft(draft_id, text)
+        else:
+            ref = str(self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True)))
+        self._last[ref] = text
+        return ref
+
+    def update(self, ref: str, text: str) -> None:
+        if self._last.get(ref) == text:
+            return
+        if ref.startswith("draft:") and ref not in self._finished:
+            self._draft(int(ref.removeprefix("draft:")), text)
+        else:
+            self._with_fallback(text, lambda bodies: self._edit(self._message_ids(ref)[0], bodies[0]))
+        self._last[ref] = text
+
+    def finish(self, ref: str, text: str) -> None:
+        if ref.startswith("draft:") and ref not in self._finished:
+            # A draft is a 30-second preview: only sendMessage makes the answer stay.
+            self._finished[ref] = self._with_fallback(text, self._send_all)
+        elif self._last.get(ref) == text and len(self._message_ids(ref)) >= len(render(text)):
+            self._finished.setdefault(ref, self._message_ids(ref))  # already showing it: no call
+        else:
+            self._finished[ref] = self._with_fallback(text, lambda bodies: self._replace(ref, bodies))
+        self._last[ref] = text
+
+    def close(self) -> None:
+        """Nothing to release: the HTTP client is shared by the process."""
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _with_fallback(self, markdown: str, action: Callable[[list[Rendered]], T]) -> T:
+        try:
+            return action(_bodies(markdown, formatted=True))
+        except EntityParseError:
+            # The converter produced something Telegram refuses: the same text, unformatted,
+            # is still the whole answer.
+            log.warning("telegram rejected the entities; resending as plain text")
+            return action(_bodies(markdown, formatted=False))
+
+    def _common(self) -> dict[str, Any]:
+        return {"chat_id": self._chat_id, "message_thread_id": self._thread_id}
+
+    def _draft(self, draft_id: int, markdown: str) -> None:
+        self._with_fallback(markdown, lambda bodies: self._api.call(
+            "sendMessageDraft", draft_id=draft_id, text=bodies[0].text,
+            entities=bodies[0].entities or None, **self._common()))
+
+    def _send(self, body: Rendered, *, first: bool = False) -> int:
+        reply_parameters = None
+        if first and self._reply_to is not None and not self._private:
+            reply_parameters = {"message_id": self._reply_to, "allow_sending_without_reply": True}
+            self._reply_to = None  # only the answer's first message quotes the command
+        result = self._api.call("sendMessage", text=body.text, entities=body.entities or None,
+                                reply_parameters=reply_parameters, **self._common())
+        return int(result["message_id"])
+
+    def _send_all(self, bodies: list[Rendered]) -> list[int]:
+        return [self._send(body, first=index == 0) for index, body in enumerate(bodies)]
+
+    def _edit(self, message_id: int, body: Rendered) -> None:
+        with contextlib.suppress(NotModified):  # the message already shows exactly this
+            self._api.call("editMessageText", chat_id=self._chat_id, message_id=message_id,
+                           text=body.text, entities=body.entities or None)
+
+    def _message_ids(self, ref: str) -> list[int]:
+        if ref in self._finished:
+            return self._finished[ref]
+        return [int(ref)]
+
+    def _replace(self, ref: str, bodies: list[Rendered]) -> list[int]:
+        """Give ``ref`` its final text; a text that renders past 4,096 units continues in
+        new messages right after it (before the next piece of the answer is posted)."""
+        ids = self._message_ids(ref)
+        for index, body in enumerate(bodies):
+            if index < len(ids):
+                self._edit(ids[index], body)
+            else:
+                ids = [*ids, self._send(body)]
+        return ids
+
+
+class TelegramDelivery:
+    def __init__(self, *, api: BotApi) -> None:
+        self._api = api
+
+    def responder(self, job: Job) -> TelegramResponder:
+        return TelegramResponder(api=self._api, reply=job.message.reply)
+
+    def fetch_file(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        if attachment.content is not None:
+            return attachment.content
+        if not attachment.url or not attachment.url.startswith(FILE_URL_PREFIX):
+            raise BadRequest(f"not a Telegram file reference: {attachment.name}")
+        limit = min(max_bytes, CLOUD_DOWNLOAD_LIMIT)
+        too_large = InputError("file_too_large", name=attachment.name, limit=human_size(limit))
+        try:
+            info = self._api.call("getFile", file_id=attachment.url.removeprefix(FILE_URL_PREFIX))
+        except BadRequest as err:
+            if "file is too big" in str(err).lower():
+                raise too_large from err
+            raise
+        if int(info.get("file_size") or 0) > limit:
+            raise too_large
+        data = bytearray()
+        with self._api.download(str(info["file_path"])) as response:
+            for chunk in response.iter_bytes():
+                data.extend(chunk)
+                if len(data) > limit:
+                    raise too_large
+        return bytes(data)
+
+    def read_source(self, job: Job) -> str:
+        """Only "reply" exists on Telegram: the Bot API cannot read a chat's history, so the
+        adapter stored the replied-to message's text in the job when it arrived."""
+        reply = job.message.reply
+        text = reply.get("reply_text", "").strip()
+        if job.args.get("source") != "reply" or not text:
+            raise InputError("nothing_to_summarize")
+        author = reply.get("reply_author") or "user"
+        return f"{author}: {text}"
+
+
+def create_delivery(services: Any) -> TelegramDelivery:
+    settings = services.settings
+    if settings.telegram_bot_token is None:
+        raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
+    # httpx logs every request URL at INFO, and Bot API URLs carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    api = BotApi(api_url=settings.telegram_api_url, token=settings.telegram_bot_token.get_secret_value())
+    return TelegramDelivery(api=api)

@@ -1,0 +1,89 @@
+"""What each job asks the model. Prompts stay in English: small and mid-size models follow
+English instructions best, and each prompt says which language to answer in."""
+
+from __future__ import annotations
+
+from core.ports import ChatTurn
+
+CHAT_SYSTEM = (
+    "You are Tertulia, a helpful assistant in a team chat. Answer clearly and concisely. "
+    "Use Markdown for lists and code."
+)
+
+
+def essay(title: str) -> tuple[ChatTurn, ...]:
+    return (
+        ChatTurn(role="system", content="You are an academic writer."),
+        ChatTurn(
+            role="user",
+            content=(
+                f'Write a short academic-style essay titled "{title}". Use exactly five paragraphs: '
+                "an introduction with a thesis, three body paragraphs each developing one argument "
+                "with evidence, and a conclusion. Start with the title on its own line."
+            ),
+        ),
+    )
+
+
+def translate(language: str, text: str) -> tuple[ChatTurn, ...]:
+    return (
+        ChatTurn(role="system", content="You are a professional translator."),
+        ChatTurn(
+            role="user",
+            content=(
+                f"Detect the language of the following text and translate it into {language}. "
+                f"Reply with the {language} translation only.\n\n{text}"
+            ),
+        ),
+    )
+
+
+def summarize(text: str, *, partial: bool = False) -> tuple[ChatTurn, ...]:
+    what = "this part of a longer document" if partial else "the following text"
+    return (
+        ChatTurn(role="system", content="You write faithful, concise summaries."),
+        ChatTurn(role="user", content=f"Summarize {what} in a few sentences, keeping names and numbers.\n\n{text}"),
+    )
+
+
+def combine_summaries(summaries: list[str]) -> tuple[ChatTurn, ...]:
+    joined = "\n\n".join(f"Part {i}: {s.strip()}" for i, s in enumerate(summaries, 1))
+    return (
+        ChatTurn(role="system", content="You write faithful, concise summaries."),
+        ChatTurn(
+            role="user",
+            content=f"These are summaries of consecutive parts of one document. Combine them into one "
+            f"coherent summary of the whole document.\n\n{joined}",
+        ),
+    )
+
+
+def entities(text: str) -> tuple[ChatTurn, ...]:
+    return (
+        ChatTurn(
+            role="system",
+            content="You extract named entities and answer with JSON only.",
+        ),
+        ChatTurn(
+            role="user",
+            content=(
+                "List the named entities in the text below as JSON: "
+                '{"entities": [{"text": "...", "type": "person|organization|location|event|topic|other"}]}.'
+                f"\n\nText: {text}"
+            ),
+        ),
+    )
+
+
+def code(prompt: str) -> tuple[ChatTurn, ...]:
+    return (
+        ChatTurn(
+            role="system",
+            content=(
+                "You are an expert programmer. Answer with working code in one fenced Markdown code "
+                "block whose opening fence names the language (for example ```python), followed by at "
+                "most two sentences of explanation."
+            ),
+        ),
+        ChatTurn(role="user", content=prompt),
+    )

@@ -1,0 +1,58 @@
+"""`tertulia <role>`: one entrypoint for every process of the service."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# role -> (module whose main(argv) runs it, help)
+ROLES: dict[str, tuple[str, str]] = {
+    "up": ("tertulia.up", "set up and run everything locally: Redis, the CPU model, a worker, the console"),
+    "console": ("bots.console.app", "chat with the bot in this terminal"),
+    "worker": ("tertulia.cli", "run a Celery worker"),
+    "slack": ("bots.slack.app", "run the Slack adapter (Socket Mode or HTTP)"),
+    "discord": ("bots.discord.app", "run the Discord adapter; `discord sync-commands` registers commands"),
+    "telegram": ("bots.telegram.app", "run the Telegram adapter (polling or webhook)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tertulia", description="LLM work in your team chat.")
+    sub = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
+    for role, (_module, text) in ROLES.items():
+        child = sub.add_parser(role, help=text, add_help=False)
+        child.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def run_worker(argv: list[str]) -> int:
+    """A Celery worker on the threads pool; extra arguments go to Celery."""
+    from core.settings import get_settings
+    from worker.celery_app import app
+
+    settings = get_settings()
+    args = [
+        "worker",
+        "-P", "threads",
+        "-c", str(settings.worker_concurrency),
+        "-Q", settings.queue,
+        "-l", os.environ.get("TERTULIA_LOG_LEVEL", "INFO"),
+        *argv,
+    ]
+    app.worker_main(args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = list(args.args)
+    if args.role == "worker":
+        return run_worker(rest)
+    module = importlib.import_module(ROLES[args.role][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

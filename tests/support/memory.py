@@ -1,0 +1,146 @@
+"""In-memory implementations of the core's ports, for unit tests that need no server.
+They implement the same Protocols as the Redis stores; nothing of ours is patched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from core.errors import RetryAfter
+from core.jobs import Job
+from core.ports import ChatTurn
+
+
+class MemoryJobs:
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.refs: dict[str, list[str]] = {}
+        self.queued: list[str] = []
+
+    def save(self, job: Job) -> None:
+        self.jobs[job.id] = job
+
+    def load(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def save_refs(self, job_id: str, refs: list[str]) -> None:
+        self.refs[job_id] = list(refs)
+
+    def load_refs(self, job_id: str) -> list[str]:
+        return list(self.refs.get(job_id, []))
+
+    def enqueue(self, job_id: str) -> None:
+        self.queued.append(job_id)
+
+
+class MemoryContext:
+    def __init__(self) -> None:
+        self.turns: dict[str, list[ChatTurn]] = {}
+        self.recorded: set[str] = set()
+
+    def history(self, scope: str) -> list[ChatTurn]:
+        return list(self.turns.get(scope, []))
+
+    def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
+        if job_id in self.recorded:
+            return False
+        self.recorded.add(job_id)
+        self.turns.setdefault(scope, []).extend(
+            [ChatTurn(role="user", content=user), ChatTurn(role="assistant", content=assistant)]
+        )
+        return True
+
+    def clear(self, scope: str) -> None:
+        self.turns.pop(scope, None)
+
+    @contextmanager
+    def lock(self, scope: str) -> Iterator[None]:
+        yield
+
+
+class MemoryChoices:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get(self, scope: str) -> str | None:
+        return self.values.get(scope)
+
+    def set(self, scope: str, name: str) -> None:
+        self.values[scope] = name
+
+    def clear(self, scope: str) -> None:
+        self.values.pop(scope, None)
+
+
+class ManualBudget:
+    """A budget whose slots the test hands out: ``free`` slots, then waits of ``wait``
+    until the test (or the sleep it gave the code under test) calls ``grant``."""
+
+    def __init__(self, *, free: int = 10**9, wait: float = 1.0) -> None:
+        self.free = free
+        self.wait = wait
+        self.penalties: list[float] = []
+
+    def try_acquire(self, key: str, interval: float) -> float:
+        if self.free > 0:
+            self.free -= 1
+            return 0.0
+        return self.wait
+
+    def grant(self, slots: int = 1) -> None:
+        self.free += slots
+
+    def penalize(self, key: str, seconds: float) -> None:
+        self.penalties.append(seconds)
+
+
+class RecordingResponder:
+    """A transcript of what a platform would have shown, message by message."""
+
+    def __init__(self, *, max_chars: int = 4000, fail_with: list[Exception] | None = None) -> None:
+        self.max_chars = max_chars
+        self.update_interval = 0.0
+        self.messages: dict[str, str] = {}
+        self.order: list[str] = []
+        self.calls: list[tuple[str, str]] = []
+        self.closed = False
+        self._fail_with = list(fail_with or [])
+
+    @property
+    def destination(self) -> str:
+        return "test-channel"
+
+    def _maybe_fail(self) -> None:
+        if self._fail_with:
+            raise self._fail_with.pop(0)
+
+    def start(self) -> None:
+        self.calls.append(("start", ""))
+
+    def post(self, text: str) -> str:
+        self._maybe_fail()
+        ref = f"m{len(self.order) + 1}"
+        self.order.append(ref)
+        self.messages[ref] = text
+        self.calls.append(("post", text))
+        return ref
+
+    def update(self, ref: str, text: str) -> None:
+        self._maybe_fail()
+        self.messages[ref] = text
+        self.calls.append(("update", text))
+
+    def finish(self, ref: str, text: str) -> None:
+        self._maybe_fail()
+        self.messages[ref] = text
+        self.calls.append(("finish", text))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def transcript(self) -> list[str]:
+        return [self.messages[ref] for ref in self.order]
+
+
+def rate_limited(seconds: float) -> RetryAfter:
+    return RetryAfter(seconds)

@@ -1,0 +1,156 @@
+"""What the TGI and OpenAI-compatible clients share: the HTTP session, timeouts, the token
+estimate, stop-sequence trimming and the stream wrapper that carries usage."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from huggingface_hub.utils import get_session, set_client_factory
+
+# Characters per token for the fallback estimate. English BPE tokenizers (Llama, GPT,
+# SmolLM2) average about 4 characters per token; 3.5 errs on the high side so that a
+# context trimmed on the estimate still fits the server's real count.
+CHARS_PER_TOKEN = 3.5
+
+_session_lock = threading.Lock()
+_session_ready = False
+
+
+def estimate_tokens(text: str) -> int:
+    """Documented fallback when the server has no tokenizer endpoint: ceil(chars / 3.5)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def ensure_session(*, max_keepalive: int = 256) -> httpx2.Client:
+    """huggingface_hub's shared httpx client, with a pool sized for a worker that holds
+    hundreds of streams at once (httpx's default caps a pool at 100 connections; a
+    256-thread worker would then wait for a free connection). Done once per process,
+    through huggingface_hub's documented ``set_client_factory`` hook."""
+    global _session_ready
+    with _session_lock:
+        if not _session_ready:
+
+            def factory() -> httpx2.Client:
+                return httpx2.Client(
+                    follow_redirects=True,
+                    timeout=None,  # every call passes its own
+                    limits=httpx2.Limits(max_connections=None, max_keepalive_connections=max_keepalive),
+                )
+
+            set_client_factory(factory)
+            _session_ready = True
+    return get_session()
+
+
+def stream_timeout(*, request_timeout: float, token_timeout: float) -> httpx2.Timeout:
+    """httpx applies ``read`` to each socket read, so it bounds the gap between two
+    streamed events (and the wait for the first one), never the whole answer."""
+    return httpx2.Timeout(connect=request_timeout, read=token_timeout, write=request_timeout, pool=request_timeout)
+
+
+def auth_headers(api_key: str | None) -> dict[str, str | None]:
+    """Only the key the registry names is ever sent. ``None`` for ``authorization`` makes
+    huggingface_hub drop the header, so a local HF token is not leaked to our endpoints."""
+    return {"authorization": f"Bearer {api_key}" if api_key else None}
+
+
+@dataclass
+class Usage:
+    """What the server reported about one generation (filled in as the stream ends)."""
+
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    finish_reason: str | None = None
+
+
+class TokenStream(Iterator[str]):
+    """The text deltas of one generation. Once exhausted, ``usage`` holds the server's
+    counts; ``close()`` releases the HTTP connection early."""
+
+    def __init__(self, deltas: Iterator[str], usage: Usage) -> None:
+        self._deltas = deltas
+        self.usage = usage
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._deltas)
+
+    def close(self) -> None:
+        close = getattr(self._deltas, "close", None)
+        if close is not None:
+            close()
+
+
+class StopTrimmer:
+    """Holds back text that may be the start of a stop sequence, and cuts the answer at
+    the first complete one. TGI's native API stops *after* a stop sequence and streams it
+    like any text (``\\nUser:`` for Falcon would otherwise show up in the chat)."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self._stops = tuple(s for s in stops if s)
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, delta: str) -> str:
+        """The part of the text so far that is safe to show."""
+        if self.stopped:
+            return ""
+        self._pending += delta
+        cut = min((i for i in (self._pending.find(s) for s in self._stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            out, self._pending = self._pending[:cut], ""
+            return out
+        hold = self._held_suffix()
+        out = self._pending[: len(self._pending) - hold]
+        self._pending = self._pending[len(self._pending) - hold :]
+        return out
+
+    def flush(self) -> str:
+        out, self._pending = ("" if self.stopped else self._pending), ""
+        return out
+
+    def _held_suffix(self) -> int:
+        """The longest suffix of the pending text that is a proper prefix of a stop."""
+        best = 0
+        for stop in self._stops:
+            for size in range(min(len(stop) - 1, len(self._pending)), best, -1):
+                if self._pending.endswith(stop[:size]):
+                    best = size
+                    break
+        return best
+
+
+class CountCache:
+    """Token counts of recent texts. Trimming a conversation counts the same prompt
+    prefixes again and again; each count is an HTTP round trip."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._items: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> int | None:
+        with self._lock:
+            value = self._items.get(text)
+            if value is not None:
+                self._items.move_to_end(text)
+            return value
+
+    def put(self, text: str, value: int) -> None:
+        with self._lock:
+            self._items[text] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def pick(mapping: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k in keys and v is not None}

@@ -1,0 +1,98 @@
+"""From what huggingface_hub and httpx raise to the core's error tree, which tells the
+task whether a retry can help.
+
+| what happened                                            | core error        |
+|----------------------------------------------------------|-------------------|
+| HTTP 429; TGI ``overloaded`` event inside a 200 stream    | ModelOverloaded   |
+| HTTP 502/503/504/5xx, connection refused, DNS, connect timeout | ModelUnavailable |
+| read timeout between two events, stream cut or ended early | ModelStalled     |
+| HTTP 400/401/403/404/413/422/424, validation/generation events | ModelRejected |
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx2
+from huggingface_hub.errors import (
+    GenerationError,
+    HfHubHTTPError,
+    IncompleteGenerationError,
+    InferenceTimeoutError,
+    OverloadedError,
+    TextGenerationError,
+    UnknownError,
+    ValidationError,
+)
+
+from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled, ModelUnavailable
+
+
+def from_status(status: int, message: str) -> ModelError:
+    if status == 429:
+        return ModelOverloaded(message)
+    if status == 408:
+        return ModelStalled(message)
+    if status >= 500:
+        return ModelUnavailable(message)
+    return ModelRejected(message)
+
+
+def from_event_message(message: str) -> ModelError:
+    """An error event whose type huggingface_hub does not know: TGI's OpenAI route sends
+    ``{"error": {"message": "Model is overloaded", "http_status_code": 422}}`` for every
+    error kind, and ``incomplete_generation_stream`` has no class of its own; only the
+    message tells them apart."""
+    lowered = message.lower()
+    if "overloaded" in lowered or "too many requests" in lowered or "rate limit" in lowered:
+        return ModelOverloaded(message)
+    if "incomplete generation" in lowered:
+        return ModelStalled(message)
+    return ModelRejected(message)
+
+
+def _from_transport(exc: httpx2.TransportError, where: str) -> ModelError:
+    text = f"{where}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, httpx2.ReadTimeout):
+        return ModelStalled(text)
+    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout | httpx2.WriteTimeout):
+        return ModelUnavailable(text)
+    if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
+        # The server closed the connection in the middle of the answer.
+        return ModelStalled(text)
+    return ModelUnavailable(text)
+
+
+def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelError | None:
+    """The core error for ``exc``, or None when it is not a model-server failure (a bug
+    of ours must surface as itself, not be retried)."""
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, TextGenerationError):
+        message = f"{where}: {exc}"
+        if isinstance(exc, OverloadedError):
+            return ModelOverloaded(message)
+        if isinstance(exc, IncompleteGenerationError):
+            return ModelStalled(message)
+        if isinstance(exc, ValidationError | GenerationError):
+            return ModelRejected(message)
+        if isinstance(exc, UnknownError):
+            return from_event_message(message)
+    if isinstance(exc, InferenceTimeoutError):
+        cause = exc.__cause__
+        if isinstance(cause, httpx2.TransportError):
+            return _from_transport(cause, where)
+        return ModelUnavailable(f"{where}: {exc}")
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return from_status(exc.response.status_code, f"{where}: HTTP {exc.response.status_code}: {exc}")
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return from_status(exc.response.status_code, f"{where}: HTTP {exc.response.status_code}")
+    if isinstance(exc, httpx2.TransportError):
+        return _from_transport(exc, where)
+    if isinstance(exc, json.JSONDecodeError):
+        # The server sent an event that is not JSON: the same request gets the same.
+        return ModelRejected(f"{where}: malformed event: {exc}")
+    if isinstance(exc, socket.gaierror | ConnectionError | TimeoutError):
+        return ModelUnavailable(f"{where}: {type(exc).__name__}: {exc}")
+    return None

@@ -1,0 +1,54 @@
+"""The Celery task: a thin shell over core.runner.JobRunner."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+from celery import Task
+
+from core.errors import ModelError
+from core.runner import JobRunner
+from core.settings import get_settings
+from tertulia.bootstrap import build_runner, build_services
+from worker.celery_app import app
+from worker.queue import RUN_JOB
+
+log = logging.getLogger("tertulia.worker")
+
+_runner: JobRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def runner() -> JobRunner:
+    """One runner per worker process, built on first use (after the fork, if any)."""
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            from tertulia.observability import worker_observer
+
+            _runner = build_runner(build_services(), observer=worker_observer())
+        return _runner
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with full jitter: many jobs that failed together spread out."""
+    settings = get_settings()
+    ceiling = min(settings.retry_backoff_max, settings.retry_backoff_base * (2**retries))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@app.task(name=RUN_JOB, bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def run_job(self: Task, job_id: str) -> None:
+    retries = int(self.request.retries or 0)
+    try:
+        runner().run(job_id, attempt=retries)
+    except ModelError as err:
+        if not err.retryable:
+            raise
+        if retries < get_settings().model_retries:
+            log.warning("model server busy; retrying", extra={"job_id": job_id, "error": type(err).__name__})
+            raise self.retry(countdown=backoff(retries), exc=err) from err
+        log.error("model server busy; giving up", extra={"job_id": job_id, "error": type(err).__name__})
+        runner().give_up(job_id, attempts=retries + 1)
