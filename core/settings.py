@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     default_model: str | None = None  # overrides the registry's default
     request_timeout: float = 30.0  # connect/first byte
     token_timeout: float = 20.0  # the gap allowed between two streamed tokens
-    max_new_tokens: int = 512
+    info_ttl_seconds: float = 300.0  # how long a server's /info limits are trusted before re-reading
 
     # --- jobs ---
     max_input_chars: int = 12_000
@@ -48,7 +48,6 @@ class Settings(BaseSettings):
     retry_backoff_base: float = 2.0
     retry_backoff_max: float = 60.0
     worker_concurrency: int = 256
-    summary_chunk_tokens: int = 0  # 0: derived from the model's input budget
 
     # --- delivery ---
     console_update_interval: float = 0.05

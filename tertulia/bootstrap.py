@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import redis
 
 from core.models import Registry, load_registry
-from core.ports import JobObserver, PlatformDelivery
+from core.ports import JobObserver, JobQueue, PlatformDelivery
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
@@ -40,7 +40,18 @@ class Services:
     dedupe: RedisDeduplicator
     registry: Registry
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
+    _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def queue(self) -> JobQueue:
+        """The producer side of Celery, configured from these settings (not the process's)."""
+        from worker.celery_app import create_app
+        from worker.queue import CeleryJobQueue
+
+        with self._lock:
+            if self._queue is None:
+                self._queue = CeleryJobQueue(create_app(self.settings), queue=self.settings.queue)
+            return self._queue
 
     def delivery(self, platform: str) -> PlatformDelivery:
         with self._lock:
@@ -70,12 +81,9 @@ def build_services(settings: Settings | None = None) -> Services:
 
 
 def build_router(services: Services, *, bot_username: str | None = None) -> Router:
-    from worker.celery_app import app
-    from worker.queue import CeleryJobQueue
-
     return Router(
         jobs=services.jobs,
-        queue=CeleryJobQueue(app, queue=services.settings.queue),
+        queue=services.queue(),
         context=services.context,
         choices=services.choices,
         model_names=services.registry.names,

@@ -161,7 +161,8 @@ def start_for(settings: Settings, *, model_healthy: Check | None = None) -> Heal
     """What the composition root calls: a server when ``TERTULIA_HEALTH_PORT`` is set."""
     if not settings.health_port:
         return None
-    return start_health_server(port=settings.health_port, checks=readiness_checks(settings, model_healthy=model_healthy))
+    checks = readiness_checks(settings, model_healthy=model_healthy)
+    return start_health_server(port=settings.health_port, checks=checks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ParamSpec
+from typing import Any
 
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
@@ -19,8 +19,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
 
 # Seconds. Time to first token spans a warm GPU (tens of ms) to a queued, cold one (a minute).
 _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
@@ -66,7 +64,7 @@ class PrometheusObserver:
             ["model", "error_type"],
             registry=registry,
         )
-        self.rate_limited = Counter(
+        self.platform_429 = Counter(
             "tertulia_platform_rate_limited",
             "Platform 429 answers (rate limits), by platform",
             ["platform"],
@@ -110,7 +108,7 @@ class PrometheusObserver:
 
     def rate_limited(self, *, platform: str, seconds: float) -> None:
         def count() -> None:
-            self.rate_limited.labels(platform=platform).inc()
+            self.platform_429.labels(platform=platform).inc()
             self.rate_limit_wait.labels(platform=platform).observe(max(0.0, seconds))
 
         _safely(count)
@@ -137,7 +135,7 @@ class QueueDepthCollector(Collector):
     to a worker but not yet acknowledged (in flight, ``acks_late``). A dead broker yields
     no sample rather than a failed scrape."""
 
-    def __init__(self, *, client: redis.Redis, queues: Iterable[str], global_keyprefix: str = "") -> None:
+    def __init__(self, *, client: redis.Redis[Any], queues: Iterable[str], global_keyprefix: str = "") -> None:
         self._client = client
         self._queues = tuple(queues)
         self._prefix = global_keyprefix
@@ -176,6 +174,20 @@ def queue_depth_collector(
     """A collector with its own short-timeout client, so a slow broker cannot stall a scrape."""
     client = redis.Redis.from_url(broker_url, socket_connect_timeout=timeout, socket_timeout=timeout)
     return QueueDepthCollector(client=client, queues=[queue], global_keyprefix=global_keyprefix)
+
+
+def register_queue_depth(app: Any, *, registry: CollectorRegistry = REGISTRY) -> QueueDepthCollector:
+    """Register queue depth for a Celery ``app``: its broker, default queue and the
+    ``global_keyprefix`` of its ``broker_transport_options`` (kombu prepends it to every key)."""
+    conf = app.conf
+    options = conf.broker_transport_options or {}
+    collector = queue_depth_collector(
+        broker_url=str(conf.broker_url),
+        queue=str(conf.task_default_queue),
+        global_keyprefix=str(options.get("global_keyprefix", "")),
+    )
+    registry.register(collector)
+    return collector
 
 
 _started: dict[int, Any] = {}

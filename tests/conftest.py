@@ -119,6 +119,7 @@ def stack_env(redis_url: str, key_prefix: str, fake_ports: dict[str, int]) -> di
         "TERTULIA_RETRY_BACKOFF_MAX": "0.2",
         "TERTULIA_TOKEN_TIMEOUT": "1.5",
         "TERTULIA_REQUEST_TIMEOUT": "5",
+        "TERTULIA_INFO_TTL_SECONDS": "0",  # tests change the fake's limits between jobs
         "TERTULIA_MAX_INPUT_CHARS": "4000",
         "TERTULIA_MAX_ATTACHMENT_BYTES": "200000",
         "TERTULIA_WORKER_CONCURRENCY": "32",

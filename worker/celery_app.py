@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from celery import Celery
 
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
-settings = get_settings()
 
-app = Celery("tertulia", broker=settings.effective_broker_url, include=["worker.tasks"])
-app.conf.update(
-    task_default_queue=settings.queue,
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    task_ignore_result=True,
-    worker_prefetch_multiplier=1,
-    # An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md).
-    worker_pool="threads",
-    worker_concurrency=settings.worker_concurrency,
-    worker_hijack_root_logger=False,
-    broker_connection_retry_on_startup=True,
-    # Longer than any job, so an unacked job is not redelivered while it still runs.
-    broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": f"{settings.key_prefix}:celery:"},
-    task_serializer="json",
-    accept_content=["json"],
-)
+def create_app(settings: Settings) -> Celery:
+    """One configuration for the worker and for every producer (adapters, tests), so both
+    sides agree on broker, queue and key prefix."""
+    app = Celery("tertulia", broker=settings.effective_broker_url, include=["worker.tasks"], set_as_current=False)
+    app.conf.update(
+        task_default_queue=settings.queue,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        # An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md).
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        # Longer than any job, so an unacked job is not redelivered while it still runs.
+        broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": f"{settings.key_prefix}:celery:"},
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    return app
+
+
+app = create_app(get_settings())

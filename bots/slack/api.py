@@ -7,7 +7,6 @@ there" always becomes ``Forbidden``.
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 from collections.abc import Callable
 from typing import Any
@@ -85,7 +84,7 @@ def call(method: Callable[..., SlackResponse], **kwargs: Any) -> SlackResponse:
         return method(**kwargs)
     except SlackApiError as err:
         raise translate(err) from err
-    except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout, SlackRequestError) as err:
+    except (urllib.error.URLError, ConnectionError, TimeoutError, SlackRequestError) as err:
         raise TransientDeliveryError(f"slack unreachable: {type(err).__name__}") from err
 
 

@@ -32,6 +32,7 @@ class SlackConfig(BaseSettings):
     channel_window_hours: float = 24.0
     thread_max_messages: int = 1000  # a thread summary reads at most this many replies
     streaming: bool = True  # native chat.startStream; off: post + chat.update
+    host: str = "0.0.0.0"  # HTTP mode listens here, on TERTULIA_SLACK_PORT (core settings)
 
     def commands(self) -> dict[str, str]:
         """Slack command name (with its slash) -> canonical command name."""

@@ -10,8 +10,10 @@ response_url, which has no such field, gets mrkdwn converted by ``markdown_to_mr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 from slack_sdk import WebClient
@@ -39,17 +41,29 @@ class _Message:
     stopped: bool = False
 
 
+class ThreadMemory(Protocol):
+    """Where a job's answer thread is remembered, so that a retried job (a new Responder)
+    keeps answering under the header message it already posted."""
+
+    def get(self, job_id: str) -> str | None: ...
+
+    def set(self, job_id: str, thread_ts: str) -> None: ...
+
+
 class SlackResponder:
     max_chars = limits.MAX_CHARS
 
-    def __init__(self, *, client: WebClient, job: Job, streaming: bool) -> None:
+    def __init__(self, *, client: WebClient, job: Job, streaming: bool, threads: ThreadMemory) -> None:
         self._client = client
         self._job = job
+        self._threads = threads
         message = job.message
         self._reply = message.reply
         self._channel = message.channel
         self._thread_ts: str | None = self._reply.get("thread_ts") or None
         self._needs_header = self._reply.get("mode") == "command"
+        if self._needs_header and (remembered := threads.get(job.id)):
+            self._thread_ts, self._needs_header = remembered, False
         self._stream_ok = streaming
         self._via_response_url = False
         self._messages: dict[str, _Message] = {}
@@ -59,7 +73,8 @@ class SlackResponder:
 
     @property
     def destination(self) -> str:
-        return f"slack:{self._job.message.workspace}"
+        # Web API limits are per app, per workspace, per method: the workspace is the budget.
+        return self._job.message.workspace or self._channel
 
     @property
     def update_interval(self) -> float:
@@ -101,19 +116,20 @@ class SlackResponder:
         return ts
 
     def update(self, ref: str, text: str) -> None:
-        sent = self._messages[ref]
-        if self._via_response_url or sent.stopped or text == sent.text:
+        sent = self._message(ref)
+        if self._via_response_url or (sent.streaming and sent.stopped) or text == sent.text:
             return
         if sent.streaming:
             if text.startswith(sent.text):  # an append-only stream can only grow
-                call(self._client.chat_appendStream, channel=self._channel, ts=ref, markdown_text=text[len(sent.text) :])
+                delta = text[len(sent.text) :]
+                call(self._client.chat_appendStream, channel=self._channel, ts=ref, markdown_text=delta)
                 sent.text = text
             return
         call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
         sent.text = text
 
     def finish(self, ref: str, text: str) -> None:
-        sent = self._messages[ref]
+        sent = self._message(ref)
         if ref.startswith("response_url:"):
             if sent.text != text:
                 self._post_to_response_url(text)
@@ -143,6 +159,18 @@ class SlackResponder:
                     log.warning("could not stop stream %s", ts, exc_info=True)
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _message(self, ref: str) -> _Message:
+        """A ref posted by an earlier attempt of this job is unknown here: its stream, if it
+        was one, is closed first (best effort) so that chat.update can replace its text."""
+        if ref not in self._messages:
+            if ref.startswith("response_url:"):
+                self._via_response_url, self._needs_header = True, False
+            else:
+                with contextlib.suppress(BadRequest, Forbidden):  # not a stream, or closed already
+                    call(self._client.chat_stopStream, channel=self._channel, ts=ref)
+            self._messages[ref] = _Message(text="", stopped=True)
+        return self._messages[ref]
 
     def _streams(self) -> bool:
         return self._stream_ok and self._thread_ts is not None and not self._via_response_url
@@ -186,6 +214,7 @@ class SlackResponder:
             raise
         self._thread_ts = str(response["ts"])
         self._needs_header = False
+        self._threads.set(self._job.id, self._thread_ts)
 
     def _fallback_to_response_url(self, err: Forbidden) -> bool:
         if error_code_of(err) in NOT_A_MEMBER and self._reply.get("response_url"):

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyromark
 from telegramify_markdown import RenderConfig, convert, split_entities, utf16_len
+from telegramify_markdown.converter import STANDARD_OPTIONS
 
 MAX_TEXT_UTF16 = 4096  # MessageLimit.MAX_TEXT_LENGTH, counted after entities parsing
 
@@ -30,6 +32,33 @@ def _render_config() -> RenderConfig:
 
 
 _CONFIG = _render_config()
+_MAX_HTML_PASSES = 16
+
+
+def keep_html_literal(markdown: str) -> str:
+    """Markdown treats ``<div>`` or ``<T>`` as raw HTML and the converter drops raw HTML,
+    which would silently delete text the model wrote ("use the <table> element"). Escape
+    the ``<`` of every raw-HTML run (never inside code: the parser says where HTML is) so
+    it shows as typed. Repeated because unwrapping an HTML block can expose more."""
+    text = markdown
+    for _ in range(_MAX_HTML_PASSES):
+        if "<" not in text:
+            return text
+        source = text.encode("utf-8")
+        offsets: list[int] = []
+        for payload, span in pyromark.events_with_range(text, options=STANDARD_OPTIONS):
+            if isinstance(payload, dict) and ("InlineHtml" in payload or "Html" in payload):
+                start, end = span["start"], span["end"]
+                offsets += [start + i for i, byte in enumerate(source[start:end]) if byte == ord("<")]
+        if not offsets:
+            return text
+        pieces, last = [], 0
+        for offset in sorted(set(offsets)):
+            pieces += [source[last:offset], b"\\"]
+            last = offset
+        pieces.append(source[last:])
+        text = b"".join(pieces).decode("utf-8")
+    return text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +84,7 @@ def render(markdown: str, *, limit: int = MAX_TEXT_UTF16) -> list[Rendered]:
     rendering only removes markup. More than one only when astral characters (emoji count
     two units) push a piece over the limit."""
     try:
-        text, entities = convert(markdown, latex_escape=False, config=_CONFIG)
+        text, entities = convert(keep_html_literal(markdown), latex_escape=False, config=_CONFIG)
     except Exception:  # a converter bug must not cost the answer: send it as typed
         text, entities = markdown, []
     if not text.strip():

@@ -144,3 +144,70 @@ class RecordingResponder:
 
 def rate_limited(seconds: float) -> RetryAfter:
     return RetryAfter(seconds)
+
+
+class ScriptedModel:
+    """A ModelClient that answers from a script and records every request."""
+
+    name = "scripted"
+
+    def __init__(self, replies: list[str] | None = None, *, max_input_tokens: int = 4096) -> None:
+        from core.ports import ModelInfo
+
+        self.replies = list(replies or [])
+        self.requests: list[object] = []
+        self._info = ModelInfo(model_id="scripted", max_input_tokens=max_input_tokens, max_total_tokens=max_input_tokens * 2)
+
+    def info(self):  # type: ignore[no-untyped-def]
+        return self._info
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def render(self, messages):  # type: ignore[no-untyped-def]
+        return "\n".join(f"{m.role}: {m.content}" for m in messages)
+
+    def stream(self, request):  # type: ignore[no-untyped-def]
+        self.requests.append(request)
+        reply = self.replies.pop(0) if self.replies else "ok"
+        for word in reply.split(" "):
+            yield word + " "
+
+    def healthy(self) -> bool:
+        return True
+
+
+class MemoryPlatform:
+    """A PlatformDelivery whose messages land in a RecordingResponder."""
+
+    def __init__(self, responder: RecordingResponder, *, source: str = "") -> None:
+        self.recorder = responder
+        self.source = source
+
+    def responder(self, job: Job) -> RecordingResponder:
+        return self.recorder
+
+    def fetch_file(self, attachment: object, *, max_bytes: int) -> bytes:
+        raise AssertionError("no URL attachments in these tests")
+
+    def read_source(self, job: Job) -> str:
+        return self.source
+
+
+class ListDirectory:
+    """A ModelDirectory over ScriptedModels."""
+
+    def __init__(self, models: dict[str, ScriptedModel]) -> None:
+        self.models = models
+
+    def names(self) -> list[str]:
+        return list(self.models)
+
+    def default_for(self, kind: str) -> str:
+        return next(iter(self.models))
+
+    def client(self, name: str) -> ScriptedModel:
+        return self.models[name]
+
+    def describe(self, name: str) -> str:
+        return ""

@@ -74,9 +74,8 @@ def meta_reference(messages: tuple[ChatTurn, ...]) -> list[str]:
     b_sys, e_sys = "<<SYS>>\n", "\n<</SYS>>\n\n"
     dialog = [{"role": m.role, "content": m.content} for m in messages]
     if dialog[0]["role"] == "system":
-        dialog = [
-            {"role": dialog[1]["role"], "content": b_sys + dialog[0]["content"] + e_sys + dialog[1]["content"]}
-        ] + dialog[2:]
+        first = {"role": dialog[1]["role"], "content": b_sys + dialog[0]["content"] + e_sys + dialog[1]["content"]}
+        dialog = [first, *dialog[2:]]
     pieces = [
         "<s>" + f"{b_inst} {prompt['content'].strip()} {e_inst} {answer['content'].strip()} " + "</s>"
         for prompt, answer in zip(dialog[::2], dialog[1::2], strict=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from huggingface_hub.utils import get_session, set_client_factory
+from huggingface_hub import get_session, set_client_factory
 
 # Characters per token for the fallback estimate. English BPE tokenizers (Llama, GPT,
 # SmolLM2) average about 4 characters per token; 3.5 errs on the high side so that a

@@ -69,6 +69,9 @@ def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelE
     of ours must surface as itself, not be retried)."""
     if isinstance(exc, ModelError):
         return exc
+    if isinstance(exc, TextGenerationError) and isinstance(exc.__cause__, HfHubHTTPError):
+        # An HTTP error status whose body TGI typed: the status decides.
+        return to_model_error(exc.__cause__, where=where)
     if isinstance(exc, TextGenerationError):
         message = f"{where}: {exc}"
         if isinstance(exc, OverloadedError):

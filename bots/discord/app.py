@@ -1,0 +1,216 @@
+"""`tertulia discord`: the gateway process. `tertulia discord sync-commands [--guild ID]`.
+
+The gateway process only acknowledges and routes: it defers every interaction before
+anything else, hands the router (Redis only) a normalised message, and leaves the model
+work and the answer to a worker, which edits the deferred response over plain HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bots.discord.chains import ReplyChains
+from bots.discord.commands import build_commands
+from bots.discord.endpoints import configure_gateway, configure_rest, discover_gateway, is_default_api
+from bots.discord.inbound import channel_message, guild_id_of, interaction_message, is_addressed, is_from_person
+from bots.discord.localization import CommandTranslator
+from core import catalogue
+from core.messages import Attachment, InboundMessage
+from core.router import Outcome, Router
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("tertulia.discord")
+
+_NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class Adapter:
+    """What the bot does with commands and messages; platform calls only, no model work."""
+
+    def __init__(self, *, router: Router, chains: ReplyChains, dedupe: Any) -> None:
+        self._router = router
+        self._chains = chains
+        self._dedupe = dedupe
+
+    async def run(
+        self,
+        interaction: discord.Interaction,
+        text: str,
+        *,
+        attachments: tuple[Attachment, ...] = (),
+        source: str | None = None,
+        extra_args: dict[str, str] | None = None,
+    ) -> None:
+        # First, before any Redis or model work: Discord drops an interaction that is not
+        # acknowledged within 3 seconds.
+        try:
+            callback = await interaction.response.defer(thinking=True)
+        except discord.HTTPException:
+            log.warning("could not defer interaction %s", interaction.id, exc_info=True)
+            return
+        message = interaction_message(
+            interaction,
+            text=text,
+            attachments=attachments,
+            response_message_id=callback.message_id if callback is not None else None,
+        )
+        try:
+            outcome = await asyncio.to_thread(self._router.handle, message, source=source, extra_args=extra_args)
+        except Exception:
+            log.exception("routing failed for interaction %s", interaction.id)
+            outcome = Outcome(reply=catalogue.text("internal_error", message.locale))
+        if outcome.job is not None:
+            return  # a worker edits the deferred response
+        reply = outcome.reply or catalogue.text("help", message.locale)
+        await interaction.edit_original_response(content=reply, allowed_mentions=_NO_MENTIONS)
+
+    async def on_message(self, message: discord.Message, *, bot_id: int) -> None:
+        if not is_from_person(message) or not is_addressed(message, bot_id=bot_id):
+            return
+        outcome = await asyncio.to_thread(self._route_message, message, bot_id)
+        if outcome is not None and outcome.reply:
+            await message.reply(outcome.reply, mention_author=False, allowed_mentions=_NO_MENTIONS)
+
+    def _route_message(self, message: discord.Message, bot_id: int) -> Outcome | None:
+        """Runs in a thread: Redis calls are synchronous."""
+        if not self._dedupe.first_time("discord:message", str(message.id)):
+            return None  # a resumed gateway session can replay events
+        guild_id = guild_id_of(message.channel, message.guild)
+        root: str | None = None
+        if guild_id is not None:
+            referenced = message.reference.message_id if message.reference is not None else None
+            root = self._chains.root_of(str(referenced)) if referenced else str(message.id)
+            self._chains.remember(str(message.id), root)
+        locale = str(message.guild.preferred_locale.value) if message.guild is not None else None
+        inbound = channel_message(message, bot_id=bot_id, root=root, locale=locale)
+        text, source = _message_command(inbound)
+        return self._router.handle(dataclasses.replace(inbound, text=text), source=source)
+
+
+def _message_command(inbound: InboundMessage) -> tuple[str, str | None]:
+    """A bare mention gets the help; a bare file is summarised; an argument-less
+    /summarize reads the replied-to message, or else the channel's recent messages."""
+    text = inbound.text
+    if not text:
+        text = "/summarize" if inbound.attachments else "/help"
+    source = None
+    if text.strip().lower() in ("/summarize", "/summarise") and not inbound.attachments:
+        source = "reply" if "referenced_message_id" in inbound.reply else "channel"
+    return text, source
+
+
+class TertuliaClient(discord.Client):
+    def __init__(self, *, adapter: Adapter | None, settings: Settings, model_names: Any) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: enable it in the Developer Portal
+        super().__init__(intents=intents, allowed_mentions=_NO_MENTIONS)
+        self.tree = app_commands.CommandTree(self)
+        self._adapter = adapter
+        self._settings = settings
+        handler: Any = adapter if adapter is not None else _NotServing()
+        for command in build_commands(handler, model_names=model_names):
+            self.tree.add_command(command)
+
+    async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
+        settings = self._settings
+        discover = not settings.discord_gateway_url and not is_default_api(settings.discord_api_url)
+        if self._adapter is not None and discover:
+            configure_gateway(await discover_gateway(self.http))
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s", self.user)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self._adapter is not None and self.user is not None:
+            await self._adapter.on_message(message, bot_id=self.user.id)
+
+
+class _NotServing:
+    """sync-commands builds the same commands without answering any."""
+
+    async def run(self, interaction: discord.Interaction, text: str, **_: Any) -> None:
+        return None
+
+
+def _token(settings: Settings) -> str | None:
+    return settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
+
+
+def _configure(settings: Settings) -> None:
+    configure_rest(settings.discord_api_url)
+    if settings.discord_gateway_url:
+        configure_gateway(settings.discord_gateway_url)
+
+
+async def _serve(settings: Settings, token: str) -> None:
+    from tertulia.bootstrap import build_router, build_services
+
+    services = build_services(settings)
+    adapter = Adapter(
+        router=build_router(services),
+        chains=ReplyChains(redis=services.redis, keys=services.keys),
+        dedupe=services.dedupe,
+    )
+    client = TertuliaClient(adapter=adapter, settings=settings, model_names=services.registry.names)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.close()))
+    async with client:
+        await client.start(token)
+    log.info("discord adapter stopped")
+
+
+async def _sync_commands(settings: Settings, token: str, guild_id: int | None) -> list[str]:
+    from core.models import load_registry
+
+    registry = load_registry(settings.models_file, default_override=settings.default_model)
+    client = TertuliaClient(adapter=None, settings=settings, model_names=registry.names)
+    async with client:
+        await client.login(token)  # also learns the application id
+        guild = discord.Object(id=guild_id) if guild_id else None
+        if guild is not None:
+            client.tree.copy_global_to(guild=guild)
+        synced = await client.tree.sync(guild=guild)
+    return [command.name for command in synced]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tertulia discord", description="Run the Discord adapter.")
+    sub = parser.add_subparsers(dest="action")
+    sync = sub.add_parser("sync-commands", help="register the slash commands (globally, or in one guild)")
+    sync.add_argument("--guild", type=int, default=None, help="a guild id: commands appear there at once")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    settings = get_settings()
+    from tertulia.logs import configure_logging
+
+    configure_logging(settings=settings)
+    token = _token(settings)
+    if not token:
+        print("DISCORD_BOT_TOKEN is not set.", file=sys.stderr)
+        return 2
+    _configure(settings)
+    if args.action == "sync-commands":
+        names = asyncio.run(_sync_commands(settings, token, args.guild))
+        where = f"guild {args.guild}" if args.guild else "globally"
+        print(f"Registered {len(names)} commands {where}: {', '.join('/' + n for n in names)}")
+        return 0
+    asyncio.run(_serve(settings, token))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

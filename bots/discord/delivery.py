@@ -1,0 +1,236 @@
+"""The worker side of Discord: answers by editing the interaction's original response
+(PATCH /webhooks/{app}/{token}/messages/@original), continues past 2,000 characters in
+follow-ups, and uses channel messages for mentions and once the 15-minute token is spent.
+
+No gateway connection is needed: everything here is REST over httpx. Throttling and
+splitting belong to core.delivery.StreamingReply; a Responder only makes calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bots.discord import replies
+from bots.discord.chains import ReplyChains
+from bots.discord.limits import (
+    CHANNEL_MESSAGE_EDIT_INTERVAL,
+    HISTORY_DEFAULT_MESSAGES,
+    HISTORY_MAX_MESSAGES,
+    INTERACTION_CALL_MARGIN,
+    INTERACTION_EDIT_INTERVAL,
+    INTERACTION_JOB_HEADROOM,
+    INTERACTION_TOKEN_TTL,
+    INVALID_WEBHOOK_TOKEN,
+    MESSAGE_MAX_CHARS,
+    UNKNOWN_INTERACTION,
+    UNKNOWN_WEBHOOK,
+)
+from bots.discord.rest import DiscordBadRequest, DiscordForbidden, DiscordRest
+from core.attachments import human_size
+from core.errors import InputError
+from core.jobs import Job
+from core.messages import Attachment
+
+log = logging.getLogger("tertulia.discord.delivery")
+
+ORIGINAL = "@original"
+_DEAD_TOKEN_CODES = (UNKNOWN_WEBHOOK, UNKNOWN_INTERACTION, INVALID_WEBHOOK_TOKEN)
+# Model output must never ping @everyone, roles or users.
+_NO_MENTIONS: dict[str, Any] = {"parse": []}
+
+
+class DiscordResponder:
+    max_chars = MESSAGE_MAX_CHARS
+
+    def __init__(
+        self,
+        *,
+        rest: DiscordRest,
+        job: Job,
+        chains: ReplyChains,
+        stored_refs: list[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._rest = rest
+        self._job = job
+        self._chains = chains
+        self._clock = clock
+        reply = job.message.reply
+        self._channel = reply.get(replies.CHANNEL_ID) or job.message.channel
+        self._app_id = reply.get(replies.APPLICATION_ID, "")
+        self._token = reply.get(replies.INTERACTION_TOKEN, "")
+        self._interaction = reply.get(replies.MODE) == replies.MODE_INTERACTION and bool(self._token)
+        created = float(reply.get(replies.CREATED_AT) or job.created_at)
+        self._token_expires = created + INTERACTION_TOKEN_TTL
+        if self._interaction and self._clock() > self._token_expires - INTERACTION_JOB_HEADROOM:
+            # The job would outlive the token: answer in the channel from the start.
+            self._interaction = False
+        self._original_used = ORIGINAL in stored_refs
+        self._replied = any(ref.startswith("c:") for ref in stored_refs)
+        self._last: dict[str, str] = {}
+        self._moved: dict[str, str] = {}  # interaction ref -> channel ref, once the token died
+        self.update_interval = INTERACTION_EDIT_INTERVAL if self._interaction else CHANNEL_MESSAGE_EDIT_INTERVAL
+
+    @property
+    def destination(self) -> str:
+        if self._interaction:
+            # Discord buckets webhook edits per webhook id + token; a hash keeps the token
+            # itself out of Redis key names (and out of anything that lists keys).
+            return "webhook:" + hashlib.sha256(self._token.encode()).hexdigest()[:20]
+        return f"channel:{self._channel}"
+
+    def start(self) -> None:
+        if not self._interaction:  # an interaction already shows "thinking..."
+            self._rest.request("POST", f"/channels/{self._channel}/typing")
+
+    def post(self, text: str) -> str:
+        if self._token_usable():
+            try:
+                return self._post_interaction(text)
+            except (DiscordBadRequest, DiscordForbidden) as err:
+                if err.code not in _DEAD_TOKEN_CODES and err.status != 401:
+                    raise
+                self._token_died(err)
+        return self._post_channel(text)
+
+    def update(self, ref: str, text: str) -> None:
+        self._edit(ref, text)
+
+    def finish(self, ref: str, text: str) -> None:
+        self._edit(ref, text)
+
+    def close(self) -> None:
+        """Nothing to release: the HTTP client is shared by every job of the process."""
+
+    # --- calls -------------------------------------------------------------------------
+
+    def _post_interaction(self, text: str) -> str:
+        body = {"content": text, "allowed_mentions": _NO_MENTIONS}
+        if not self._original_used:
+            self._rest.request("PATCH", self._webhook_path(ORIGINAL), json=body, auth=False)
+            self._original_used = True
+            ref = ORIGINAL
+        else:
+            path = f"/webhooks/{self._app_id}/{self._token}"
+            created = self._rest.request("POST", path, json=body, params={"wait": "true"}, auth=False)
+            ref = f"w:{created['id']}"
+        self._last[ref] = text
+        return ref
+
+    def _post_channel(self, text: str) -> str:
+        body: dict[str, Any] = {"content": text, "allowed_mentions": _NO_MENTIONS}
+        target = self._reply_target()
+        if target and not self._replied:
+            # The first piece replies to what the user wrote (or to the interaction's
+            # message), which is what ties the answer to its conversation on screen.
+            body["message_reference"] = {"message_id": target, "fail_if_not_exists": False}
+        created = self._rest.request("POST", f"/channels/{self._channel}/messages", json=body)
+        self._replied = True
+        message_id = str(created["id"])
+        if self._job.message.thread and not self._job.message.is_dm:
+            self._chains.remember(message_id, self._job.message.thread)
+        ref = f"c:{message_id}"
+        self._last[ref] = text
+        return ref
+
+    def _edit(self, ref: str, text: str) -> None:
+        ref = self._moved.get(ref, ref)
+        if not text.strip() or self._last.get(ref) == text:
+            return  # an empty or identical edit is an invalid request or a wasted one
+        body = {"content": text, "allowed_mentions": _NO_MENTIONS}
+        if ref.startswith("c:"):
+            self._rest.request("PATCH", f"/channels/{self._channel}/messages/{ref[2:]}", json=body)
+        elif self._token_usable():
+            message = ORIGINAL if ref == ORIGINAL else ref.removeprefix("w:")
+            try:
+                self._rest.request("PATCH", self._webhook_path(message), json=body, auth=False)
+            except (DiscordBadRequest, DiscordForbidden) as err:
+                if err.code not in _DEAD_TOKEN_CODES and err.status != 401:
+                    raise
+                self._token_died(err)
+                self._move(ref, text)
+                return
+        else:
+            self._move(ref, text)
+            return
+        self._last[ref] = text
+
+    def _move(self, ref: str, text: str) -> None:
+        """The token is spent: this piece continues as a channel message."""
+        self._moved[ref] = self._post_channel(text)
+
+    def _token_usable(self) -> bool:
+        return self._interaction and self._clock() < self._token_expires - INTERACTION_CALL_MARGIN
+
+    def _token_died(self, err: Exception) -> None:
+        log.warning("interaction token no longer usable; answering in the channel: %s", err)
+        self._interaction = False
+
+    def _reply_target(self) -> str | None:
+        reply = self._job.message.reply
+        return reply.get(replies.MESSAGE_ID) or reply.get(replies.RESPONSE_MESSAGE_ID) or None
+
+    def _webhook_path(self, message: str) -> str:
+        return f"/webhooks/{self._app_id}/{self._token}/messages/{message}"
+
+
+class DiscordDelivery:
+    def __init__(self, *, rest: DiscordRest, chains: ReplyChains, load_refs: Callable[[str], list[str]]) -> None:
+        self._rest = rest
+        self._chains = chains
+        self._load_refs = load_refs
+
+    def responder(self, job: Job) -> DiscordResponder:
+        return DiscordResponder(rest=self._rest, job=job, chains=self._chains, stored_refs=self._load_refs(job.id))
+
+    def fetch_file(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        if attachment.content is not None:
+            data: bytes | None = attachment.content
+        elif attachment.url:
+            data = self._rest.download(attachment.url, max_bytes=max_bytes)
+        else:
+            raise InputError("file_unreadable", name=attachment.name)
+        if data is None or len(data) > max_bytes:
+            raise InputError("file_too_large", name=attachment.name, limit=human_size(max_bytes))
+        return data
+
+    def read_source(self, job: Job) -> str:
+        """Recent channel messages (oldest first) or the replied-to message, as
+        ``name: text`` lines."""
+        reply = job.message.reply
+        channel = reply.get(replies.CHANNEL_ID) or job.message.channel
+        if job.args.get("source") == "reply" and reply.get(replies.REFERENCED_MESSAGE_ID):
+            message = self._rest.request("GET", f"/channels/{channel}/messages/{reply[replies.REFERENCED_MESSAGE_ID]}")
+            return _line(message)
+        try:
+            limit = int(job.args.get("messages") or HISTORY_DEFAULT_MESSAGES)
+        except ValueError:
+            limit = HISTORY_DEFAULT_MESSAGES
+        limit = max(1, min(limit, HISTORY_MAX_MESSAGES))
+        params: dict[str, str | int] = {"limit": limit}
+        if reply.get(replies.MESSAGE_ID):
+            params["before"] = reply[replies.MESSAGE_ID]  # not the request itself
+        messages = self._rest.request("GET", f"/channels/{channel}/messages", params=params) or []
+        lines = [_line(m) for m in reversed(messages)]  # Discord lists newest first
+        return "\n".join(line for line in lines if line)
+
+
+def _line(message: dict[str, Any]) -> str:
+    content = str(message.get("content") or "").strip()
+    if not content:
+        return ""
+    author = message.get("author") or {}
+    name = author.get("global_name") or author.get("username") or "someone"
+    return f"{name}: {content}"
+
+
+def create_delivery(services: Any) -> DiscordDelivery:
+    settings = services.settings
+    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
+    rest = DiscordRest(base_url=settings.discord_api_url, token=token)
+    chains = ReplyChains(redis=services.redis, keys=services.keys)
+    return DiscordDelivery(rest=rest, chains=chains, load_refs=services.jobs.load_refs)

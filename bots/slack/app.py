@@ -1,0 +1,210 @@
+"""``tertulia slack``: the Slack adapter, in Socket Mode (SLACK_APP_TOKEN set) or HTTP mode.
+
+Every listener acks first and only then touches the router, which itself only touches
+Redis and enqueues: Slack's 3-second window never waits for a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_sdk import WebClient
+
+from bots.slack import inbound
+from bots.slack.api import make_client
+from bots.slack.config import SlackConfig, get_slack_config
+from bots.slack.http_server import HttpServer
+from core import catalogue
+from core.router import Router
+from core.settings import Settings
+
+log = logging.getLogger("tertulia.slack")
+
+LOCALE_TTL = 3600.0  # seconds a user's locale (users.info) is remembered
+SUGGESTED_PROMPTS = ("summarize", "essay", "code")  # catalogue: slack.prompt.<name>.title / .message
+
+
+class SlackAdapter:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        router: Router,
+        dedupe: Any,
+        config: SlackConfig | None = None,
+        client: WebClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._router = router
+        self._dedupe = dedupe
+        self._config = config or get_slack_config()
+        self._client = client or make_client(settings)
+        self._locales: dict[str, tuple[float, str | None]] = {}
+        self._locales_lock = threading.Lock()
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        self.app = App(client=self._client, signing_secret=secret, process_before_response=False)
+        self._register()
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        app.middleware(self._drop_replays)
+        for slash, canonical in self._config.commands().items():
+            app.command(slash)(self._command_listener(canonical))
+        app.event("app_mention")(self._on_event)
+        app.event("message")(self._on_event)
+        app.event("assistant_thread_started")(self._on_assistant_thread_started)
+        app.event("assistant_thread_context_changed")(lambda: None)
+        app.shortcut(self._config.shortcut_summarize)(self._on_summarize_shortcut)
+
+    def _drop_replays(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        """Slack resends an event it thinks we missed (X-Slack-Retry-Num); its event_id is
+        the same, so the second delivery is acknowledged and dropped. Runs after bolt's
+        signature check, so a forged request cannot burn an event id."""
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not self._dedupe.first_time("slack-event", str(event_id)):
+            log.info("dropping replayed Slack event %s", event_id)
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    # --- listeners ----------------------------------------------------------------------
+
+    def _command_listener(self, canonical: str) -> Callable[..., None]:
+        def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            ack()  # first, always: nothing below may delay Slack's 3-second window
+            parsed = inbound.from_slash_command(body, canonical=canonical, locale=self._locale(body.get("user_id")))
+            outcome = self._router.handle(parsed.message, source=parsed.source)
+            if outcome.reply:
+                respond(text=outcome.reply, response_type="ephemeral")
+
+        return on_command
+
+    def _on_event(self, body: dict[str, Any], context: dict[str, Any]) -> None:
+        # bolt has acked the event already (process_before_response=False).
+        event = body.get("event") or {}
+        if event.get("type") == "app_mention" and (event.get("channel_type") == "im"):
+            return  # the same DM also arrives as a message event
+        if inbound.is_from_a_bot(event, context.get("bot_user_id")):
+            return
+        locale = self._locale(event.get("user"))
+        parsed = inbound.from_event(body, bot_user_id=context.get("bot_user_id"), locale=locale)
+        if parsed is None:
+            return
+        outcome = self._router.handle(parsed.message, source=parsed.source)
+        if outcome.reply:
+            self._client.chat_postMessage(
+                channel=parsed.message.channel, thread_ts=parsed.message.reply.get("thread_ts"), text=outcome.reply
+            )
+
+    def _on_summarize_shortcut(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id")
+        parsed = inbound.from_message_shortcut(body, locale=self._locale(user))
+        outcome = self._router.handle(parsed.message, source=parsed.source)
+        if outcome.reply:
+            respond(text=outcome.reply, response_type="ephemeral")
+
+    def _on_assistant_thread_started(self, event: dict[str, Any]) -> None:
+        thread = event.get("assistant_thread") or {}
+        prompts = self._suggested_prompts(self._locale(thread.get("user_id")))
+        if not prompts or not thread.get("channel_id") or not thread.get("thread_ts"):
+            return
+        self._client.assistant_threads_setSuggestedPrompts(
+            channel_id=thread["channel_id"], thread_ts=thread["thread_ts"], prompts=prompts
+        )
+
+    # --- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _suggested_prompts(locale: str | None) -> list[dict[str, str]]:
+        prompts = []
+        for name in SUGGESTED_PROMPTS:
+            try:
+                title = catalogue.text(f"slack.prompt.{name}.title", locale)
+                message = catalogue.text(f"slack.prompt.{name}.message", locale)
+            except KeyError:
+                continue  # the catalogue does not carry this prompt
+            prompts.append({"title": title, "message": message})
+        return prompts
+
+    def _locale(self, user_id: object) -> str | None:
+        """The user's Slack locale (users.info include_locale), cached; None on failure."""
+        if not user_id:
+            return None
+        key = str(user_id)
+        now = time.monotonic()
+        with self._locales_lock:
+            cached = self._locales.get(key)
+            if cached and now - cached[0] < LOCALE_TTL:
+                return cached[1]
+        locale: str | None = None
+        try:
+            response = self._client.users_info(user=key, include_locale=True)
+            locale = (response.get("user") or {}).get("locale")
+        except Exception:
+            log.info("users.info failed for %s; default locale", key)
+        with self._locales_lock:
+            self._locales[key] = (now, locale)
+        return locale
+
+
+def build_adapter(services: Any, *, config: SlackConfig | None = None) -> SlackAdapter:
+    from tertulia.bootstrap import build_router
+
+    return SlackAdapter(
+        settings=services.settings, router=build_router(services), dedupe=services.dedupe, config=config
+    )
+
+
+def run_socket_mode(adapter: SlackAdapter, *, app_token: str, stop: threading.Event) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(adapter.app, app_token=app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    log.info("Slack Socket Mode connected")
+    stop.wait()
+    handler.close()  # type: ignore[no-untyped-call]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tertulia slack", description="Run the Slack adapter.")
+    parser.add_argument("--http", action="store_true", help="HTTP mode even when SLACK_APP_TOKEN is set")
+    parser.add_argument("--port", type=int, default=None, help="HTTP mode port (default TERTULIA_SLACK_PORT)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from tertulia.bootstrap import build_services
+
+    services = build_services()
+    settings = services.settings
+    if settings.slack_bot_token is None:
+        log.error("SLACK_BOT_TOKEN is not set")
+        return 2
+    socket_mode = settings.slack_app_token is not None and not args.http
+    if not socket_mode and settings.slack_signing_secret is None:
+        log.error("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
+        return 2
+    adapter = build_adapter(services)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if socket_mode:
+        assert settings.slack_app_token is not None
+        run_socket_mode(adapter, app_token=settings.slack_app_token.get_secret_value(), stop=stop)
+        return 0
+    config = get_slack_config()
+    server = HttpServer(app=adapter.app, host=config.host, port=args.port or settings.slack_port)
+    server.start()
+    stop.wait()
+    log.info("stopping the Slack HTTP server")
+    server.stop()
+    return 0

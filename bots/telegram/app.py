@@ -1,0 +1,214 @@
+"""`tertulia telegram`: the Telegram adapter (python-telegram-bot 22).
+
+Polling by default; a webhook server when TELEGRAM_WEBHOOK_URL is set (PTB's own tornado
+server, which answers 403 to a request without the right
+X-Telegram-Bot-Api-Secret-Token before anything is queued). Each message is normalised
+(bots/telegram/inbound.py), deduplicated by update_id and handed to the core's router.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, ReplyParameters, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bots.telegram.delivery import CLOUD_DOWNLOAD_LIMIT
+from bots.telegram.inbound import Inbound, to_inbound
+from core import catalogue
+from core.attachments import human_size
+from core.router import Router
+from core.settings import Settings
+
+log = logging.getLogger("tertulia.telegram")
+
+ALLOWED_UPDATES = ("message",)
+POLL_TIMEOUT_SECONDS = 10  # getUpdates long-poll
+COMMANDS = ("start", "help", "essay", "summarize", "translate", "chat", "entities", "code", "reset", "models",
+            "model")
+MENU_LANGUAGES = ("es",)  # besides the default (English) menu
+
+
+def command_descriptions(locale: str) -> dict[str, str]:
+    """Menu texts for setMyCommands, from the catalogue: ``command.<name>`` where it has
+    one, else the command's line of the help text ("/essay <title> - a short essay")."""
+    from_help: dict[str, str] = {}
+    for line in catalogue.text("help", locale).splitlines():
+        names, sep, description = line.partition(" - ")
+        if not sep:
+            continue
+        for word in names.replace(",", " ").split():
+            if word.startswith("/"):
+                from_help[word[1:]] = description.strip()
+    result: dict[str, str] = {}
+    for name in COMMANDS:
+        key = f"command.{name}"
+        if key in catalogue.CATALOGUES[catalogue.DEFAULT_LOCALE]:
+            result[name] = catalogue.text(key, locale)
+        else:
+            result[name] = from_help.get(name) or from_help.get("help", name)
+    return {name: text[:256] for name, text in result.items()}  # Bot API: 1-256 characters
+
+
+async def publish_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    bot = application.bot
+    en = command_descriptions(catalogue.DEFAULT_LOCALE)
+    await bot.set_my_commands([BotCommand(name, text) for name, text in en.items()])
+    for language in MENU_LANGUAGES:
+        local = command_descriptions(language)
+        await bot.set_my_commands([BotCommand(name, text) for name, text in local.items()], language_code=language)
+
+
+class TelegramAdapter:
+    """Turns updates into router calls. The router is synchronous (Redis, Celery), so it
+    runs in a thread and never blocks the event loop."""
+
+    def __init__(self, *, services: Any, router: Router | None = None) -> None:
+        self._services = services
+        self._router = router
+
+    async def setup(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        if self._router is None:
+            from tertulia.bootstrap import build_router
+
+            self._router = build_router(self._services, bot_username=application.bot.username)
+        await publish_commands(application)
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or self._router is None:
+            return
+        bot = context.bot
+        inbound = to_inbound(message, bot_id=bot.id, bot_username=bot.username)
+        if inbound is None:
+            return
+        # Telegram redelivers an update when a webhook answer was slow or a poller restarts.
+        first = await asyncio.to_thread(self._services.dedupe.first_time, "telegram-update", str(update.update_id))
+        if not first:
+            log.info("duplicate update dropped", extra={"update_id": update.update_id})
+            return
+        oversized = next((a for a in inbound.message.attachments if a.size > CLOUD_DOWNLOAD_LIMIT), None)
+        if oversized is not None:
+            text = catalogue.text("file_too_large", inbound.message.locale, name=oversized.name,
+                                  limit=human_size(CLOUD_DOWNLOAD_LIMIT))
+            await self._say(context, inbound, text)
+            return
+        outcome = await asyncio.to_thread(self._router.handle, inbound.message, source=inbound.source)
+        if outcome.reply is not None:
+            await self._say(context, inbound, outcome.reply)
+        elif outcome.job is not None:
+            with contextlib.suppress(TelegramError):  # only a courtesy while the job waits
+                await bot.send_chat_action(int(inbound.message.channel), ChatAction.TYPING,
+                                           message_thread_id=_thread_id(inbound))
+
+    async def _say(self, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound, text: str) -> None:
+        """A fixed catalogue text: plain (it contains '<title>' and the like), no parse mode."""
+        reply_to = inbound.message.reply.get("reply_to")
+        await context.bot.send_message(
+            int(inbound.message.channel),
+            text,
+            message_thread_id=_thread_id(inbound),
+            reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None,
+        )
+
+
+def _thread_id(inbound: Inbound) -> int | None:
+    value = inbound.message.reply.get("message_thread_id")
+    return int(value) if value else None
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("update failed", exc_info=context.error)
+
+
+def build_application(*, settings: Settings, adapter: TelegramAdapter) -> Application[Any, Any, Any, Any, Any, Any]:
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    root = settings.telegram_api_url.rstrip("/")
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .concurrent_updates(True)
+        .build()
+    )
+    application.add_handler(TypeHandler(Update, adapter.on_update))
+    application.add_error_handler(_on_error)
+    return application
+
+
+async def serve(
+    application: Application[Any, Any, Any, Any, Any, Any],
+    *,
+    adapter: TelegramAdapter,
+    settings: Settings,
+    listen: str,
+    stop: asyncio.Event,
+) -> None:
+    """Run until ``stop`` is set, then stop cleanly (pending updates finish)."""
+    updater = application.updater
+    if updater is None:
+        raise RuntimeError("the application has no updater")
+    async with application:
+        await adapter.setup(application)
+        await application.start()
+        if settings.telegram_webhook_url:
+            secret = settings.telegram_webhook_secret
+            if secret is None:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
+            await updater.start_webhook(
+                listen=listen,
+                port=settings.telegram_port,
+                url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+                webhook_url=settings.telegram_webhook_url,
+                secret_token=secret.get_secret_value(),
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+            log.info("telegram webhook listening", extra={"port": settings.telegram_port})
+        else:
+            await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=list(ALLOWED_UPDATES))
+            log.info("telegram polling started")
+        try:
+            await stop.wait()
+        finally:
+            await updater.stop()
+            await application.stop()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tertulia telegram", description="Run the Telegram adapter.")
+    parser.add_argument("--listen", default="0.0.0.0", help="webhook mode: address to listen on")
+    args = parser.parse_args(argv)
+    from core.settings import get_settings
+    from tertulia.bootstrap import build_services
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request log shows the token
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        print("TELEGRAM_BOT_TOKEN is not set.")
+        return 2
+    if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
+        print("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set.")
+        return 2
+    adapter = TelegramAdapter(services=build_services(settings))
+    application = build_application(settings=settings, adapter=adapter)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(application, adapter=adapter, settings=settings, listen=args.listen, stop=stop)
+
+    asyncio.run(run())
+    return 0
+

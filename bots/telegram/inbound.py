@@ -1,0 +1,133 @@
+"""A Telegram message -> the core's InboundMessage (plus what /summarize may read).
+
+Scopes: a private chat is its user's; a group is its chat; a forum topic is its own
+thread, so topics never share memory. In groups the bot only takes plain text that
+mentions it or replies to it; commands are passed raw (core/commands.py parses
+``/cmd@bot``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import Message, MessageEntity
+from telegram.constants import ChatType
+
+from bots.telegram.delivery import file_url
+from core.commands import parse_command
+from core.messages import Attachment, InboundMessage
+
+PLATFORM = "telegram"
+SUMMARY_COMMANDS = ("summarize", "summarise")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inbound:
+    message: InboundMessage
+    source: str | None  # "reply" when a replied-to message's text is stored in ``reply``
+
+
+def _real_reply(message: Message) -> Message | None:
+    """The message this one answers. In forum topics Telegram sets reply_to_message to the
+    topic's creation message on every post: that is not a reply."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return None
+    return replied
+
+
+def _mentions_bot(message: Message, *, bot_id: int, bot_username: str) -> list[str]:
+    """The mention strings in ``message`` that name this bot (to strip from chat text)."""
+    parsed = message.parse_entities() if message.text else message.parse_caption_entities()
+    found: list[str] = []
+    for entity, text in parsed.items():
+        by_name = entity.type == MessageEntity.MENTION and text.lstrip("@").lower() == bot_username.lower()
+        by_id = entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == bot_id
+        if by_name or by_id:
+            found.append(text)
+    return found
+
+
+def _document(message: Message) -> Attachment | None:
+    document = message.document
+    if document is None:
+        return None
+    return Attachment(
+        name=document.file_name or f"{document.file_unique_id}.txt",
+        size=int(document.file_size or 0),
+        url=file_url(document.file_id),
+        mime_type=document.mime_type,
+    )
+
+
+def _author(message: Message) -> str:
+    if message.from_user is not None:
+        return message.from_user.full_name
+    if message.sender_chat is not None:
+        return message.sender_chat.title or "chat"
+    return "user"
+
+
+def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound | None:
+    """None when the message is not for us (plain group chatter, service messages)."""
+    text = message.text or message.caption or ""
+    sender = message.from_user
+    if not text.strip() or sender is None or sender.is_bot:
+        return None
+    chat = message.chat
+    private = chat.type == ChatType.PRIVATE
+    replied = _real_reply(message)
+    mentions = _mentions_bot(message, bot_id=bot_id, bot_username=bot_username)
+    replies_to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
+    command = parse_command(text, bot_username=bot_username)
+    is_command = text.lstrip().startswith("/")
+    addressed = private or bool(mentions) or replies_to_bot
+    if not is_command and not addressed:
+        return None
+    if not is_command and mentions:
+        for mention in mentions:
+            text = text.replace(mention, "", 1)
+        text = text.strip()
+
+    topic = message.message_thread_id if message.is_topic_message else None
+    reply: dict[str, str] = {"chat_id": str(chat.id), "chat_type": str(chat.type)}
+    if topic is not None:
+        reply["message_thread_id"] = str(topic)
+    if not private:
+        reply["reply_to"] = str(message.message_id)
+
+    attachments: list[Attachment] = []
+    own = _document(message)
+    if own is not None:
+        attachments.append(own)
+    source: str | None = None
+    if replied is not None and command is not None and command.name in SUMMARY_COMMANDS:
+        replied_document = _document(replied)
+        if own is None and replied_document is not None:
+            attachments.append(replied_document)
+        replied_text = replied.text or replied.caption or ""
+        if replied_text.strip():
+            # The Bot API cannot fetch an old message later: the worker reads it from here.
+            reply["reply_text"] = replied_text
+            reply["reply_author"] = _author(replied)
+            source = "reply"
+
+    inbound = InboundMessage(
+        platform=PLATFORM,
+        workspace=str(bot_id),
+        channel=str(chat.id),
+        # Forum topics are threads; reply chains in ordinary groups are not.
+        thread=str(topic) if topic is not None and chat.is_forum else None,
+        user=str(sender.id),
+        user_name=sender.full_name,
+        locale=sender.language_code,
+        text=text,
+        is_dm=private,
+        addressed=addressed,
+        message_id=str(message.message_id),
+        attachments=tuple(attachments),
+        reply=reply,
+    )
+    return Inbound(message=inbound, source=source)

@@ -1,0 +1,12 @@
+"""Environment for processes that talk to the fake Bot API (the Celery worker)."""
+
+from __future__ import annotations
+
+from tests.fakes.telegram_api import TOKEN
+
+
+def worker_env(fake_ports: dict[str, int]) -> dict[str, str]:
+    return {
+        "TELEGRAM_API_URL": f"http://127.0.0.1:{fake_ports['telegram']}",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+    }

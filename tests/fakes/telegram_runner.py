@@ -1,0 +1,61 @@
+"""Runs the real Telegram adapter (bots/telegram/app.py: PTB Application, polling or
+webhook) in a background thread with its own event loop, against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from bots.telegram.app import TelegramAdapter, build_application, serve
+from core.router import Router
+from core.settings import Settings
+
+
+class AdapterRunner:
+    def __init__(self, *, settings: Settings, services: Any, router: Router | None = None,
+                 listen: str = "127.0.0.1") -> None:
+        self.settings = settings
+        self.adapter = TelegramAdapter(services=services, router=router)
+        self.application = build_application(settings=settings, adapter=self.adapter)
+        self._listen = listen
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def start(self, timeout: float = 20.0) -> AdapterRunner:
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._stop = asyncio.Event()
+            original_start = self.application.start
+
+            async def start_and_signal() -> None:
+                await original_start()
+                self._ready.set()
+
+            self.application.start = start_and_signal  # type: ignore[method-assign]
+            try:
+                self._loop.run_until_complete(serve(self.application, adapter=self.adapter, settings=self.settings,
+                                                    listen=self._listen, stop=self._stop))
+            except BaseException as exc:
+                self.error = exc
+                self._ready.set()
+            finally:
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="telegram-adapter", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the Telegram adapter did not start")
+        if self.error is not None:
+            raise RuntimeError("the Telegram adapter failed to start") from self.error
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)

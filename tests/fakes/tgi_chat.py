@@ -1,0 +1,109 @@
+"""TGI's OpenAI-compatible ``POST /v1/chat/completions`` for the fake server (see
+``router/src/server.rs::chat_completions`` and ``router/src/chat.rs``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tests.fakes import tgi_content as content
+from tests.fakes.sse import Drop, drop, error_response, open_sse, send
+from tests.fakes.tgi_native import STATUS_OF_TYPE
+
+if TYPE_CHECKING:
+    from tests.fakes.tgi_server import FakeTGI
+
+_FINISH = {"eos_token": "stop", "length": "length", "stop_sequence": "stop_sequence"}
+
+
+def _response_format_schema(fmt: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """TGI deserialises ``response_format`` as ``GrammarType`` (tag ``type``, content
+    ``value``; ``json_object`` is an alias of ``json``). Anything else is the 422 axum
+    gives a body it can't deserialise."""
+    if fmt is None:
+        return None, None
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("json", "json_object", "json_schema", "regex"):
+        return None, "Failed to deserialize the JSON body into the target type: response_format: unknown variant"
+    if "value" not in fmt:
+        return None, "Failed to deserialize the JSON body into the target type: response_format: missing field `value`"
+    value = fmt["value"]
+    if fmt["type"] == "json_schema":
+        return (value.get("schema") if isinstance(value, dict) else None), None
+    if fmt["type"] == "regex":
+        return None, None
+    return (value if isinstance(value, dict) else None), None
+
+
+async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    messages = body.get("messages") or []
+    schema, bad = _response_format_schema(body.get("response_format"))
+    if bad is not None:
+        return web.Response(status=422, text=bad)
+    params = {"max_new_tokens": body.get("max_tokens"), "stop": body.get("stop") or []}
+    prompt = content.chat_prompt(messages)
+    plan = server.plan(prompt, content.chat_user_text(messages), schema, params)
+    early = await server.early_failure(plan)
+    if early is not None:
+        return early
+    model = body.get("model")
+    model_id = server.model_id if model in (None, "tgi") else str(model)
+    fingerprint = "3.3.6-fake-native"
+    error = server.in_stream_error(plan)
+    pieces, finish = server.tokens(plan)
+    prompt_tokens = content.count_tokens(prompt)
+    generated = len(pieces) + (1 if finish == "eos_token" else 0)  # TGI counts the EOS token
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": generated,
+        "total_tokens": prompt_tokens + generated,
+    }
+    base = {"id": "", "created": int(time.time()), "model": model_id, "system_fingerprint": fingerprint}
+
+    if not body.get("stream"):
+        if error is not None:
+            return error_response(error[0], error[1], STATUS_OF_TYPE[error[0]])
+        try:
+            async for _ in server.events(plan, pieces):
+                pass
+        except Drop:
+            drop(request)
+            return web.Response(status=500)
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": "".join(pieces)},
+            "logprobs": None,
+            "finish_reason": _FINISH[finish],
+        }
+        return web.json_response({"object": "chat.completion", **base, "choices": [choice], "usage": usage})
+
+    response = await open_sse(request)
+    try:
+        if error is not None:
+            # TGI's into_openai_event: every kind is sent this way, with status 422.
+            await send(response, {"error": {"message": error[1], "http_status_code": 422}})
+            await send(response, "[DONE]")
+            return response
+        body_pieces = pieces if finish == "eos_token" else pieces[:-1]
+        async for _, piece in server.events(plan, body_pieces):
+            await send(response, _chunk(base, piece, None))
+        # The last token: EOS is special, so its delta content is "" (chat.rs).
+        last = "" if finish == "eos_token" else (pieces[-1] if pieces else "")
+        await send(response, _chunk(base, last, _FINISH[finish]))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send(response, {"object": "chat.completion.chunk", **base, "choices": [], "usage": usage})
+        await send(response, "[DONE]")
+    except Drop:
+        drop(request)
+    return response
+
+
+def _chunk(base: dict[str, Any], text: str, finish: str | None) -> dict[str, Any]:
+    choice = {
+        "index": 0,
+        "delta": {"role": "assistant", "content": text},
+        "logprobs": None,
+        "finish_reason": finish,
+    }
+    return {"object": "chat.completion.chunk", **base, "choices": [choice], "usage": None}

@@ -1,0 +1,165 @@
+"""What the fake TGI server says: a deterministic tokenizer, the default reply, and JSON
+that satisfies the schema of a grammar-constrained request.
+
+Everything here is pure and deterministic so tests can predict token counts and texts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from typing import Any
+
+# One token per word and one per punctuation mark: "Hello, world!" is 4 tokens.
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+# Stream pieces keep their leading whitespace, so joining them gives the text back.
+_PIECE = re.compile(r"\s*\S+|\s+")
+_MAX_PIECE = 12
+
+# Where a user turn starts and where it ends, in the prompt formats the project renders.
+_USER_STARTS = ("<|im_start|>user\n", "[INST]", "User:", "<start_of_turn>user\n", "<|user|>")
+_USER_ENDS = ("<|im_end|>", "[/INST]", "\nAssistant:", "<end_of_turn>", "<|end|>", "</s>")
+_SYS_BLOCK = re.compile(r"<<SYS>>.*?<</SYS>>", re.S)
+
+# Capitalised words that start sentences or instructions rather than name anything.
+_NOT_NAMES = frozenset(
+    re.split(
+        r"\s+",
+        "A An And As At But By For From He Her His How I If In Into It Its List Extract Find Give Me My Name Named "
+        "No Not Of On Or Our She So Some Text That The Their Then There These They This Those To We What When Where "
+        "Which Who Why With You Your Return Answer Entities JSON Output Input Here Please",
+    )
+)
+_NAME_RUN = re.compile(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
+
+
+def token_spans(text: str) -> list[dict[str, Any]]:
+    """TGI's ``/tokenize`` answer shape: ``[{id, text, start, stop}]``."""
+    return [
+        {"id": token_id(m.group()), "text": m.group(), "start": m.start(), "stop": m.end()}
+        for m in _TOKEN.finditer(text)
+    ]
+
+
+def count_tokens(text: str) -> int:
+    return sum(1 for _ in _TOKEN.finditer(text))
+
+
+def token_id(text: str) -> int:
+    return zlib.crc32(text.encode()) % 32_000 + 3  # 0-2 are the special tokens
+
+
+def pieces(text: str) -> list[str]:
+    """The reply as streamed tokens: words with their leading space, long runs split."""
+    out: list[str] = []
+    for piece in _PIECE.findall(text):
+        out.extend(piece[i : i + _MAX_PIECE] for i in range(0, len(piece), _MAX_PIECE))
+    return out
+
+
+def last_user_text(prompt: str) -> str:
+    """The latest user turn of a rendered prompt (ChatML, Llama 2, Falcon...), or the
+    whole prompt when it has no turn markers (plain instructions)."""
+    start, marker = max(((prompt.rfind(m), m) for m in _USER_STARTS), key=lambda found: found[0])
+    text = prompt[start + len(marker) :] if start >= 0 else prompt
+    ends = [i for i in (text.find(m) for m in _USER_ENDS) if i >= 0]
+    if ends:
+        text = text[: min(ends)]
+    return _SYS_BLOCK.sub("", text).strip()
+
+
+def chat_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content", "")
+            if isinstance(content, list):  # content parts
+                return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+            return str(content)
+    return ""
+
+
+def chat_prompt(messages: list[dict[str, Any]]) -> str:
+    """A stand-in chat template (ChatML) so chat requests have a prompt to count."""
+    body = "".join(f"<|im_start|>{m.get('role')}\n{m.get('content')}<|im_end|>\n" for m in messages)
+    return body + "<|im_start|>assistant\n"
+
+
+def default_reply(user_text: str) -> str:
+    lines = [line.strip() for line in user_text.splitlines() if line.strip()]
+    return f"Echo: {lines[-1]}" if lines else "Echo:"
+
+
+def names_in(text: str) -> list[str]:
+    """Runs of capitalised words, minus sentence-starting function words."""
+    found: list[str] = []
+    for match in _NAME_RUN.finditer(text):
+        words = match.group().split()
+        while words and words[0] in _NOT_NAMES:
+            words = words[1:]
+        name = " ".join(words).strip("'-")
+        if name and name not in found:
+            found.append(name)
+    return found
+
+
+def schema_reply(schema: dict[str, Any], user_text: str) -> str:
+    """JSON that validates against ``schema``. An array of objects with a ``text``
+    property (the entities shape) is filled with the names found in the user text: a
+    run of two or more capitalised words is a person, one word is ``other``."""
+    return json.dumps(_Instance(schema, names_in(user_text)).build(schema), ensure_ascii=False)
+
+
+class _Instance:
+    def __init__(self, root: dict[str, Any], names: list[str]) -> None:
+        self.root = root
+        self.names = names
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in schema:
+            node: Any = self.root
+            for part in schema["$ref"].lstrip("#/").split("/"):
+                node = node[part]
+            schema = node
+        for key in ("anyOf", "oneOf", "allOf"):
+            if schema.get(key):
+                return self.resolve(schema[key][0])
+        return schema
+
+    def build(self, schema: dict[str, Any], *, name: str | None = None) -> Any:
+        schema = self.resolve(schema)
+        if "const" in schema:
+            return schema["const"]
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if "enum" in schema:
+            return schema["enum"][0]
+        if kind == "object" or "properties" in schema:
+            props: dict[str, Any] = schema.get("properties", {})
+            return {key: self.build(sub, name=name) for key, sub in props.items()}
+        if kind == "array":
+            items = self.resolve(schema.get("items", {}))
+            if "text" in items.get("properties", {}):
+                return [self.entity(items, n) for n in self.names]
+            return [self.build(items)] * int(schema.get("minItems", 0))
+        if kind == "string":
+            return name or ""
+        if kind in ("integer", "number"):
+            return schema.get("minimum", 0)
+        if kind == "boolean":
+            return False
+        return None
+
+    def entity(self, items: dict[str, Any], name: str) -> dict[str, Any]:
+        entity: dict[str, Any] = {}
+        for key, sub in items.get("properties", {}).items():
+            sub = self.resolve(sub)
+            if key == "text":
+                entity[key] = name
+            elif "enum" in sub:
+                wanted = "person" if " " in name else "other"
+                entity[key] = wanted if wanted in sub["enum"] else sub["enum"][-1]
+            else:
+                entity[key] = self.build(sub, name=name)
+        return entity

@@ -1,0 +1,376 @@
+"""A TGI-protocol server for tests: real HTTP on a loopback port, shaped after TGI's
+``docs/openapi.json`` and ``router/src/server.rs``.
+
+* ``POST /generate_stream``: SSE, one ``data: {StreamResponse}\\n\\n`` per token; the last
+  event carries ``generated_text`` and ``details`` (finish_reason, generated_tokens,
+  input_length, seed). Errors after the 200 are events ``{"error", "error_type"}``: TGI
+  validates and queues *inside* the stream, so ``overloaded`` arrives that way.
+* ``POST /generate`` and ``POST /`` (``stream`` flag; non-stream answers a one-item list).
+* ``POST /v1/chat/completions``: stream (``chat.completion.chunk``, a usage chunk when
+  ``stream_options.include_usage``, then ``data: [DONE]``) and non-stream. In-stream errors
+  there are OpenAI-shaped ``{"error": {"message", "http_status_code": 422}}`` as TGI sends.
+* ``GET /info``, ``GET /health``, ``POST /tokenize``, ``GET /v1/models``.
+
+The Python control API (thread-safe) scripts replies, delays, limits and faults, and
+records every request. The content (tokenizer, default reply, schema-valid JSON for
+``grammar``/``response_format``) lives in ``tests/fakes/tgi_content.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes import tgi_content as content
+from tests.fakes.sse import Drop, error_response
+from tests.fakes.tgi_chat import chat_completion
+from tests.fakes.tgi_native import native_generation
+
+FAULTS = (
+    "http_429",  # HTTP 429 {"error": "Model is overloaded", "error_type": "overloaded"}
+    "http_503",  # HTTP 503: the server is starting or a proxy lost it
+    "http_422",  # HTTP 422 validation error
+    "http_424",  # HTTP 424 generation error
+    "overloaded_in_stream",  # 200, then an `overloaded` error event
+    "validation_in_stream",  # 200, then a `validation` error event
+    "generation_in_stream",  # 200, then a `generation` error event
+    "stall",  # some tokens, then silence (connection kept open), then the rest
+    "close_mid_stream",  # some tokens, then the connection is dropped
+)
+_STATUS = {"http_429": 429, "http_503": 503, "http_422": 422, "http_424": 424}
+_ERRORS = {
+    "overloaded": "Model is overloaded",
+    "validation": "Input validation error: scripted fault",
+    "generation": "Request failed during generation: scripted fault",
+    "unavailable": "Service Unavailable",
+}
+_IN_STREAM = {
+    "overloaded_in_stream": "overloaded",
+    "validation_in_stream": "validation",
+    "generation_in_stream": "generation",
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    body: Any  # the parsed JSON body (None for GET)
+
+
+@dataclass
+class Fault:
+    kind: str
+    after_tokens: int = 1
+    stall_seconds: float = 30.0
+
+
+@dataclass
+class Plan:
+    """One generation call: what to say and how."""
+
+    prompt: str
+    user_text: str
+    schema: dict[str, Any] | None
+    max_new_tokens: int | None
+    stop: list[str]
+    fault: Fault | None
+    reply: str | None
+
+
+class FakeTGI:
+    def __init__(
+        self, *, model_id: str = "fake/tgi-model", max_input_tokens: int = 1024, max_total_tokens: int = 2048
+    ) -> None:
+        self._defaults = (model_id, max_input_tokens, max_total_tokens)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.reset()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, port: int = 0) -> FakeTGI:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(port))
+            except BaseException as exc:  # surfaced to start()'s caller
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._shutdown())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-tgi-{port}", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop = self._thread = None
+
+    async def _serve(self, port: int) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(
+            [
+                web.post("/generate", self._generate),
+                web.post("/generate_stream", self._generate_stream),
+                web.post("/", self._compat),
+                web.get("/info", self._info),
+                web.get("/health", self._health),
+                web.post("/tokenize", self._tokenize),
+                web.post("/v1/chat/completions", self._chat),
+                web.get("/v1/models", self._models),
+            ]
+        )
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        # Handlers still sleeping (a stall) end here rather than die with the loop.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- control API ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the defaults: no script, no faults, no delays, no records."""
+        model_id, max_input, max_total = self._defaults
+        with self._lock:
+            self.model_id = model_id
+            self.max_input_tokens = max_input
+            self.max_total_tokens = max_total
+            self.first_token_delay = 0.0
+            self.token_delay = 0.0
+            self.healthy = True
+            self.has_info = True
+            self.has_tokenizer = True
+            self._replies: deque[str] = deque()
+            self._faults: deque[Fault] = deque()
+            self._requests: list[Recorded] = []
+
+    def set_limits(self, *, max_input_tokens: int | None = None, max_total_tokens: int | None = None) -> None:
+        """What ``/info`` reports and what generation requests are validated against."""
+        with self._lock:
+            if max_input_tokens is not None:
+                self.max_input_tokens = max_input_tokens
+            if max_total_tokens is not None:
+                self.max_total_tokens = max_total_tokens
+
+    def set_delays(self, *, first_token: float = 0.0, between_tokens: float = 0.0) -> None:
+        with self._lock:
+            self.first_token_delay, self.token_delay = first_token, between_tokens
+
+    def set_healthy(self, healthy: bool) -> None:
+        with self._lock:
+            self.healthy = healthy
+
+    def set_features(self, *, info: bool = True, tokenizer: bool = True) -> None:
+        """``info=False``: ``/info`` answers 404; ``tokenizer=False``: ``/tokenize`` answers
+        404 "No fast tokenizer available", as TGI does for such models."""
+        with self._lock:
+            self.has_info, self.has_tokenizer = info, tokenizer
+
+    def script(self, *replies: str) -> None:
+        """Texts for the next generation calls, one each, in order (used verbatim, even
+        for a grammar request: that is how a test sends bad JSON)."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def fail_next(self, kind: str, *, times: int = 1, after_tokens: int = 1, stall_seconds: float = 30.0) -> None:
+        """Make the next ``times`` generation calls fail with ``kind`` (one of ``FAULTS``)."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.extend(Fault(kind, after_tokens, stall_seconds) for _ in range(times))
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    def generation_requests(self) -> list[Recorded]:
+        generation = {"/generate", "/generate_stream", "/", "/v1/chat/completions"}
+        return [r for r in self.requests if r.path in generation]
+
+    def prompts(self) -> list[str]:
+        """The prompt of each generation call: ``inputs``, or the chat messages rendered."""
+        out = []
+        for r in self.generation_requests():
+            body = r.body or {}
+            out.append(body["inputs"] if "inputs" in body else content.chat_prompt(body.get("messages", [])))
+        return out
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> Any:
+        body = await request.json() if request.can_read_body else None
+        with self._lock:
+            self._requests.append(Recorded(request.method, request.path, body))
+        return body
+
+    def plan(self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any]) -> Plan:
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+            reply = self._replies.popleft() if self._replies else None
+        stop = list(params.get("stop") or [])
+        return Plan(prompt, user_text, schema, params.get("max_new_tokens"), stop, fault, reply)
+
+    def _validate(self, plan: Plan) -> str | None:
+        """TGI's input validation messages (router/src/validation.rs)."""
+        n = content.count_tokens(plan.prompt)
+        if not plan.prompt:
+            return "Input validation error: `inputs` cannot be empty"
+        if n > self.max_input_tokens:
+            return f"Input validation error: `inputs` must have less than {self.max_input_tokens} tokens. Given: {n}"
+        max_new = plan.max_new_tokens or 0
+        if n + max_new > self.max_total_tokens:
+            return (
+                f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= {self.max_total_tokens}. "
+                f"Given: {n} `inputs` tokens and {max_new} `max_new_tokens`"
+            )
+        return None
+
+    def tokens(self, plan: Plan) -> tuple[list[str], str]:
+        """The streamed pieces and the finish reason (TGI keeps a stop sequence in the text)."""
+        if plan.reply is not None:
+            text = plan.reply
+        elif plan.schema is not None:
+            text = content.schema_reply(plan.schema, plan.user_text)
+        else:
+            text = content.default_reply(plan.user_text)
+        limit = plan.max_new_tokens or max(self.max_total_tokens - content.count_tokens(plan.prompt), 1)
+        out: list[str] = []
+        for piece in content.pieces(text):
+            out.append(piece)
+            so_far = "".join(out)
+            if any(stop and stop in so_far for stop in plan.stop):
+                return out, "stop_sequence"
+            if len(out) >= limit:
+                return out, "length"
+        return out, "eos_token"
+
+    async def events(self, plan: Plan, pieces: list[str]) -> Any:
+        """Yields (index, piece) for each token, honouring the delays and the stream
+        faults; raises ``Drop`` to cut the connection."""
+        fault = plan.fault
+        await asyncio.sleep(self.first_token_delay)
+        for index, piece in enumerate(pieces, start=1):
+            if fault is not None and index == fault.after_tokens + 1:
+                if fault.kind == "close_mid_stream":
+                    raise Drop
+                if fault.kind == "stall":
+                    await asyncio.sleep(fault.stall_seconds)
+            if index > 1:
+                await asyncio.sleep(self.token_delay)
+            yield index, piece
+
+    # --- routes ------------------------------------------------------------------------------
+
+    async def _info(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        if not self.has_info:
+            return web.json_response({"error": "Not Found", "error_type": "not_found"}, status=404)
+        return web.json_response(
+            {
+                "model_id": self.model_id,
+                "model_sha": None,
+                "model_pipeline_tag": "text-generation",
+                "max_concurrent_requests": 128,
+                "max_best_of": 2,
+                "max_stop_sequences": 4,
+                "max_input_tokens": self.max_input_tokens,
+                "max_total_tokens": self.max_total_tokens,
+                "validation_workers": 2,
+                "max_client_batch_size": 4,
+                "router": "text-generation-router",
+                "version": "3.3.6-fake",
+                "sha": None,
+                "docker_label": None,
+            }
+        )
+
+    async def _health(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        if self.healthy:
+            return web.Response(status=200)
+        return web.json_response({"error": "unhealthy", "error_type": "healthcheck"}, status=503)
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        if not self.has_tokenizer:
+            return web.json_response({"error": "No fast tokenizer available", "error_type": "tokenizer"}, status=404)
+        return web.json_response(content.token_spans(str(body.get("inputs", ""))))
+
+    async def _models(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        model = {"id": self.model_id, "object": "model", "created": 0, "owned_by": self.model_id}
+        return web.json_response({"object": "list", "data": [model]})
+
+    async def _compat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if body.get("stream"):
+            return await native_generation(self, request, body, stream=True)
+        return await native_generation(self, request, body, stream=False, as_list=True)
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        return await native_generation(self, request, await self._record(request), stream=False)
+
+    async def _generate_stream(self, request: web.Request) -> web.StreamResponse:
+        return await native_generation(self, request, await self._record(request), stream=True)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await chat_completion(self, request, await self._record(request))
+
+    async def early_failure(self, plan: Plan) -> web.Response | None:
+        """Faults that answer before any stream starts: HTTP errors and validation."""
+        fault = plan.fault
+        if fault is not None and fault.kind in _STATUS:
+            status = _STATUS[fault.kind]
+            kind = {429: "overloaded", 422: "validation", 424: "generation", 503: "unavailable"}[status]
+            return error_response(kind, _ERRORS[kind], status)
+        return None
+
+    def in_stream_error(self, plan: Plan) -> tuple[str, str] | None:
+        if plan.fault is not None and plan.fault.kind in _IN_STREAM:
+            kind = _IN_STREAM[plan.fault.kind]
+            return kind, _ERRORS[kind]
+        invalid = self._validate(plan)
+        return ("validation", invalid) if invalid else None

@@ -1,0 +1,113 @@
+"""HTTP mode: really signed requests to the adapter running in-process; what gets
+refused, acknowledged, dropped and enqueued. No worker here: jobs are checked in Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.integration.slack_support import (  # noqa: F401  (fixtures)
+    SlackHttp,
+    job_ids,
+    mention,
+    new_jobs,
+    slack_api,
+    slack_http,
+    slack_server,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def drain(services: Any) -> Any:
+    """Jobs these tests enqueue must not reach a worker that starts later in the session:
+    their queue entries are removed at teardown (the job records stay, as evidence)."""
+    yield
+    services.redis.delete(f"{services.settings.key_prefix}:celery:{services.settings.queue}")
+    for key in services.redis.scan_iter(match=f"{services.settings.key_prefix}:celery:*", count=1000):
+        if services.redis.type(key) == b"list":
+            services.redis.delete(key)
+
+
+def test_a_bad_signature_is_refused_and_nothing_is_enqueued(slack_http: SlackHttp, slack_api: FakeSlackAPI) -> None:
+    before = job_ids(slack_http.services)
+    url = slack_api.response_url_for("bad")
+    status, _, _ = slack_http.command("/essay", "The sea", response_url=url, secret="not-the-secret")
+    assert status == 401
+    status, _, _ = slack_http.event(mention("hello", ts="1.1"), secret="not-the-secret")
+    assert status == 401
+    time.sleep(0.3)
+    assert job_ids(slack_http.services) == before and slack_api.responses == []
+
+
+def test_a_stale_timestamp_is_refused(slack_http: SlackHttp, slack_api: FakeSlackAPI) -> None:
+    before = job_ids(slack_http.services)
+    stale = int(time.time()) - 6 * 60  # Slack's window is 5 minutes
+    status, _, _ = slack_http.event(mention("hello", ts="1.2"), timestamp=stale)
+    assert status == 401
+    time.sleep(0.3)
+    assert job_ids(slack_http.services) == before
+
+
+def test_a_replayed_event_is_acknowledged_and_dropped(slack_http: SlackHttp, drain: Any) -> None:
+    before = job_ids(slack_http.services)
+    event = mention("what is entropy?", ts="1.3")
+    assert slack_http.event(event, event_id="EvReplay1")[0] == 200
+    wait_until(lambda: len(job_ids(slack_http.services) - before) == 1)
+    for attempt in (1, 2):  # Slack's retries carry the same event_id
+        status, _, _ = slack_http.event(event, event_id="EvReplay1",
+                                        headers={"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "timeout"})
+        assert status == 200
+    time.sleep(0.5)
+    (job,) = new_jobs(slack_http.services, before)
+    assert job.args == {"text": "what is entropy?"} and job.message.thread == "1.3"
+
+
+def test_a_command_is_acked_at_once_and_enqueues_a_job(slack_http: SlackHttp, slack_api: FakeSlackAPI,
+                                                       drain: Any) -> None:
+    before = job_ids(slack_http.services)
+    url = slack_api.response_url_for("c1")
+    status, body, seconds = slack_http.command("/essay", "The history of coffee", response_url=url)
+    assert status == 200 and seconds < 3.0
+    wait_until(lambda: job_ids(slack_http.services) - before)
+    (job,) = new_jobs(slack_http.services, before)
+    assert job.kind.value == "essay" and job.args == {"title": "The history of coffee"}
+    assert job.message.reply["response_url"] == url and job.message.reply["mode"] == "command"
+
+
+def test_a_usage_reply_is_ephemeral_and_no_job(slack_http: SlackHttp, slack_api: FakeSlackAPI) -> None:
+    before = job_ids(slack_http.services)
+    url = slack_api.response_url_for("c2")
+    assert slack_http.command("/translate", "", response_url=url)[0] == 200
+    (posted,) = wait_until(lambda: slack_api.responses)
+    assert posted["response_type"] == "ephemeral" and posted["text"].startswith("Usage: /translate")
+    assert job_ids(slack_http.services) == before
+
+
+def test_help_through_the_umbrella_command_in_the_users_locale(slack_http: SlackHttp,
+                                                               slack_api: FakeSlackAPI) -> None:
+    url = slack_api.response_url_for("c3")
+    assert slack_http.command("/tertulia", "help", user="U2", response_url=url)[0] == 200
+    (posted,) = wait_until(lambda: slack_api.responses)
+    assert posted["text"].startswith("Puedo ayudarte")  # U2's Slack locale is es-ES
+
+
+def test_url_verification_is_answered(slack_http: SlackHttp) -> None:
+    body = json.dumps({"token": "legacy", "challenge": "abc123", "type": "url_verification"})
+    status, answer, _ = slack_http.post(body, content_type="application/json")
+    assert status == 200 and b"abc123" in answer
+
+
+def test_bot_messages_are_ignored(slack_http: SlackHttp) -> None:
+    before = job_ids(slack_http.services)
+    event = {"type": "message", "channel_type": "im", "channel": "D1", "user": "U7", "bot_id": "B7",
+             "text": "I am a bot", "ts": "1.4"}
+    assert slack_http.event(event)[0] == 200
+    time.sleep(0.5)
+    assert job_ids(slack_http.services) == before

@@ -1,0 +1,136 @@
+"""Structured JSON logs: the fields a reader needs, and no secret ever written."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.settings import Settings
+from tertulia.logs import REDACTED, Redactor, configure_logging, job_context
+
+SLACK_BOT = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+SLACK_APP = "xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef"
+TELEGRAM = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
+DISCORD = "MTA5ODc2NTQzMjEwOTg3NjU0Mw.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
+# A secret of no recognisable shape: only knowing the settings' values can catch it.
+WEBHOOK_SECRET = "plain-words-webhook-secret"
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    out = io.StringIO()
+    settings = Settings(
+        slack_bot_token=SLACK_BOT,
+        slack_app_token=SLACK_APP,
+        telegram_bot_token=TELEGRAM,
+        discord_bot_token=DISCORD,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+    )
+    configure_logging("DEBUG", settings=settings, stream=out)
+    try:
+        yield out
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+def lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+def test_each_record_is_one_json_object_with_the_job_fields(stream: io.StringIO) -> None:
+    logging.getLogger("tertulia.worker").info(
+        "job %s finished", "j1", extra={"job_id": "j1", "platform": "slack", "scope": "slack:T1:C1:th", "tokens": 42}
+    )
+    (record,) = lines(stream)
+    assert record["msg"] == "job j1 finished"
+    assert record["level"] == "INFO"
+    assert record["logger"] == "tertulia.worker"
+    assert (record["job_id"], record["platform"], record["scope"]) == ("j1", "slack", "slack:T1:C1:th")
+    assert record["tokens"] == 42
+    assert record["ts"].endswith("Z")
+
+
+def test_job_context_tags_every_line_inside_it_and_none_after(stream: io.StringIO) -> None:
+    log = logging.getLogger("some.library")
+    with job_context(job_id="j2", platform="telegram", scope="telegram:-100:7"):
+        log.warning("inside")
+    log.warning("after")
+    inside, after = lines(stream)
+    assert (inside["job_id"], inside["platform"], inside["scope"]) == ("j2", "telegram", "telegram:-100:7")
+    assert "job_id" not in after
+
+
+def test_job_context_belongs_to_its_thread(stream: io.StringIO) -> None:
+    log = logging.getLogger("tertulia.worker")
+    with job_context(job_id="j3", platform="discord", scope="discord:g:c"):
+        other = threading.Thread(target=lambda: log.info("other thread"))
+        other.start()
+        other.join()
+    (record,) = lines(stream)
+    assert "job_id" not in record
+
+
+@pytest.mark.parametrize("secret", [SLACK_BOT, SLACK_APP, TELEGRAM, DISCORD, WEBHOOK_SECRET])
+def test_settings_secrets_never_reach_the_log(stream: io.StringIO, secret: str) -> None:
+    log = logging.getLogger("bots.any")
+    log.info("in the message: " + secret)
+    log.info("in the args: %s", secret)
+    log.info("in an extra", extra={"body": f"error from api: {secret}"})
+    try:
+        raise RuntimeError(f"request failed for {secret}")
+    except RuntimeError:
+        log.exception("in a traceback")
+    text = stream.getvalue()
+    assert secret not in text
+    assert text.count(REDACTED) >= 4
+    assert len(lines(stream)) == 4
+
+
+def test_token_shapes_are_redacted_even_when_not_in_the_settings(stream: io.StringIO) -> None:
+    other_telegram = "987654321:AAF-otherbotTOKENvalue_abcdefghijklmn"
+    log = logging.getLogger("httpx")
+    log.warning("GET https://api.telegram.org/bot%s/getUpdates failed", other_telegram)
+    log.warning("slack said invalid_auth for xoxb-999-888-zzzzzzzz")
+    log.warning("header Authorization: Bearer abcdef0123456789abcdef")
+    log.warning("connecting to redis://:hunter2hunter2@redis.internal:6379/0")
+    log.warning("hf token hf_abcdefghijklmnopqrstuvwxyz012345")
+    text = stream.getvalue()
+    for leaked in (other_telegram, "xoxb-999-888-zzzzzzzz", "abcdef0123456789abcdef", "hunter2hunter2", "hf_abcdefghij"):
+        assert leaked not in text
+    # What is not a secret stays readable.
+    assert "redis.internal:6379/0" in text and "api.telegram.org/bot" in text
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    redact = Redactor(secrets=["s3cret-value"])
+    for text in (
+        "job 8f3a finished in 12:30 with 512 tokens",
+        "scope slack:T01:C02:1700000000.000100",
+        "translated 'Hola' to German",
+        "https://slack.com/api/chat.update",
+    ):
+        assert redact(text) == text
+
+
+def test_configuring_twice_keeps_one_handler(stream: io.StringIO) -> None:
+    before = len(logging.getLogger().handlers)
+    configure_logging("INFO", settings=Settings(), stream=stream)
+    assert len(logging.getLogger().handlers) == before
+    logging.getLogger("x").info("once")
+    assert len(lines(stream)) == 1
+
+
+def test_level_filters(stream: io.StringIO) -> None:
+    configure_logging("WARNING", settings=Settings(), stream=stream)
+    logging.getLogger("x").info("hidden")
+    logging.getLogger("x").warning("shown")
+    assert [r["msg"] for r in lines(stream)] == ["shown"]

@@ -1,0 +1,82 @@
+"""The job runner against in-memory ports: what the user sees, and what the model was sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import ModelOverloaded
+from core.jobs import Job, JobKind
+from core.messages import InboundMessage
+from core.models import load_registry
+from core.runner import JobRunner
+from core.scope import scope_key
+from tests.support.memory import (
+    ListDirectory,
+    ManualBudget,
+    MemoryChoices,
+    MemoryContext,
+    MemoryJobs,
+    MemoryPlatform,
+    RecordingResponder,
+    ScriptedModel,
+)
+
+REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
+
+
+class Overloaded(ScriptedModel):
+    def stream(self, request):  # type: ignore[no-untyped-def]
+        yield "par"
+        raise ModelOverloaded("overloaded")
+
+
+def setup(model: ScriptedModel) -> tuple[JobRunner, MemoryJobs, MemoryContext, RecordingResponder]:
+    jobs, context, responder = MemoryJobs(), MemoryContext(), RecordingResponder()
+    runner = JobRunner(
+        jobs=jobs,
+        context=context,
+        choices=MemoryChoices(),
+        models=ListDirectory({"tgi": model}),
+        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
+        platforms=lambda name: MemoryPlatform(responder),
+        budget=ManualBudget(),
+        max_document_chars=10_000,
+        max_attachment_bytes=10_000,
+    )
+    return runner, jobs, context, responder
+
+
+def chat_job(jobs: MemoryJobs, text: str) -> Job:
+    message = InboundMessage(platform="test", workspace="w", channel="c", user="u", text=text)
+    job = Job(kind=JobKind.CHAT, message=message, scope=scope_key(message), args={"text": text})
+    jobs.save(job)
+    return job
+
+
+def test_chat_remembers_and_trims_oldest_first() -> None:
+    model = ScriptedModel(["first answer", "second answer", "third answer"], max_input_tokens=400)
+    runner, jobs, context, responder = setup(model)
+    for text in ("alpha " * 120, "beta " * 120, "gamma " * 10):
+        runner.run(chat_job(jobs, text.strip()).id, attempt=0)
+    assert responder.transcript() == ["first answer", "second answer", "third answer"]
+    last_prompt = [m.content for m in model.requests[-1].messages]  # type: ignore[attr-defined]
+    assert last_prompt[-1].startswith("gamma")
+    assert not any(p.startswith("alpha") for p in last_prompt)  # trimmed: the oldest exchange went first
+    assert any(p.startswith("beta") for p in last_prompt)
+    assert len(context.history("test:w:c:-")) == 6
+
+
+def test_retryable_error_propagates_then_give_up_speaks_once() -> None:
+    runner, jobs, context, responder = setup(Overloaded())
+    job = chat_job(jobs, "hello")
+    with pytest.raises(ModelOverloaded):
+        runner.run(job.id, attempt=0)
+    assert not responder.closed and context.history(job.scope) == []
+    runner.give_up(job.id, attempts=4)
+    assert responder.transcript() == [
+        "Sorry, the language model is busy or unavailable right now and I couldn't answer after 4 tries. "
+        "Please try again in a minute."
+    ]
+    assert responder.closed

@@ -1,0 +1,146 @@
+"""Slack payloads -> InboundMessage, and the router's view of them (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bots.slack import inbound
+from bots.slack.config import SlackConfig
+from bots.slack.limits import MARKDOWN_TEXT_LIMIT, MAX_CHARS
+from bots.slack.responder import to_mrkdwn
+from core.scope import scope_key
+
+BOT = "UBOT0001"
+
+
+def command(text: str, *, channel: str = "C1", name: str = "/essay") -> dict[str, Any]:
+    return {"team_id": "T1", "channel_id": channel, "channel_name": "general", "user_id": "U1",
+            "user_name": "ana", "command": name, "text": text, "trigger_id": "tr1",
+            "response_url": "https://hooks.slack.com/commands/T1/1/x"}
+
+
+def event(text: str, **extra: Any) -> dict[str, Any]:
+    ev = {"type": "app_mention", "user": "U1", "text": text, "ts": "100.1", "channel": "C1", **extra}
+    return {"type": "event_callback", "team_id": "T1", "event_id": "Ev1", "event": ev}
+
+
+def dm(text: str, **extra: Any) -> dict[str, Any]:
+    ev = {"type": "message", "channel_type": "im", "user": "U1", "text": text, "ts": "200.1", "channel": "D1", **extra}
+    return {"type": "event_callback", "team_id": "T1", "event_id": "Ev2", "event": ev}
+
+
+def test_slash_command_text_is_passed_with_canonical_name() -> None:
+    parsed = inbound.from_slash_command(command("The sea", name="/ai-essay"), canonical="essay", locale="es-ES")
+    m = parsed.message
+    assert m.text == "/essay The sea"
+    assert m.reply["mode"] == "command" and m.reply["command"] == "/ai-essay The sea"
+    assert m.reply["response_url"].startswith("https://hooks.slack.com/")
+    assert (m.workspace, m.channel, m.user, m.locale, m.thread, m.is_dm) == ("T1", "C1", "U1", "es-ES", None, False)
+    assert parsed.source is None
+
+
+def test_summarize_without_text_reads_the_channel() -> None:
+    parsed = inbound.from_slash_command(command("", name="/summarize"), canonical="summarize", locale=None)
+    assert parsed.message.text == "/summarize" and parsed.source == "channel"
+
+
+def test_slash_command_in_a_dm_is_a_dm() -> None:
+    parsed = inbound.from_slash_command(command("hi", channel="D9", name="/chat"), canonical="chat", locale=None)
+    assert parsed.message.is_dm
+
+
+def test_mention_outside_a_thread_starts_a_thread_at_the_message() -> None:
+    parsed = inbound.from_event(event(f"<@{BOT}> what is entropy?"), bot_user_id=BOT, locale=None)
+    assert parsed is not None
+    m = parsed.message
+    assert m.text == "what is entropy?" and m.addressed
+    assert m.thread == "100.1" and m.reply == {"thread_ts": "100.1"}
+
+
+def test_mention_in_a_thread_is_scoped_to_that_thread_only() -> None:
+    a = inbound.from_event(event(f"<@{BOT}> hi", thread_ts="50.0"), bot_user_id=BOT, locale=None)
+    b = inbound.from_event(event(f"<@{BOT}> hi", thread_ts="60.0"), bot_user_id=BOT, locale=None)
+    root = inbound.from_event(event(f"<@{BOT}> hi", ts="50.0"), bot_user_id=BOT, locale=None)
+    assert a and b and root
+    assert scope_key(a.message) != scope_key(b.message)
+    assert scope_key(a.message) == scope_key(root.message)  # the thread's root mention shares it
+
+
+def test_summarize_in_a_thread_reads_the_thread() -> None:
+    parsed = inbound.from_event(event(f"<@{BOT}> summarize", thread_ts="50.0"), bot_user_id=BOT, locale=None)
+    assert parsed is not None and parsed.source == "thread" and parsed.message.text == "/summarize"
+
+
+def test_summarize_with_text_summarises_the_text() -> None:
+    parsed = inbound.from_event(event(f"<@{BOT}> summarize: long text here"), bot_user_id=BOT, locale=None)
+    assert parsed is not None and parsed.source is None
+    assert parsed.message.text == "/summarize long text here"
+
+
+def test_a_file_with_a_summary_request_becomes_an_attachment() -> None:
+    files = [{"id": "F1", "name": "notes.txt", "size": 1234, "mimetype": "text/plain",
+              "url_private": "https://files.slack.com/files-pri/T1-F1/notes.txt", "mode": "hosted"}]
+    parsed = inbound.from_event(event(f"<@{BOT}> summarize", files=files), bot_user_id=BOT, locale=None)
+    assert parsed is not None and parsed.source is None
+    (attachment,) = parsed.message.attachments
+    assert (attachment.name, attachment.size, attachment.url) == ("notes.txt", 1234, files[0]["url_private"])
+
+
+def test_files_beside_chat_are_not_read() -> None:
+    files = [{"id": "F1", "name": "a.txt", "size": 1, "url_private": "https://files.slack.com/x"}]
+    parsed = inbound.from_event(event(f"<@{BOT}> hello", files=files), bot_user_id=BOT, locale=None)
+    assert parsed is not None and parsed.message.attachments == () and parsed.message.text == "hello"
+
+
+def test_dm_is_one_conversation_per_user() -> None:
+    top = inbound.from_event(dm("hello"), bot_user_id=BOT, locale=None)
+    threaded = inbound.from_event(dm("hello", thread_ts="150.0"), bot_user_id=BOT, locale=None)
+    assert top and threaded
+    assert top.message.is_dm and top.message.reply == {}
+    assert threaded.message.reply == {"thread_ts": "150.0", "assistant": "1"}
+    assert scope_key(top.message) == scope_key(threaded.message) == "slack:T1:dm:U1"
+
+
+def test_bot_messages_are_ignored() -> None:
+    for extra in ({"bot_id": "B9"}, {"subtype": "bot_message"}, {"user": BOT}, {"subtype": "message_changed"}):
+        assert inbound.from_event(dm("hi", **extra), bot_user_id=BOT, locale=None) is None
+
+
+def test_channel_messages_without_mention_are_ignored() -> None:
+    body = dm("hi")
+    body["event"].update(channel_type="channel", channel="C1")
+    assert inbound.from_event(body, bot_user_id=BOT, locale=None) is None
+
+
+def test_message_shortcut_summarises_the_thread_of_the_message() -> None:
+    body = {"type": "message_action", "callback_id": "summarize_thread", "trigger_id": "t",
+            "team": {"id": "T1"}, "user": {"id": "U1", "username": "ana"}, "channel": {"id": "C1"},
+            "message": {"type": "message", "ts": "70.0", "thread_ts": "60.0", "text": "x"},
+            "response_url": "https://hooks.slack.com/app/T1/x"}
+    parsed = inbound.from_message_shortcut(body, locale=None)
+    assert parsed.source == "thread" and parsed.message.thread == "60.0"
+    assert parsed.message.reply["thread_ts"] == "60.0" and parsed.message.text == "/summarize"
+
+
+def test_command_words() -> None:
+    assert inbound.command_text("help") == ("/help", False)
+    assert inbound.command_text("help me write a poem") == ("help me write a poem", False)
+    assert inbound.command_text("TL;DR") == ("/summarize", True)
+    assert inbound.command_text("/translate fr hello") == ("/translate fr hello", False)
+
+
+def test_command_names_are_configurable() -> None:
+    config = SlackConfig(command_essay="/ai-essay", command_tertulia="tt")
+    commands = config.commands()
+    assert commands["/ai-essay"] == "essay" and commands["/tt"] == "tertulia" and "/essay" not in commands
+
+
+def test_max_chars_leaves_headroom_under_slacks_markdown_limit() -> None:
+    assert MAX_CHARS < MARKDOWN_TEXT_LIMIT
+
+
+def test_mrkdwn_conversion_keeps_code_blocks() -> None:
+    text = "**bold** and [a link](https://example.com)\n\n```python\nx = a**2  # **not bold**\n```"
+    converted = to_mrkdwn(text)
+    assert "*bold*" in converted and "<https://example.com|a link>" in converted
+    assert "```python\nx = a**2  # **not bold**\n```" in converted

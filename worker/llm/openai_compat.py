@@ -1,0 +1,240 @@
+"""A model behind an OpenAI-compatible ``/chat/completions`` (llama-cpp-python's server,
+TGI's ``/v1`` route, OpenAI, Gemini's compatibility endpoint), streamed.
+
+``spec.url`` is the OpenAI ``base_url`` (``https://api.openai.com/v1``,
+``http://127.0.0.1:8089/v1``); a bare host gets ``/v1``. The server applies the model's own
+chat template, so messages go as they are.
+
+JSON Schema constraints (``spec.extra["json_mode"]``):
+
+* ``json_object_schema``: ``{"type": "json_object", "schema": S, "value": S}``, which both
+  llama-cpp-python (``schema``) and TGI (``GrammarType``, ``value``; serde ignores the
+  other key) accept;
+* ``json_schema`` (default): OpenAI's ``{"type": "json_schema", "json_schema": {...}}``
+  (OpenAI, Gemini). huggingface_hub rewrites that form into TGI's when the model is a URL,
+  so those requests go out on the same shared session without ``InferenceClient``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+from urllib.parse import urlparse
+
+from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
+
+from core.errors import ModelError, ModelStalled
+from core.models import ModelSpec
+from core.ports import ChatTurn, GenerationRequest, ModelInfo
+from core.prompts import render_prompt
+from core.settings import Settings
+from worker.llm.common import (
+    CountCache,
+    TokenStream,
+    Usage,
+    auth_headers,
+    ensure_session,
+    estimate_tokens,
+    pick,
+    stream_timeout,
+)
+from worker.llm.errors import from_event_message, from_status, to_model_error
+from worker.llm.tgi import DEFAULT_MAX_INPUT_TOKENS, DEFAULT_MAX_TOTAL_TOKENS
+
+log = logging.getLogger(__name__)
+
+_OPENAI_EXTRA = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias", "top_logprobs"})
+_JSON_MODES = ("json_schema", "json_object_schema")
+
+
+def chat_base(url: str) -> str:
+    base = url.rstrip("/")
+    return base + "/v1" if urlparse(base).path in ("", "/") else base
+
+
+def response_format(schema: dict[str, Any], mode: str) -> dict[str, Any]:
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": schema, "value": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+
+
+class OpenAICompatClient:
+    """One OpenAI-compatible endpoint; safe to share between threads."""
+
+    def __init__(self, spec: ModelSpec, *, settings: Settings, health_timeout: float = 2.0) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self._base = chat_base(spec.url)
+        # Where a server keeps its non-OpenAI extras (TGI /tokenize, llama.cpp /extras/...).
+        self._root = self._base.removesuffix("/v1")
+        self._request_timeout = settings.request_timeout
+        self._timeout = stream_timeout(request_timeout=settings.request_timeout, token_timeout=settings.token_timeout)
+        self._health_timeout = health_timeout
+        self._session = ensure_session(max_keepalive=max(settings.worker_concurrency, 16))
+        self._json_mode = str(spec.extra.get("json_mode") or "json_schema")
+        if self._json_mode not in _JSON_MODES:
+            raise ValueError(f"model {spec.name!r}: json_mode must be one of {_JSON_MODES}, not {self._json_mode!r}")
+        self._counts = CountCache()
+        self._tokenizer: str | None = None  # "tgi", "llama.cpp" or "none" once probed
+        self._lock = threading.Lock()
+
+    def _headers(self) -> dict[str, str]:
+        # Read per call: a key rotated in the environment is picked up without a restart.
+        return {k: v for k, v in auth_headers(self.spec.api_key()).items() if v is not None}
+
+    # --- limits and tokens ---------------------------------------------------------------
+
+    def info(self) -> ModelInfo:
+        """OpenAI-compatible servers publish no limits: the registry's (or defaults)."""
+        max_input = self.spec.max_input_tokens or DEFAULT_MAX_INPUT_TOKENS
+        max_total = self.spec.max_total_tokens or max(DEFAULT_MAX_TOTAL_TOKENS, max_input + self.spec.max_new_tokens)
+        return ModelInfo(model_id=self.spec.model_id, max_input_tokens=max_input, max_total_tokens=max_total)
+
+    def render(self, messages: tuple[ChatTurn, ...]) -> str:
+        """The server applies its own template; this rendering (the registry's
+        ``prompt_format``, ChatML by default) is for counting tokens only."""
+        return render_prompt(self.spec.prompt_format, messages)
+
+    def count_tokens(self, text: str) -> int:
+        """The server's tokenizer where it has one (TGI ``/tokenize``, llama-cpp-python
+        ``/extras/tokenize/count``), found by asking once; else ``estimate_tokens``."""
+        cached = self._counts.get(text)
+        if cached is not None:
+            return cached
+        try:
+            count = self._server_count(text)
+        except Exception as exc:
+            log.warning("token count of %s failed (%s); estimating", self.name, type(exc).__name__)
+            count = None
+        if count is None:
+            return estimate_tokens(text)
+        self._counts.put(text, count)
+        return count
+
+    def _server_count(self, text: str) -> int | None:
+        kinds = [self._tokenizer] if self._tokenizer else ["tgi", "llama.cpp"]
+        for kind in kinds:
+            if kind == "none":
+                return None
+            if kind == "tgi":
+                response = self._post(f"{self._root}/tokenize", {"inputs": text})
+                if response.status_code == 200 and isinstance(response.json(), list):
+                    self._tokenizer = "tgi"
+                    return len(response.json())
+            else:
+                response = self._post(f"{self._root}/extras/tokenize/count", {"input": text})
+                if response.status_code == 200 and "count" in response.json():
+                    self._tokenizer = "llama.cpp"
+                    return int(response.json()["count"])
+        with self._lock:
+            self._tokenizer = "none"  # both answered, neither has a tokenizer: don't ask again
+        return None
+
+    def _post(self, url: str, body: dict[str, Any]) -> Any:
+        return self._session.post(url, json=body, headers=self._headers(), timeout=self._request_timeout)
+
+    def healthy(self) -> bool:
+        try:
+            response = self._session.get(f"{self._base}/models", headers=self._headers(), timeout=self._health_timeout)
+        except Exception:
+            return False
+        return response.status_code == 200
+
+    # --- generation ----------------------------------------------------------------------
+
+    def stream(self, request: GenerationRequest) -> TokenStream:
+        usage = Usage()
+        return TokenStream(self._generate(request, usage), usage)
+
+    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
+        spec = self.spec
+        temperature = request.temperature if request.temperature is not None else spec.temperature
+        top_p = request.top_p if request.top_p is not None else spec.top_p
+        stops = list(dict.fromkeys(s for s in (*request.stop, *spec.stop) if s))
+        payload: dict[str, Any] = {
+            **pick(spec.extra, _OPENAI_EXTRA),
+            **pick(request.extra, _OPENAI_EXTRA),
+            "max_tokens": request.max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "stop": stops or None,
+            "stream_options": {"include_usage": True},
+        }
+        if request.json_schema is not None:
+            payload["response_format"] = response_format(request.json_schema, self._json_mode)
+        return payload
+
+    def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        payload = self._payload(request)
+        where = f"model {self.name!r} at {self._base}"
+        client: InferenceClient | None = None
+        chunks: Iterable[ChatCompletionStreamOutput]
+        try:
+            if payload.get("response_format", {}).get("type") == "json_schema":
+                chunks = self._direct(messages, payload)
+            else:
+                # One InferenceClient per call (see tgi.py); the pool underneath is shared.
+                client = InferenceClient(
+                    base_url=f"{self._base}/chat/completions",
+                    api_key=self.spec.api_key() or None,
+                    timeout=cast(float, self._timeout),  # httpx accepts a Timeout wherever a float goes
+                    headers=auth_headers(self.spec.api_key()),  # type: ignore[arg-type]
+                )
+                chunks = client.chat_completion(
+                    messages,
+                    model=self.spec.model_id,
+                    stream=True,
+                    extra_body=payload,
+                )
+            finished = False
+            for chunk in chunks:
+                if chunk.usage is not None:
+                    usage.prompt_tokens = chunk.usage.prompt_tokens
+                    usage.generated_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    text = choice.delta.content if choice.delta is not None else None
+                    if text:
+                        yield text
+                    if choice.finish_reason:
+                        finished = True
+                        usage.finish_reason = choice.finish_reason
+            if not finished:
+                raise ModelStalled(f"{where}: the stream ended without a finish_reason")
+        except ModelError:
+            raise
+        except Exception as exc:
+            mapped = to_model_error(exc, where=where)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            if client is not None:
+                client.close()  # type: ignore[no-untyped-call]
+
+    def _direct(self, messages: list[dict[str, str]], payload: dict[str, Any]) -> Iterator[ChatCompletionStreamOutput]:
+        """The same request as ``chat_completion`` sends, posted on the shared session, for
+        the one form huggingface_hub would rewrite (OpenAI's ``json_schema``)."""
+        body = {"model": self.spec.model_id, "messages": messages, "stream": True}
+        body.update({k: v for k, v in payload.items() if v is not None})
+        with self._session.stream(
+            "POST", f"{self._base}/chat/completions", json=body, headers=self._headers(), timeout=self._timeout
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise from_status(response.status_code, f"HTTP {response.status_code}: {response.text[:500]}")
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[len("data:") :].strip()
+                if data == "[DONE]":
+                    return
+                event = json.loads(data)
+                error = event.get("error") if isinstance(event, dict) else None
+                if error is not None:
+                    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                    raise from_event_message(str(message))
+                yield ChatCompletionStreamOutput.parse_obj_as_instance(event)

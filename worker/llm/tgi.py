@@ -1,0 +1,217 @@
+"""A model behind TGI's native API: ``/generate_stream`` (with ``details`` and ``grammar``),
+``/info``, ``/tokenize`` and ``/health``.
+
+Generation goes through huggingface_hub's ``InferenceClient.text_generation``; the small
+JSON calls use the same shared httpx session directly, because ``InferenceClient``'s own
+``get_endpoint_info``/``health_check`` carry no timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, cast
+
+from huggingface_hub import InferenceClient, TextGenerationStreamOutput
+
+from core.errors import ModelError, ModelStalled
+from core.models import ModelSpec
+from core.ports import ChatTurn, GenerationRequest, ModelInfo
+from core.prompts import render_prompt, stop_sequences
+from core.settings import Settings
+from worker.llm.common import (
+    CountCache,
+    StopTrimmer,
+    TokenStream,
+    Usage,
+    auth_headers,
+    ensure_session,
+    estimate_tokens,
+    pick,
+    stream_timeout,
+)
+from worker.llm.errors import to_model_error
+
+log = logging.getLogger(__name__)
+
+# Used when neither /info nor the registry gives the limits (TGI's own defaults).
+DEFAULT_MAX_INPUT_TOKENS = 1024
+DEFAULT_MAX_TOTAL_TOKENS = 2048
+# How long a fallback (server down) answer of info() is kept before /info is asked again.
+_INFO_RETRY_SECONDS = 30.0
+# TGI rejects more than max_stop_sequences (4 by default).
+_MAX_STOPS = 4
+# Extra generation parameters of TGI's GenerateParameters that a request may carry.
+_TGI_EXTRA = frozenset(
+    {"repetition_penalty", "frequency_penalty", "top_k", "typical_p", "seed", "truncate", "do_sample", "watermark"}
+)
+
+
+class TGIClient:
+    """One TGI endpoint. Safe to share between threads: no per-call state lives on it."""
+
+    def __init__(self, spec: ModelSpec, *, settings: Settings, health_timeout: float = 2.0) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self._base = spec.url.rstrip("/")
+        self._request_timeout = settings.request_timeout
+        self._timeout = stream_timeout(request_timeout=settings.request_timeout, token_timeout=settings.token_timeout)
+        self._health_timeout = health_timeout
+        self._session = ensure_session(max_keepalive=max(settings.worker_concurrency, 16))
+        self._headers = {k: v for k, v in auth_headers(spec.api_key()).items() if v is not None}
+        self._info: ModelInfo | None = None
+        self._info_checked = 0.0
+        self._info_is_fallback = False
+        self._lock = threading.Lock()
+        self._counts = CountCache()
+        self._tokenizer = True  # False once the server said it has no /tokenize
+
+    # --- limits and tokens ---------------------------------------------------------------
+
+    def info(self) -> ModelInfo:
+        """``/info`` once; the registry's limits (or TGI's defaults) while it can't be read."""
+        with self._lock:
+            if self._info is not None and not (
+                self._info_is_fallback and time.monotonic() - self._info_checked > _INFO_RETRY_SECONDS
+            ):
+                return self._info
+        info, from_server = self._fetch_info()
+        with self._lock:
+            self._info, self._info_is_fallback, self._info_checked = info, not from_server, time.monotonic()
+        return info
+
+    def _fetch_info(self) -> tuple[ModelInfo, bool]:
+        try:
+            response = self._session.get(f"{self._base}/info", headers=self._headers, timeout=self._request_timeout)
+            if response.status_code == 200:
+                data = response.json()
+                return (
+                    ModelInfo(
+                        model_id=str(data.get("model_id") or self.spec.model_id),
+                        max_input_tokens=int(data.get("max_input_tokens") or data["max_input_length"]),
+                        max_total_tokens=int(data["max_total_tokens"]),
+                    ),
+                    True,
+                )
+            log.warning("GET /info of %s answered %s; using the registry limits", self.name, response.status_code)
+        except Exception as exc:  # any failure: the registry's limits still let the job run
+            log.warning("GET /info of %s failed (%s); using the registry limits", self.name, type(exc).__name__)
+        return self._fallback_info(), False
+
+    def _fallback_info(self) -> ModelInfo:
+        max_input = self.spec.max_input_tokens or DEFAULT_MAX_INPUT_TOKENS
+        max_total = self.spec.max_total_tokens or max(DEFAULT_MAX_TOTAL_TOKENS, max_input + self.spec.max_new_tokens)
+        return ModelInfo(model_id=self.spec.model_id, max_input_tokens=max_input, max_total_tokens=max_total)
+
+    def count_tokens(self, text: str) -> int:
+        """TGI's ``/tokenize`` (the model's own tokenizer); ``estimate_tokens`` when the
+        server has no fast tokenizer (404) or can't be reached."""
+        cached = self._counts.get(text)
+        if cached is not None:
+            return cached
+        if self._tokenizer:
+            try:
+                response = self._session.post(
+                    f"{self._base}/tokenize",
+                    json={"inputs": text},
+                    headers=self._headers,
+                    timeout=self._request_timeout,
+                )
+                if response.status_code == 200:
+                    count = len(response.json())
+                    self._counts.put(text, count)
+                    return count
+                if response.status_code == 404:
+                    self._tokenizer = False  # "No fast tokenizer available": it won't appear later
+            except Exception as exc:
+                log.warning("POST /tokenize of %s failed (%s); estimating", self.name, type(exc).__name__)
+        return estimate_tokens(text)
+
+    def render(self, messages: tuple[ChatTurn, ...]) -> str:
+        return render_prompt(self.spec.prompt_format, messages)
+
+    def healthy(self) -> bool:
+        try:
+            response = self._session.get(f"{self._base}/health", headers=self._headers, timeout=self._health_timeout)
+        except Exception:
+            return False
+        return response.status_code == 200
+
+    # --- generation ----------------------------------------------------------------------
+
+    def stream(self, request: GenerationRequest) -> TokenStream:
+        usage = Usage()
+        return TokenStream(self._generate(request, usage), usage)
+
+    def _parameters(self, request: GenerationRequest) -> dict[str, Any]:
+        spec = self.spec
+        temperature = request.temperature if request.temperature is not None else spec.temperature
+        top_p = request.top_p if request.top_p is not None else spec.top_p
+        # The prompt format's own stops, unless the registry names the model's stops itself.
+        format_stops = () if spec.stop else stop_sequences(spec.prompt_format)
+        stops = _unique((*request.stop, *spec.stop, *format_stops))[:_MAX_STOPS]
+        params: dict[str, Any] = {
+            **pick(spec.extra, _TGI_EXTRA),
+            **pick(request.extra, _TGI_EXTRA),
+            "details": True,
+            "max_new_tokens": request.max_new_tokens,
+            "stop": list(stops) or None,
+            # TGI rejects temperature <= 0 and top_p outside (0, 1): those mean "greedy".
+            "temperature": temperature if temperature and temperature > 0 else None,
+            "top_p": top_p if top_p is not None and 0 < top_p < 1 else None,
+        }
+        if params["temperature"] is not None or params["top_p"] is not None:
+            params.setdefault("do_sample", True)
+        if request.json_schema is not None:
+            params["grammar"] = {"type": "json", "value": request.json_schema}
+        return params
+
+    def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
+        prompt = self.render(request.messages)
+        params = self._parameters(request)
+        trimmer = StopTrimmer(tuple(params.get("stop") or ()))
+        # One InferenceClient per call: it keeps every streamed response in an ExitStack
+        # until close(), so a shared one would grow without bound and is not thread-safe.
+        # The connection pool underneath is the shared session.
+        client = InferenceClient(
+            model=f"{self._base}/generate_stream",
+            timeout=cast(float, self._timeout),  # httpx accepts a Timeout wherever a float goes
+            headers=auth_headers(self.spec.api_key()),  # type: ignore[arg-type]
+        )
+        where = f"model {self.name!r} at {self._base}"
+        try:
+            events = cast(Iterator[TextGenerationStreamOutput], client.text_generation(prompt, stream=True, **params))
+            finished = False
+            for event in events:
+                token = event.token
+                if not token.special:
+                    shown = trimmer.feed(token.text)
+                    if shown:
+                        yield shown
+                if event.generated_text is not None or event.details is not None:
+                    finished = True
+                    if event.details is not None:
+                        usage.generated_tokens = event.details.generated_tokens
+                        usage.prompt_tokens = event.details.input_length
+                        usage.finish_reason = str(event.details.finish_reason)
+                    break
+            if not finished:
+                raise ModelStalled(f"{where}: the stream ended before its final event")
+            rest = trimmer.flush()
+            if rest:
+                yield rest
+        except ModelError:
+            raise
+        except Exception as exc:
+            mapped = to_model_error(exc, where=where)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s for s in items if s))
