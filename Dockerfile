@@ -49,8 +49,9 @@ COPY --chown=tertulia:tertulia config ./config
 RUN mkdir -p /app/.run && chown tertulia:tertulia /app/.run
 USER 10001:10001
 EXPOSE 8081 9100
-# Exit 0 while /readyz answers 200 (Redis, broker and, for workers, the model server).
-HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["tertulia", "health", "--ready"]
+# The image's own check is liveness (/healthz): it holds without any other service.
+# docker-compose.yml replaces it with readiness (/readyz: Redis, the broker, the model server).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["tertulia", "health"]
 ENTRYPOINT ["tertulia"]
 CMD ["worker"]
 

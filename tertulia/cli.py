@@ -46,11 +46,15 @@ def run_worker(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    rest: list[str] = list(args.args)
-    if args.role == "worker":
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in ROLES:
+        build_parser().parse_args(argv)  # prints the usage or the help, and exits
+        return 2
+    # The role's own parser owns everything after the role, flags included.
+    role, rest = argv[0], argv[1:]
+    if role == "worker":
         return run_worker(rest)
-    module = importlib.import_module(ROLES[args.role][0])
+    module = importlib.import_module(ROLES[role][0])
     return int(module.main(rest) or 0)
 
 

@@ -36,7 +36,7 @@ _PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),  # OpenAI-style API keys
     re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{8,}"),  # Authorization: Bearer <x>
     re.compile(r"(?i)(?<=bot )[A-Za-z0-9._-]{40,}"),  # Authorization: Bot <discord token>
-    re.compile(r"(?<=://)[^/\s:@]*:[^/\s@]+(?=@)"),  # user:password@ in URLs (redis://:pw@host)
+    re.compile(r"(?<=://)[^/\s:@]*:(?!\*+@)[^/\s@]+(?=@)"),  # user:password@ in URLs (redis://:pw@host)
 )
 
 _job_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -130,9 +130,11 @@ class JsonFormatter(logging.Formatter):
 
 
 @contextmanager
-def job_context(*, job_id: str, platform: str, scope: str) -> Iterator[None]:
-    """Every record logged inside (in this thread or task) carries these fields."""
-    token = _job_context.set({"job_id": job_id, "platform": platform, "scope": scope})
+def job_context(*, job_id: str, platform: str | None = None, scope: str | None = None) -> Iterator[None]:
+    """Every record logged inside (in this thread or task) carries these fields. Context
+    variables are per thread, so concurrent jobs on Celery's threads never mix them."""
+    fields = {"job_id": job_id, "platform": platform, "scope": scope}
+    token = _job_context.set({k: v for k, v in fields.items() if v})
     try:
         yield
     finally:

@@ -82,6 +82,8 @@ def redact(url: str) -> str:
 def free_port(preferred: int | None = None) -> int:
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket() as sock:
+            # Like the servers we start (uvicorn, redis): a port whose last use is in TIME_WAIT is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:
@@ -248,7 +250,8 @@ def run_console(stack: Stack, argv: list[str]) -> int:
     try:
         while True:
             try:
-                return console.wait(timeout=0.5)
+                code = console.wait(timeout=0.5)
+                return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
             except subprocess.TimeoutExpired:
                 check_background(stack, reported)
     finally:
@@ -293,7 +296,7 @@ def main(argv: list[str]) -> int:
         start_worker(stack, settings)
         start_adapters(stack)
         code = wait_headless(stack) if args.no_console else run_console(stack, args.console_args)
-    except Shutdown:
+    except (Shutdown, KeyboardInterrupt):  # Ctrl-C while starting up
         say("signal received")
     except (RuntimeError, LocalModelMissing) as error:
         print(f"[up] {error}", file=sys.stderr)

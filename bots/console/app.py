@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         if not interactive and line == "":
             break
         if line.strip():
-            session.say(line.rstrip("\n"))
+            try:
+                session.say(line.rstrip("\n"))
+            except KeyboardInterrupt:  # stop waiting for this reply, keep the console
+                print()
     if interactive:
         print()
     return 0

@@ -20,7 +20,7 @@ from discord import app_commands
 
 from bots.discord.chains import ReplyChains
 from bots.discord.commands import build_commands
-from bots.discord.endpoints import configure_gateway, configure_rest, discover_gateway, is_default_api
+from bots.discord.endpoints import configure_gateway, configure_rest, discover_gateway
 from bots.discord.inbound import channel_message, guild_id_of, interaction_message, is_addressed, is_from_person
 from bots.discord.localization import CommandTranslator
 from core import catalogue
@@ -76,14 +76,23 @@ class Adapter:
     async def on_message(self, message: discord.Message, *, bot_id: int) -> None:
         if not is_from_person(message) or not is_addressed(message, bot_id=bot_id):
             return
-        outcome = await asyncio.to_thread(self._route_message, message, bot_id)
+        root: str | None = None
+        try:
+            outcome, root = await asyncio.to_thread(self._route_message, message, bot_id)
+        except Exception:
+            log.exception("routing failed for message %s", message.id)
+            locale = str(message.guild.preferred_locale.value) if message.guild is not None else None
+            outcome = Outcome(reply=catalogue.text("internal_error", locale))
         if outcome is not None and outcome.reply:
-            await message.reply(outcome.reply, mention_author=False, allowed_mentions=_NO_MENTIONS)
+            sent = await message.reply(outcome.reply, mention_author=False, allowed_mentions=_NO_MENTIONS)
+            if root is not None:  # a reply to this answer continues the same conversation
+                await asyncio.to_thread(self._chains.remember, str(sent.id), root)
 
-    def _route_message(self, message: discord.Message, bot_id: int) -> Outcome | None:
-        """Runs in a thread: Redis calls are synchronous."""
+    def _route_message(self, message: discord.Message, bot_id: int) -> tuple[Outcome | None, str | None]:
+        """Runs in a thread: Redis calls are synchronous. Returns the outcome and the
+        conversation's root (None in a DM)."""
         if not self._dedupe.first_time("discord:message", str(message.id)):
-            return None  # a resumed gateway session can replay events
+            return None, None  # a resumed gateway session can replay events
         guild_id = guild_id_of(message.channel, message.guild)
         root: str | None = None
         if guild_id is not None:
@@ -93,7 +102,7 @@ class Adapter:
         locale = str(message.guild.preferred_locale.value) if message.guild is not None else None
         inbound = channel_message(message, bot_id=bot_id, root=root, locale=locale)
         text, source = _message_command(inbound)
-        return self._router.handle(dataclasses.replace(inbound, text=text), source=source)
+        return self._router.handle(dataclasses.replace(inbound, text=text), source=source), root
 
 
 def _message_command(inbound: InboundMessage) -> tuple[str, str | None]:
@@ -122,10 +131,13 @@ class TertuliaClient(discord.Client):
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CommandTranslator())
-        settings = self._settings
-        discover = not settings.discord_gateway_url and not is_default_api(settings.discord_api_url)
-        if self._adapter is not None and discover:
-            configure_gateway(await discover_gateway(self.http))
+        if self._adapter is not None and not self._settings.discord_gateway_url:
+            # As Discord asks: the gateway URL comes from GET /gateway/bot (through the
+            # configured REST base, so a proxy or test server names its own gateway).
+            try:
+                configure_gateway(await discover_gateway(self.http))
+            except discord.GatewayNotFound:
+                log.warning("GET /gateway/bot failed; using discord.py's default gateway")
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s", self.user)
@@ -208,7 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         where = f"guild {args.guild}" if args.guild else "globally"
         print(f"Registered {len(names)} commands {where}: {', '.join('/' + n for n in names)}")
         return 0
-    asyncio.run(_serve(settings, token))
+    from tertulia.health import start_for
+
+    health = start_for(settings)  # /healthz and /readyz when TERTULIA_HEALTH_PORT is set
+    try:
+        asyncio.run(_serve(settings, token))
+    finally:
+        if health is not None:
+            health.stop()
     return 0
 
 

@@ -69,6 +69,11 @@ class DiscordResponder:
         if self._interaction and self._clock() > self._token_expires - INTERACTION_JOB_HEADROOM:
             # The job would outlive the token: answer in the channel from the start.
             self._interaction = False
+        # Mentions' answers join their reply chain; slash-command answers (even those
+        # that fall back to the channel) are no chain's part.
+        self._in_chain = (
+            reply.get(replies.MODE) == replies.MODE_CHANNEL and bool(job.message.thread) and not job.message.is_dm
+        )
         self._original_used = ORIGINAL in stored_refs
         self._replied = any(ref.startswith("c:") for ref in stored_refs)
         self._last: dict[str, str] = {}
@@ -131,8 +136,8 @@ class DiscordResponder:
         created = self._rest.request("POST", f"/channels/{self._channel}/messages", json=body)
         self._replied = True
         message_id = str(created["id"])
-        if self._job.message.thread and not self._job.message.is_dm:
-            self._chains.remember(message_id, self._job.message.thread)
+        if self._in_chain:
+            self._chains.remember(message_id, self._job.message.thread or "")
         ref = f"c:{message_id}"
         self._last[ref] = text
         return ref
@@ -212,8 +217,11 @@ class DiscordDelivery:
             limit = HISTORY_DEFAULT_MESSAGES
         limit = max(1, min(limit, HISTORY_MAX_MESSAGES))
         params: dict[str, str | int] = {"limit": limit}
-        if reply.get(replies.MESSAGE_ID):
-            params["before"] = reply[replies.MESSAGE_ID]  # not the request itself
+        # Messages before the request itself (the user's message, or the interaction's
+        # "thinking" response, which would otherwise take one of the N places).
+        before = reply.get(replies.MESSAGE_ID) or reply.get(replies.RESPONSE_MESSAGE_ID)
+        if before:
+            params["before"] = before
         messages = self._rest.request("GET", f"/channels/{channel}/messages", params=params) or []
         lines = [_line(m) for m in reversed(messages)]  # Discord lists newest first
         return "\n".join(line for line in lines if line)

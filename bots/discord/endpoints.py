@@ -20,9 +20,6 @@ from discord.http import HTTPClient, Route
 
 log = logging.getLogger("tertulia.discord")
 
-DEFAULT_API_URL = "https://discord.com/api/v10"
-
-
 def configure_rest(api_url: str) -> None:
     Route.BASE = api_url.rstrip("/")
 
@@ -37,6 +34,3 @@ async def discover_gateway(http: HTTPClient) -> str:
     _shards, url, _limits = await http.get_bot_gateway()
     return url
 
-
-def is_default_api(api_url: str) -> bool:
-    return api_url.rstrip("/") == DEFAULT_API_URL

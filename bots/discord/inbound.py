@@ -19,9 +19,18 @@ PLATFORM = "discord"
 DM_WORKSPACE = "dm"
 
 
-def strip_mentions(content: str, bot_id: int) -> str:
-    """The text without the bot's ``<@id>`` / ``<@!id>`` mentions."""
-    return re.sub(rf"<@!?{bot_id}>", " ", content).strip()
+def strip_mentions(content: str, bot_id: int, role_id: int | None = None) -> str:
+    """The text without the bot's ``<@id>`` / ``<@!id>`` mentions, nor its managed role's
+    ``<@&id>`` (people often pick the role from the mention list by mistake)."""
+    text = re.sub(rf"<@!?{bot_id}>", " ", content)
+    if role_id is not None:
+        text = re.sub(rf"<@&{role_id}>", " ", text)
+    return text.strip()
+
+
+def bot_role_id(message: discord.Message) -> int | None:
+    role = message.guild.self_role if message.guild is not None else None
+    return role.id if role is not None else None
 
 
 def attachment_of(attachment: discord.Attachment) -> Attachment:
@@ -80,7 +89,7 @@ def channel_message(
 ) -> InboundMessage:
     guild_id = guild_id_of(message.channel, message.guild)
     is_dm = guild_id is None
-    text = strip_mentions(message.content, bot_id)
+    text = strip_mentions(message.content, bot_id, bot_role_id(message))
     reply = {
         replies.MODE: replies.MODE_CHANNEL,
         replies.CHANNEL_ID: str(message.channel.id),
@@ -110,6 +119,9 @@ def is_addressed(message: discord.Message, *, bot_id: int) -> bool:
     if guild_id_of(message.channel, message.guild) is None:
         return True
     if any(user.id == bot_id for user in message.mentions):
+        return True
+    role_id = bot_role_id(message)
+    if role_id is not None and any(role.id == role_id for role in message.role_mentions):
         return True
     resolved = message.reference.resolved if message.reference is not None else None
     return isinstance(resolved, discord.Message) and resolved.author.id == bot_id

@@ -8,6 +8,7 @@ client. Errors map onto core.errors so that the shared throttle can react by typ
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import httpx
@@ -15,6 +16,23 @@ import httpx
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
 
 log = logging.getLogger("tertulia.discord.rest")
+
+_WEBHOOK_TOKEN = re.compile(r"(/webhooks/\d+/)[^/\s?\"]+")
+
+
+class _HideWebhookTokens(logging.Filter):
+    """httpx logs every request URL at INFO; an interaction's URL holds its token (a
+    credential for 15 minutes), so the token is masked before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/webhooks/" in message:
+            record.msg = _WEBHOOK_TOKEN.sub(r"\1***", message)
+            record.args = ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(_HideWebhookTokens())
 
 USER_AGENT = "DiscordBot (https://github.com/tertulia/tertulia, 0.1)"
 
@@ -79,10 +97,18 @@ class DiscordRest:
     token goes only to that host, and only on routes that need it: interaction webhooks
     are authorised by their token in the path, CDN attachment URLs by their signature."""
 
-    def __init__(self, *, base_url: str, token: str | None, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str | None,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._token = token
         self._client = httpx.Client(
+            transport=transport,  # tests pass httpx.MockTransport: the network boundary
             timeout=httpx.Timeout(timeout, connect=5.0),
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),

@@ -28,7 +28,7 @@ from core.settings import Settings
 log = logging.getLogger("tertulia.slack")
 
 LOCALE_TTL = 3600.0  # seconds a user's locale (users.info) is remembered
-SUGGESTED_PROMPTS = ("summarize", "essay", "code")  # catalogue: slack.prompt.<name>.title / .message
+SUGGESTED_PROMPTS = ("essay", "translate", "code")  # catalogue: slack.prompt.<name>.title / .message
 
 
 class SlackAdapter:
@@ -91,8 +91,8 @@ class SlackAdapter:
     def _on_event(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         # bolt has acked the event already (process_before_response=False).
         event = body.get("event") or {}
-        if event.get("type") == "app_mention" and (event.get("channel_type") == "im"):
-            return  # the same DM also arrives as a message event
+        if event.get("type") == "app_mention" and inbound.is_dm_channel(str(event.get("channel") or "")):
+            return  # a DM arrives as a message.im event; answering both would answer twice
         if inbound.is_from_a_bot(event, context.get("bot_user_id")):
             return
         locale = self._locale(event.get("user"))

@@ -202,9 +202,9 @@ class SlackResponder:
         if not self._needs_header or self._via_response_url:
             return
         message = self._job.message
-        command = self._reply.get("command", "")
+        command = " ".join(self._reply.get("command", "").split())  # one line, inside backticks
         if len(command) > limits.HEADER_COMMAND_CHARS:
-            command = command[: limits.HEADER_COMMAND_CHARS].rstrip() + "…"
+            command = command[: limits.HEADER_COMMAND_CHARS].rstrip() + "..."
         header = catalogue.text("asked_by", message.locale, command=f"`{command}`", user=f"<@{message.user}>")
         try:
             response = call(self._client.chat_postMessage, channel=self._channel, text=header)

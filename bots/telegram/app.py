@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,8 +155,10 @@ async def serve(
     settings: Settings,
     listen: str,
     stop: asyncio.Event,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
-    """Run until ``stop`` is set, then stop cleanly (pending updates finish)."""
+    """Run until ``stop`` is set, then stop cleanly (pending updates finish).
+    ``on_started`` runs once updates are being received (for supervisors and tests)."""
     updater = application.updater
     if updater is None:
         raise RuntimeError("the application has no updater")
@@ -177,6 +181,8 @@ async def serve(
         else:
             await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=list(ALLOWED_UPDATES))
             log.info("telegram polling started")
+        if on_started is not None:
+            on_started()
         try:
             await stop.wait()
         finally:
@@ -190,17 +196,20 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from core.settings import get_settings
     from tertulia.bootstrap import build_services
+    from tertulia.health import start_for
+    from tertulia.logs import configure_logging
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request log shows the token
     settings = get_settings()
+    configure_logging(settings=settings)  # also quiets httpx, whose request log shows the token
     if settings.telegram_bot_token is None:
-        print("TELEGRAM_BOT_TOKEN is not set.")
+        print("TELEGRAM_BOT_TOKEN is not set.", file=sys.stderr)
         return 2
     if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
-        print("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set.")
+        print("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set.", file=sys.stderr)
         return 2
     adapter = TelegramAdapter(services=build_services(settings))
     application = build_application(settings=settings, adapter=adapter)
+    health = start_for(settings)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -209,6 +218,9 @@ def main(argv: list[str]) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(application, adapter=adapter, settings=settings, listen=args.listen, stop=stop)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        if health is not None:
+            health.stop()
     return 0
-

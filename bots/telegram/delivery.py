@@ -123,9 +123,10 @@ class TelegramResponder:
         reply_parameters = None
         if first and self._reply_to is not None and not self._private:
             reply_parameters = {"message_id": self._reply_to, "allow_sending_without_reply": True}
-            self._reply_to = None  # only the answer's first message quotes the command
         result = self._api.call("sendMessage", text=body.text, entities=body.entities or None,
                                 reply_parameters=reply_parameters, **self._common())
+        if reply_parameters is not None:
+            self._reply_to = None  # only the answer's first message quotes the command
         return int(result["message_id"])
 
     def _send_all(self, bodies: list[Rendered]) -> list[int]:

@@ -98,12 +98,15 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
     if not private:
         reply["reply_to"] = str(message.message_id)
 
+    # Only /summarize reads documents: its own (sent with the command as caption), else the
+    # replied-to one. Other messages never carry a file the worker would fetch for nothing.
+    summarizing = command is not None and command.name in SUMMARY_COMMANDS
     attachments: list[Attachment] = []
-    own = _document(message)
+    own = _document(message) if summarizing else None
     if own is not None:
         attachments.append(own)
     source: str | None = None
-    if replied is not None and command is not None and command.name in SUMMARY_COMMANDS:
+    if replied is not None and summarizing:
         replied_document = _document(replied)
         if own is None and replied_document is not None:
             attachments.append(replied_document)

@@ -10,92 +10,48 @@ plus the ``Retry-After`` / ``X-RateLimit-*`` headers. Every call is recorded.
 Run it with ``FakeDiscord().start(port)``; it serves from a background thread.
 """
 
+
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import math
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-API = "/api/v10"
-BOT_TOKEN = "test-discord-bot-token"
-APPLICATION_ID = "1100000000000000001"  # the bot user shares the application's id
-GUILD_ID = "1200000000000000001"
-CHANNEL_ID = "1200000000000000101"
-MAX_CONTENT = 2000
-TOKEN_TTL = 15 * 60.0
+from tests.fakes.discord_model import (
+    API,
+    APPLICATION_ID,
+    BODY,
+    BOT_TOKEN,
+    BOT_USER,
+    CHANNEL_ID,
+    GUILD_ID,
+    TOKEN_TTL,
+    Call,
+    Fault,
+    Interaction,
+    check_content,
+    content_type,
+    error,
+    fault_response,
+    iso_now,
+    json_response,
+    snowflake,
+    user_payload,
+)
+from tests.fakes.discord_webhooks import InteractionRoutes
 
-_snowflakes = itertools.count(1_300_000_000_000_000_000)
-
-
-def snowflake() -> str:
-    return str(next(_snowflakes))
-
-
-def iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
-
-
-def user_payload(user_id: str, username: str, *, bot: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": user_id,
-        "username": username,
-        "global_name": None if bot else username.title(),
-        "discriminator": "0",
-        "avatar": None,
-        "public_flags": 0,
-        "flags": 0,
-    }
-    if bot:
-        data["bot"] = True
-    return data
+__all__ = [
+    "API", "APPLICATION_ID", "BOT_TOKEN", "BOT_USER", "CHANNEL_ID", "GUILD_ID", "FakeDiscord", "iso_now",
+    "snowflake", "user_payload",
+]
 
 
-BOT_USER = user_payload(APPLICATION_ID, "tertulia", bot=True)
-
-
-@dataclass
-class Call:
-    method: str
-    path: str  # without the /api/v10 prefix
-    query: dict[str, str]
-    body: Any
-    headers: dict[str, str]
-    at: float
-
-
-@dataclass
-class Fault:
-    method: str
-    pattern: re.Pattern[str]
-    status: int
-    retry_after: float
-    scope: str
-    remaining: int  # how many more requests it answers
-
-
-@dataclass
-class Interaction:
-    id: str
-    token: str
-    channel_id: str
-    guild_id: str | None
-    created: float
-    acked_at: float | None = None
-    callback_type: int | None = None
-    callback_data: dict[str, Any] | None = None
-    original_id: str = field(default_factory=snowflake)
-    followups: list[str] = field(default_factory=list)
-
-
-class FakeDiscord:
+class FakeDiscord(InteractionRoutes):
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.messages: dict[str, dict[str, Any]] = {}  # id -> message payload (latest)
@@ -151,11 +107,12 @@ class FakeDiscord:
 
     def fail(
         self, method: str, path_regex: str, *, status: int = 429, retry_after: float = 1.0,
-        scope: str = "user", times: int = 1,
+        scope: str = "user", times: int = 1, skip: int = 0,
     ) -> None:
-        """The next ``times`` matching requests get ``status`` (429: with retry_after)."""
+        """After ``skip`` matching requests, the next ``times`` get ``status`` (429: with
+        retry_after)."""
         with self._lock:
-            self._faults.append(Fault(method, re.compile(path_regex), status, retry_after, scope, times))
+            self._faults.append(Fault(method, re.compile(path_regex), status, retry_after, scope, times, skip))
 
     def register_interaction(
         self, *, interaction_id: str, token: str, channel_id: str, guild_id: str | None
@@ -174,7 +131,7 @@ class FakeDiscord:
         url = f"{self.base_url}{path}?ex=6a0b1c2d&is=6a09ca4d&hm=00ff"
         return {
             "id": attachment_id, "filename": name, "size": len(data), "url": url, "proxy_url": url,
-            "content_type": _content_type(name),
+            "content_type": content_type(name),
         }
 
     def add_message(self, *, channel_id: str, author: dict[str, Any], content: str) -> dict[str, Any]:
@@ -242,24 +199,27 @@ class FakeDiscord:
         with self._lock:
             self.calls.append(Call(request.method, path, dict(request.query), body, dict(request.headers), time.time()))
             fault = next((f for f in self._faults if f.method == request.method and f.pattern.search(path)), None)
+            if fault is not None and fault.skip > 0:
+                fault.skip -= 1
+                fault = None
             if fault is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
         if fault is not None:
-            return _fault_response(fault)
+            return fault_response(fault)
         needs_auth = request.path.startswith(API) and not path.startswith(("/webhooks/", "/interactions/"))
         if needs_auth and request.headers.get("Authorization") != f"Bot {BOT_TOKEN}":
-            return _error(401, 0, "401: Unauthorized")
-        request["json"] = body
+            return error(401, 0, "401: Unauthorized")
+        request[BODY] = body
         response: web.StreamResponse = await handler(request)
         return response
 
     async def _me(self, request: web.Request) -> web.Response:
-        return _json({**BOT_USER, "verified": True, "mfa_enabled": False, "locale": "en-US"})
+        return json_response({**BOT_USER, "verified": True, "mfa_enabled": False, "locale": "en-US"})
 
     async def _application(self, request: web.Request) -> web.Response:
-        return _json({
+        return json_response({
             "id": APPLICATION_ID, "name": "Tertulia", "icon": None, "description": "LLM work in team chats",
             "summary": "", "type": None, "bot_public": True, "bot_require_code_grant": False,
             "verify_key": "0" * 64, "flags": 1 << 19 | 1 << 23,  # message content + commands badge
@@ -269,165 +229,61 @@ class FakeDiscord:
         })
 
     async def _gateway_bot(self, request: web.Request) -> web.Response:
-        return _json({
+        return json_response({
             "url": self.gateway_url, "shards": 1,
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1},
         })
 
     async def _gateway(self, request: web.Request) -> web.Response:
-        return _json({"url": self.gateway_url})
-
-    # --- interactions --------------------------------------------------------------------
-
-    async def _callback(self, request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        body = request["json"] or {}
-        with self._lock:
-            found = self.interactions.get(token)
-            if found is None or found.id != request.match_info["iid"]:
-                return _error(404, 10062, "Unknown interaction")
-            if time.time() - found.created > 3.0 and body.get("type") != 8:
-                return _error(404, 10062, "Unknown interaction")  # the 3-second window passed
-            if found.acked_at is not None:
-                return _error(400, 40060, "Interaction has already been acknowledged.")
-            found.acked_at = time.time()
-            found.callback_type = int(body.get("type", 0))
-            found.callback_data = body.get("data")
-            kind = found.callback_type
-            message = None
-            if kind in (4, 5):
-                data = body.get("data") or {}
-                message = self._store_message(
-                    found.channel_id, BOT_USER, data.get("content", "") if kind == 4 else "", None,
-                    message_id=found.original_id, interaction=found,
-                )
-                if kind == 5:
-                    message["flags"] = int(data.get("flags", 0)) | 128  # LOADING
-        if request.query.get("with_response") not in ("1", "true", "True"):
-            return web.Response(status=204)
-        payload: dict[str, Any] = {
-            "interaction": {"id": found.id, "type": 2, "response_message_loading": kind == 5,
-                            "response_message_ephemeral": False},
-        }
-        if message is not None:
-            payload["interaction"]["response_message_id"] = message["id"]
-            payload["resource"] = {"type": kind, "message": message}
-        elif kind is not None:
-            payload["resource"] = {"type": kind}
-        return _json(payload)
-
-    def _webhook_interaction(self, request: web.Request) -> Interaction | web.Response:
-        if request.match_info["app"] != APPLICATION_ID:
-            return _error(404, 10015, "Unknown Webhook")
-        found = self.interactions.get(request.match_info["token"])
-        if found is None:
-            return _error(404, 10015, "Unknown Webhook")
-        if time.time() - found.created > self.token_ttl:
-            return _error(401, 50027, "Invalid Webhook Token")
-        if found.acked_at is None:
-            return _error(404, 10015, "Unknown Webhook")
-        return found
-
-    def _webhook_message_id(self, found: Interaction, mid: str) -> str | None:
-        message_id = found.original_id if mid == "@original" else mid
-        if message_id not in self.messages or message_id not in (found.original_id, *found.followups):
-            return None
-        return message_id
-
-    async def _webhook_get(self, request: web.Request) -> web.Response:
-        with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            message_id = self._webhook_message_id(found, request.match_info["mid"])
-            if message_id is None:
-                return _error(404, 10008, "Unknown Message")
-            return _json(self.messages[message_id])
-
-    async def _webhook_edit(self, request: web.Request) -> web.Response:
-        with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            message_id = self._webhook_message_id(found, request.match_info["mid"])
-            if message_id is None:
-                return _error(404, 10008, "Unknown Message")
-            problem = _check_content(request["json"], editing=True, current=self.messages[message_id])
-            if problem is not None:
-                return problem
-            return _json(self._edit_message(message_id, request["json"]))
-
-    async def _webhook_delete(self, request: web.Request) -> web.Response:
-        with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            message_id = self._webhook_message_id(found, request.match_info["mid"])
-            if message_id is None:
-                return _error(404, 10008, "Unknown Message")
-            self.messages.pop(message_id)
-            return web.Response(status=204)
-
-    async def _followup(self, request: web.Request) -> web.Response:
-        with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            problem = _check_content(request["json"], editing=False, current=None)
-            if problem is not None:
-                return problem
-            message = self._store_message(found.channel_id, BOT_USER, request["json"]["content"], request["json"])
-            found.followups.append(message["id"])
-            message["webhook_id"] = APPLICATION_ID
-            return _json(message)
+        return json_response({"url": self.gateway_url})
 
     # --- channels ------------------------------------------------------------------------
 
     async def _channel_post(self, request: web.Request) -> web.Response:
         with self._lock:
-            problem = _check_content(request["json"], editing=False, current=None)
+            problem = check_content(request[BODY], editing=False, current=None)
             if problem is not None:
                 return problem
-            body = request["json"]
+            body = request[BODY]
             reference = body.get("message_reference")
             if reference and str(reference.get("message_id")) not in self.messages and reference.get(
                 "fail_if_not_exists", True
             ):
-                return _error(400, 50035, "Invalid Form Body")
+                return error(400, 50035, "Invalid Form Body")
             message = self._store_message(request.match_info["cid"], BOT_USER, body["content"], body)
-            return _json(message)
+            return json_response(message)
 
     async def _channel_edit(self, request: web.Request) -> web.Response:
         with self._lock:
             message_id = request.match_info["mid"]
             current = self.messages.get(message_id)
             if current is None or current["channel_id"] != request.match_info["cid"]:
-                return _error(404, 10008, "Unknown Message")
+                return error(404, 10008, "Unknown Message")
             if current["author"]["id"] != APPLICATION_ID:
-                return _error(403, 50005, "Cannot edit a message authored by another user")
-            problem = _check_content(request["json"], editing=True, current=current)
+                return error(403, 50005, "Cannot edit a message authored by another user")
+            problem = check_content(request[BODY], editing=True, current=current)
             if problem is not None:
                 return problem
-            return _json(self._edit_message(message_id, request["json"]))
+            return json_response(self._edit_message(message_id, request[BODY]))
 
     async def _channel_list(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "50"))
         if not 1 <= limit <= 100:
-            return _error(400, 50035, "Invalid Form Body")
+            return error(400, 50035, "Invalid Form Body")
         before = request.query.get("before")
         with self._lock:
             ids = list(self.channels.get(request.match_info["cid"], []))
             if before:
                 ids = [i for i in ids if int(i) < int(before)]
             newest_first = [self.messages[i] for i in reversed(ids) if i in self.messages][:limit]
-        return _json(newest_first)
+        return json_response(newest_first)
 
     async def _channel_get(self, request: web.Request) -> web.Response:
         with self._lock:
             message = self.messages.get(request.match_info["mid"])
         if message is None or message["channel_id"] != request.match_info["cid"]:
-            return _error(404, 10008, "Unknown Message")
-        return _json(message)
+            return error(404, 10008, "Unknown Message")
+        return json_response(message)
 
     async def _typing(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
@@ -435,18 +291,18 @@ class FakeDiscord:
     # --- application commands ------------------------------------------------------------
 
     async def _put_commands(self, request: web.Request) -> web.Response:
-        body = request["json"]
+        body = request[BODY]
         if not isinstance(body, list):
-            return _error(400, 50035, "Invalid Form Body")
+            return error(400, 50035, "Invalid Form Body")
         guild_id = request.match_info.get("gid")
         stored = []
         for command in body:
             name = command.get("name", "")
             if not re.fullmatch(r"[-_\w]{1,32}", name) or name != name.lower():
-                return _error(400, 50035, "Invalid Form Body")
+                return error(400, 50035, "Invalid Form Body")
             description = command.get("description", "")
             if not 1 <= len(description) <= 100:
-                return _error(400, 50035, "Invalid Form Body")
+                return error(400, 50035, "Invalid Form Body")
             stored.append({
                 "id": snowflake(), "application_id": APPLICATION_ID, "version": snowflake(),
                 "type": command.get("type", 1), "default_member_permissions": None, "nsfw": False,
@@ -454,18 +310,18 @@ class FakeDiscord:
             })
         with self._lock:
             self.commands[guild_id or "global"] = stored
-        return _json(stored)
+        return json_response(stored)
 
     async def _get_commands(self, request: web.Request) -> web.Response:
         with self._lock:
-            return _json(self.commands.get(request.match_info.get("gid") or "global", []))
+            return json_response(self.commands.get(request.match_info.get("gid") or "global", []))
 
     async def _attachment(self, request: web.Request) -> web.Response:
         path = request.path
         data = self.attachments.get(path)
         if data is None:
             return web.Response(status=404, text="Not Found")
-        return web.Response(body=data, content_type=_content_type(request.match_info["name"]))
+        return web.Response(body=data, headers={"Content-Type": content_type(request.match_info["name"])})
 
     # --- state ---------------------------------------------------------------------------
 
@@ -504,61 +360,3 @@ class FakeDiscord:
         message["flags"] = int(message.get("flags", 0)) & ~128  # no longer loading
         message["edited_timestamp"] = iso_now()
         return dict(message)
-
-
-def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """Discord answers with exactly ``application/json`` (no charset); discord.py checks
-    the header for equality before it parses a body as JSON."""
-    return web.Response(
-        body=json.dumps(data).encode(), status=status,
-        headers={**(headers or {}), "Content-Type": "application/json"},
-    )
-
-
-def _content_type(name: str) -> str:
-    lowered = name.lower()
-    for suffix, kind in ((".txt", "text/plain; charset=utf-8"), (".md", "text/markdown; charset=utf-8"),
-                         (".pdf", "application/pdf"),
-                         (".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")):
-        if lowered.endswith(suffix):
-            return kind
-    return "application/octet-stream"
-
-
-def _error(status: int, code: int, message: str) -> web.Response:
-    return _json({"message": message, "code": code}, status=status)
-
-
-def _check_content(body: Any, *, editing: bool, current: dict[str, Any] | None) -> web.Response | None:
-    if not isinstance(body, dict):
-        return _error(400, 50109, "The request body contains invalid JSON.")
-    content = body.get("content")
-    if content is not None and len(content) > MAX_CONTENT:
-        return _json({
-            "message": "Invalid Form Body", "code": 50035,
-            "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
-                                                "message": f"Must be {MAX_CONTENT} or fewer in length."}]}},
-        }, status=400)
-    has_other = bool(body.get("embeds") or body.get("attachments") or body.get("components"))
-    if not editing and not (content or "").strip() and not has_other:
-        return _error(400, 50006, "Cannot send an empty message")
-    if editing and content is not None and not content.strip() and not has_other:
-        return _error(400, 50006, "Cannot send an empty message")
-    return None
-
-
-def _fault_response(fault: Fault) -> web.Response:
-    if fault.status != 429:
-        return _error(fault.status, 0, "scripted fault")
-    body = {"message": "You are being rate limited.", "retry_after": fault.retry_after,
-            "global": fault.scope == "global"}
-    headers = {
-        "Retry-After": str(math.ceil(fault.retry_after)),
-        "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset": f"{time.time() + fault.retry_after:.3f}",
-        "X-RateLimit-Reset-After": f"{fault.retry_after:.3f}",
-        "X-RateLimit-Bucket": "f" * 32, "X-RateLimit-Scope": fault.scope,
-    }
-    if fault.scope == "global":
-        headers["X-RateLimit-Global"] = "true"
-    return _json(body, status=429, headers=headers)

@@ -16,16 +16,17 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.slack_methods import BOT_ID, BOT_USER_ID, TEAM_ID, Message, SlackError, WebApiMethods
+
+__all__ = ["APP_TOKEN", "BOT_ID", "BOT_TOKEN", "BOT_USER_ID", "TEAM_ID", "FakeSlackAPI", "Message"]
+
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
-TEAM_ID = "T0TEST"
-BOT_USER_ID = "UBOT0001"
-BOT_ID = "BBOT0001"
 
 
 @dataclass
@@ -38,31 +39,6 @@ class Call:
 
 
 @dataclass
-class Message:
-    channel: str
-    ts: str
-    text: str
-    user: str | None = None
-    bot_id: str | None = None
-    thread_ts: str | None = None
-    streaming: bool = False
-    files: list[dict[str, Any]] = field(default_factory=list)
-    edits: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
-        if self.user:
-            data["user"] = self.user
-        if self.bot_id:
-            data["bot_id"] = self.bot_id
-        if self.thread_ts:
-            data["thread_ts"] = self.thread_ts
-        if self.files:
-            data["files"] = self.files
-        return data
-
-
-@dataclass
 class Fault:
     status: int
     retry_after: float | None
@@ -70,7 +46,7 @@ class Fault:
     error: str
 
 
-class FakeSlackAPI:
+class FakeSlackAPI(WebApiMethods):
     """Control API for tests: seed users/messages/files, script faults, read calls."""
 
     def __init__(self) -> None:
@@ -187,9 +163,6 @@ class FakeSlackAPI:
     def _next_ts(self) -> str:
         return f"{1_700_000_000 + next(self._ts)}.000100"
 
-    def _find(self, channel: str, ts: str) -> Message | None:
-        return next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
-
     def handle(self, method: str, params: dict[str, Any], *, token: str | None, content_type: str
                ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
@@ -209,7 +182,7 @@ class FakeSlackAPI:
                 return 200, {}, {"ok": False, "error": "unknown_method"}
             try:
                 return 200, {}, {"ok": True, **handler(params)}
-            except _SlackError as err:
+            except SlackError as err:
                 return 200, {}, {"ok": False, "error": str(err)}
 
     def _take_fault(self, method: str) -> Fault | None:
@@ -226,132 +199,6 @@ class FakeSlackAPI:
         if fault.times <= 0:
             queue.pop(0)
         return fault
-
-    def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://test.slack.com/", "team": "Test", "user": "tertulia", "team_id": TEAM_ID,
-                "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
-
-    def _channel(self, p: dict[str, Any]) -> str:
-        channel = str(p.get("channel") or p.get("channel_id") or "")
-        if not channel:
-            raise _SlackError("channel_not_found")
-        if channel in self.not_member:
-            raise _SlackError("not_in_channel")
-        return channel
-
-    def _post(self, channel: str, text: str, thread_ts: str | None, *, streaming: bool = False) -> Message:
-        message = Message(channel=channel, ts=self._next_ts(), text=text, user=BOT_USER_ID, bot_id=BOT_ID,
-                          thread_ts=thread_ts or None, streaming=streaming)
-        self.messages.append(message)
-        return message
-
-    @staticmethod
-    def _content(p: dict[str, Any]) -> str:
-        given = [k for k in ("text", "markdown_text", "blocks") if p.get(k)]
-        if "markdown_text" in given and len(given) > 1:
-            raise _SlackError("markdown_text_conflict")
-        if len(str(p.get("markdown_text") or "")) > 12_000:
-            raise _SlackError("markdown_text_too_long")
-        if not given:
-            raise _SlackError("no_text")
-        return str(p.get("markdown_text") or p.get("text") or "")
-
-    def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
-        message = self._post(self._channel(p), self._content(p), p.get("thread_ts"))
-        return {"channel": message.channel, "ts": message.ts, "message": message.to_json()}
-
-    def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
-        message = self._find(self._channel(p), str(p.get("ts")))
-        if message is None:
-            raise _SlackError("message_not_found")
-        if message.streaming:
-            raise _SlackError("cant_update_message")  # a stream is changed by appendStream/stopStream only
-        message.text = self._content(p)
-        message.edits += 1
-        return {"channel": message.channel, "ts": message.ts, "text": message.text}
-
-    def _m_chat_startStream(self, p: dict[str, Any]) -> dict[str, Any]:
-        if not self.streaming_enabled:
-            raise _SlackError("feature_not_enabled")
-        channel = self._channel(p)
-        if not p.get("thread_ts"):
-            raise _SlackError("invalid_arguments")
-        if not channel.startswith("D") and not (p.get("recipient_user_id") and p.get("recipient_team_id")):
-            raise _SlackError("missing_recipient_user_id")  # required when streaming to channels
-        if len(str(p.get("markdown_text") or "")) > 12_000:
-            raise _SlackError("markdown_text_too_long")
-        message = self._post(channel, str(p.get("markdown_text") or ""), str(p["thread_ts"]), streaming=True)
-        return {"channel": channel, "ts": message.ts}
-
-    def _streaming(self, p: dict[str, Any]) -> Message:
-        message = self._find(self._channel(p), str(p.get("ts")))
-        if message is None:
-            raise _SlackError("message_not_found")
-        if not message.streaming:
-            raise _SlackError("message_not_in_streaming_state")
-        return message
-
-    def _m_chat_appendStream(self, p: dict[str, Any]) -> dict[str, Any]:
-        message = self._streaming(p)
-        text = str(p.get("markdown_text") or "")
-        if not text:
-            raise _SlackError("invalid_arguments")  # markdown_text is required
-        if len(text) > 12_000:
-            raise _SlackError("markdown_text_too_long")
-        message.text += text
-        message.edits += 1
-        return {"channel": message.channel, "ts": message.ts}
-
-    def _m_chat_stopStream(self, p: dict[str, Any]) -> dict[str, Any]:
-        message = self._streaming(p)
-        message.text += str(p.get("markdown_text") or "")
-        message.streaming = False
-        return {"channel": message.channel, "ts": message.ts, "message": message.to_json()}
-
-    def _page(self, found: list[Message], p: dict[str, Any]) -> dict[str, Any]:
-        limit = min(int(p.get("limit") or 100), 1000)
-        start = int(p.get("cursor") or 0)
-        page = found[start : start + limit]
-        more = start + limit < len(found)
-        return {"messages": [m.to_json() for m in page], "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
-
-    def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = self._channel(p), str(p.get("ts") or "")
-        parent = self._find(channel, ts)
-        if parent is None:
-            raise _SlackError("thread_not_found")
-        replies = [m for m in self.messages if m.channel == channel and m.thread_ts == ts and m.ts != ts]
-        return self._page([parent, *sorted(replies, key=lambda m: float(m.ts))], p)
-
-    def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(p)
-        oldest = float(p.get("oldest") or 0)
-        top = [m for m in self.messages if m.channel == channel and (m.thread_ts in (None, m.ts))
-               and float(m.ts) >= oldest]
-        return self._page(sorted(top, key=lambda m: float(m.ts), reverse=True), p)
-
-    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
-        user = self.users.get(str(p.get("user")))
-        if user is None:
-            raise _SlackError("user_not_found")
-        data = dict(user)
-        if str(p.get("include_locale")).lower() not in ("1", "true"):
-            data.pop("locale", None)
-        return {"user": data}
-
-    def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
-        self._channel(p)
-        if not p.get("thread_ts") or "status" not in p:
-            raise _SlackError("invalid_arguments")
-        return {}
-
-    def _m_assistant_threads_setSuggestedPrompts(self, p: dict[str, Any]) -> dict[str, Any]:
-        self._channel(p)
-        prompts = p.get("prompts")
-        if not p.get("thread_ts") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
-            raise _SlackError("invalid_arguments")
-        return {}
 
     def file(self, key: str, *, token: str | None) -> tuple[int, str, bytes]:
         with self._lock:
@@ -374,10 +221,6 @@ class FakeSlackAPI:
 
     def response_url_for(self, name: str) -> str:
         return f"{self.url}/commands/{TEAM_ID}/{name}"
-
-
-class _SlackError(Exception):
-    pass
 
 
 class _Handler(BaseHTTPRequestHandler):

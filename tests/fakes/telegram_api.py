@@ -162,7 +162,12 @@ class FakeTelegram(UpdateFactory):
             raw.update(await request.json())
         elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             for key, value in (await request.post()).items():
-                raw[key] = value if isinstance(value, str) else value.file.read()
+                if isinstance(value, str):
+                    raw[key] = value
+                elif isinstance(value, (bytes, bytearray)):
+                    raw[key] = bytes(value)
+                else:  # an uploaded file (multipart): its bytes
+                    raw[key] = value.file.read()
         return {key: _coerce(key, value) for key, value in raw.items()}
 
     async def _handle_method(self, request: web.Request) -> web.Response:

@@ -24,22 +24,16 @@ class AdapterRunner:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self.error: BaseException | None = None
+        self.menus: dict[str, list[dict[str, Any]]] = {}  # what the fake saw published, for tests
 
     def start(self, timeout: float = 20.0) -> AdapterRunner:
         def run() -> None:
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
             self._stop = asyncio.Event()
-            original_start = self.application.start
-
-            async def start_and_signal() -> None:
-                await original_start()
-                self._ready.set()
-
-            self.application.start = start_and_signal  # type: ignore[method-assign]
             try:
                 self._loop.run_until_complete(serve(self.application, adapter=self.adapter, settings=self.settings,
-                                                    listen=self._listen, stop=self._stop))
+                                                    listen=self._listen, stop=self._stop, on_started=self._ready.set))
             except BaseException as exc:
                 self.error = exc
                 self._ready.set()

@@ -5,6 +5,7 @@ offsets, forum topic posts whose reply_to_message is the topic's creation messag
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import threading
 import time
@@ -46,8 +47,9 @@ class UpdateFactory:
     def __init__(self, *, bot: dict[str, Any]) -> None:
         self.bot = bot
         self.lock = threading.RLock()
-        # Never restarted, not even by a reset: a running poller's offset only goes up.
-        self._update_ids = itertools.count(1000)
+        # Never restarted, not even by a reset: a running poller's offset only goes up. A
+        # random start keeps two fakes in one test session from reusing ids (deduplicated).
+        self._update_ids = itertools.count(random.randrange(10**6, 10**9, 10**5))
 
     def reset_updates(self) -> None:
         with self.lock:
@@ -92,8 +94,9 @@ class UpdateFactory:
     def _new_message(self, chat: dict[str, Any], sender: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             counter = self._message_ids.setdefault(chat["id"], itertools.count(1))
-            message = {"message_id": next(counter), "date": int(time.time()), "chat": dict(chat), "from": dict(sender)}
-            self.messages.setdefault(chat["id"], {})[message["message_id"]] = message
+            message_id = next(counter)
+            message = {"message_id": message_id, "date": int(time.time()), "chat": dict(chat), "from": dict(sender)}
+            self.messages.setdefault(chat["id"], {})[message_id] = message
         return message
 
     def _place(self, message: dict[str, Any], chat: dict[str, Any], thread_id: int | None,

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 _FINISH = {"eos_token": "stop", "length": "length", "stop_sequence": "stop_sequence"}
 
 
-def _response_format_schema(fmt: Any) -> tuple[dict[str, Any] | None, str | None]:
+def _response_format_schema(fmt: Any, openai_form: bool) -> tuple[dict[str, Any] | None, str | None]:
     """TGI deserialises ``response_format`` as ``GrammarType`` (tag ``type``, content
     ``value``; ``json_object`` is an alias of ``json``). Anything else is the 422 axum
     gives a body it can't deserialise."""
     if fmt is None:
         return None, None
+    if openai_form and isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict):
+        return fmt["json_schema"].get("schema"), None
     if not isinstance(fmt, dict) or fmt.get("type") not in ("json", "json_object", "json_schema", "regex"):
         return None, "Failed to deserialize the JSON body into the target type: response_format: unknown variant"
     if "value" not in fmt:
@@ -38,7 +40,7 @@ def _response_format_schema(fmt: Any) -> tuple[dict[str, Any] | None, str | None
 
 async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
     messages = body.get("messages") or []
-    schema, bad = _response_format_schema(body.get("response_format"))
+    schema, bad = _response_format_schema(body.get("response_format"), server.openai_json_schema)
     if bad is not None:
         return web.Response(status=422, text=bad)
     params = {"max_new_tokens": body.get("max_tokens"), "stop": body.get("stop") or []}

@@ -178,6 +178,7 @@ class FakeTGI:
             self.healthy = True
             self.has_info = True
             self.has_tokenizer = True
+            self.openai_json_schema = False
             self._replies: deque[str] = deque()
             self._faults: deque[Fault] = deque()
             self._requests: list[Recorded] = []
@@ -198,11 +199,14 @@ class FakeTGI:
         with self._lock:
             self.healthy = healthy
 
-    def set_features(self, *, info: bool = True, tokenizer: bool = True) -> None:
+    def set_features(self, *, info: bool = True, tokenizer: bool = True, openai_json_schema: bool = False) -> None:
         """``info=False``: ``/info`` answers 404; ``tokenizer=False``: ``/tokenize`` answers
-        404 "No fast tokenizer available", as TGI does for such models."""
+        404 "No fast tokenizer available", as TGI does for such models;
+        ``openai_json_schema=True``: the chat route also takes OpenAI's
+        ``{"type": "json_schema", "json_schema": {...}}`` (as OpenAI and Gemini do; TGI doesn't)."""
         with self._lock:
             self.has_info, self.has_tokenizer = info, tokenizer
+            self.openai_json_schema = openai_json_schema
 
     def script(self, *replies: str) -> None:
         """Texts for the next generation calls, one each, in order (used verbatim, even
@@ -278,10 +282,11 @@ class FakeTGI:
             text = content.default_reply(plan.user_text)
         limit = plan.max_new_tokens or max(self.max_total_tokens - content.count_tokens(plan.prompt), 1)
         out: list[str] = []
+        so_far = ""
         for piece in content.pieces(text):
             out.append(piece)
-            so_far = "".join(out)
-            if any(stop and stop in so_far for stop in plan.stop):
+            so_far += piece
+            if any(stop and stop in so_far[-len(stop) - len(piece) :] for stop in plan.stop):
                 return out, "stop_sequence"
             if len(out) >= limit:
                 return out, "length"
@@ -289,18 +294,24 @@ class FakeTGI:
 
     async def events(self, plan: Plan, pieces: list[str]) -> Any:
         """Yields (index, piece) for each token, honouring the delays and the stream
-        faults; raises ``Drop`` to cut the connection."""
-        fault = plan.fault
+        faults; raises ``Drop`` to cut the connection. A stream fault fires after
+        ``after_tokens`` tokens, or before the final event if the reply is shorter."""
+        fault = plan.fault if plan.fault is not None and plan.fault.kind in ("stall", "close_mid_stream") else None
         await asyncio.sleep(self.first_token_delay)
         for index, piece in enumerate(pieces, start=1):
             if fault is not None and index == fault.after_tokens + 1:
-                if fault.kind == "close_mid_stream":
-                    raise Drop
-                if fault.kind == "stall":
-                    await asyncio.sleep(fault.stall_seconds)
+                await self._fault(fault)
+                fault = None
             if index > 1:
                 await asyncio.sleep(self.token_delay)
             yield index, piece
+        if fault is not None:
+            await self._fault(fault)
+
+    async def _fault(self, fault: Fault) -> None:
+        if fault.kind == "close_mid_stream":
+            raise Drop
+        await asyncio.sleep(fault.stall_seconds)
 
     # --- routes ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ algorithm (computed here, as Slack computes it)."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -28,13 +29,20 @@ from tests.fakes.slack_env import SIGNING_SECRET
 from worker.celery_app import create_app
 from worker.queue import CeleryJobQueue
 
+_SERVERS: dict[int, FakeSlackAPI] = {}
+
 
 @pytest.fixture(scope="session")
-def slack_server(fake_ports: dict[str, int]) -> Iterator[FakeSlackAPI]:
-    server = FakeSlackAPI()
-    server.start(fake_ports["slack"])
-    yield server
-    server.stop()
+def slack_server(fake_ports: dict[str, int]) -> FakeSlackAPI:
+    """One fake per session port. Each test module imports this fixture, which makes pytest
+    hold one instance per module; the port can only be bound once, so they share it."""
+    port = fake_ports["slack"]
+    if port not in _SERVERS:
+        server = FakeSlackAPI()
+        server.start(port)
+        atexit.register(server.stop)
+        _SERVERS[port] = server
+    return _SERVERS[port]
 
 
 @pytest.fixture

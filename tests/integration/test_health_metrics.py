@@ -26,8 +26,8 @@ from prometheus_client import CollectorRegistry
 from core.messages import InboundMessage
 from core.router import Router
 from core.settings import Settings
-from tertulia.health import readiness_checks, redis_check, start_health_server
 from tertulia.health import main as health_main
+from tertulia.health import readiness_checks, redis_check, start_health_server
 from tertulia.metrics import PrometheusObserver, register_queue_depth, start_metrics_server
 from tests.conftest import REPO, free_port, wait_until
 from worker.celery_app import create_app
@@ -61,12 +61,12 @@ def dead_redis_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/13"
 
 
-def model_health(url: str) -> Any:
-    def check() -> bool:
-        status, _ = get(f"{url}/health", timeout=2)
-        return status == 200
+def model_health(url: str, settings: Settings) -> Any:
+    """The worker's real model client's health check (TGI ``/health``)."""
+    from core.models import Flavour, ModelSpec
+    from worker.llm.directory import make_client
 
-    return check
+    return make_client(ModelSpec(name="probe", flavour=Flavour.TGI, url=url), settings=settings).healthy
 
 
 # --- health ------------------------------------------------------------------------------
@@ -74,7 +74,8 @@ def model_health(url: str) -> Any:
 
 def test_health_and_readiness_with_redis(settings: Settings, tgi: Any) -> None:
     tgi.reset()
-    server = start_health_server(port=0, checks=readiness_checks(settings, model_healthy=model_health(tgi.url)))
+    checks = readiness_checks(settings, model_healthy=model_health(tgi.url, settings))
+    server = start_health_server(port=0, checks=checks)
     try:
         base = f"http://127.0.0.1:{server.port}"
         assert get(f"{base}/healthz") == (200, json.dumps({"status": "ok"}))
@@ -106,7 +107,7 @@ def test_not_ready_without_redis_but_still_alive(settings: Settings, dead_redis_
 
 def test_not_ready_when_the_model_server_is_down(settings: Settings) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    server = start_health_server(port=0, checks=readiness_checks(settings, model_healthy=model_health(down)))
+    server = start_health_server(port=0, checks=readiness_checks(settings, model_healthy=model_health(down, settings)))
     try:
         status, body = get(f"http://127.0.0.1:{server.port}/readyz")
         assert status == 503
@@ -226,8 +227,7 @@ def ops_worker(stack_env: dict[str, str], tgi: Any, redis_client: redis.Redis,
     log_path: Path = tmp_path_factory.mktemp("ops-worker") / "worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tertulia.cli", "worker", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"ops-{uuid.uuid4().hex[:6]}@%h"],
+            [sys.executable, "-m", "tertulia.cli", "worker"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:

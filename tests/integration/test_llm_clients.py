@@ -114,13 +114,18 @@ def test_tgi_cuts_the_answer_at_a_stop_sequence(tgi: Any) -> None:
     assert "\nUser:" in tgi.generation_requests()[0].body["parameters"]["stop"]
 
 
-def test_info_comes_from_the_server_once(tgi: Any) -> None:
+def test_info_comes_from_the_server_and_follows_it(tgi: Any) -> None:
     tgi.set_limits(max_input_tokens=777, max_total_tokens=999)
     client = TGIClient(tgi_spec(tgi.url, max_input_tokens=10, max_total_tokens=20), settings=settings())
-    first, second = client.info(), client.info()
+    first = client.info()
     assert (first.max_input_tokens, first.max_total_tokens, first.model_id) == (777, 999, "fake/tgi-model")
-    assert second == first
+    tgi.set_limits(max_input_tokens=500)
+    assert client.info().max_input_tokens == 777  # trusted for info_ttl_seconds: no GET per job
     assert [r.path for r in tgi.requests] == ["/info"]
+    fresh = TGIClient(
+        tgi_spec(tgi.url), settings=Settings(request_timeout=3.0, token_timeout=TOKEN_TIMEOUT, info_ttl_seconds=0)
+    )
+    assert fresh.info().max_input_tokens == 500  # past the TTL a restarted server's limits are seen
 
 
 def test_info_falls_back_to_the_registry_without_info(tgi: Any) -> None:
@@ -261,6 +266,22 @@ def test_openai_json_schema_form_is_sent_as_openai_defines_it(tgi: Any) -> None:
     assert fmt == {"type": "json_schema", "json_schema": {"name": "answer", "schema": ENTITIES_SCHEMA}}
 
 
+def test_openai_json_schema_form_streams_where_the_server_takes_it(tgi: Any) -> None:
+    tgi.set_features(openai_json_schema=True)  # as OpenAI and Gemini do
+    client = OpenAICompatClient(openai_spec(f"{tgi.url}/v1"), settings=settings())
+    stream = client.stream(request("Text: Alan Turing.", json_schema=ENTITIES_SCHEMA))
+    assert json.loads("".join(stream)) == {"entities": [{"text": "Alan Turing", "type": "person"}]}
+    assert stream.usage.finish_reason == "stop"
+    assert stream.usage.generated_tokens is not None
+
+
+def test_a_stream_fault_fires_even_on_a_short_reply(tgi: Any) -> None:
+    tgi.script("Short")
+    tgi.fail_next("close_mid_stream", after_tokens=5)
+    with pytest.raises(ModelStalled):
+        list(TGIClient(tgi_spec(tgi.url), settings=settings()).stream(request()))
+
+
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
@@ -288,6 +309,14 @@ def test_openai_counts_with_the_server_tokenizer_and_checks_health(tgi: Any) -> 
     assert client.healthy()
     assert [r.path for r in tgi.requests] == ["/tokenize", "/v1/models"]
     assert not OpenAICompatClient(openai_spec(dead_url()), settings=settings()).healthy()
+
+
+def test_openai_without_a_tokenizer_estimates_and_stops_asking(tgi: Any) -> None:
+    tgi.set_features(tokenizer=False)  # /tokenize 404; /extras/tokenize/count is not a route: 404
+    client = OpenAICompatClient(openai_spec(f"{tgi.url}/v1"), settings=settings())
+    assert client.count_tokens("a, b, c, d, e, f") == 5  # ceil(16 / 3.5)
+    assert client.count_tokens("x" * 35) == 10
+    assert [r.path for r in tgi.requests] == ["/tokenize"]  # the 404 of the aiohttp route is not recorded
 
 
 # --- the directory ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The Slack delivery (worker side) against the fake Slack Web API, driven by the core's
 StreamingReply with the Redis-held budget, as the runner drives it."""
 
+# ruff: noqa: F811  (pytest fixtures imported from slack_support are redefined as arguments)
 from __future__ import annotations
 
 import time

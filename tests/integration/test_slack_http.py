@@ -1,6 +1,7 @@
 """HTTP mode: really signed requests to the adapter running in-process; what gets
 refused, acknowledged, dropped and enqueued. No worker here: jobs are checked in Redis."""
 
+# ruff: noqa: F811  (pytest fixtures imported from slack_support are redefined as arguments)
 from __future__ import annotations
 
 import json
@@ -73,7 +74,7 @@ def test_a_command_is_acked_at_once_and_enqueues_a_job(slack_http: SlackHttp, sl
                                                        drain: Any) -> None:
     before = job_ids(slack_http.services)
     url = slack_api.response_url_for("c1")
-    status, body, seconds = slack_http.command("/essay", "The history of coffee", response_url=url)
+    status, _, seconds = slack_http.command("/essay", "The history of coffee", response_url=url)
     assert status == 200 and seconds < 3.0
     wait_until(lambda: job_ids(slack_http.services) - before)
     (job,) = new_jobs(slack_http.services, before)
@@ -111,3 +112,36 @@ def test_bot_messages_are_ignored(slack_http: SlackHttp) -> None:
     assert slack_http.event(event)[0] == 200
     time.sleep(0.5)
     assert job_ids(slack_http.services) == before
+
+
+def test_tertulia_slack_serves_http_mode_and_stops_cleanly(stack_env: dict[str, str], slack_api: FakeSlackAPI) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import REPO, free_port
+
+    port = free_port()
+    env = {**os.environ, **stack_env, "TERTULIA_SLACK_PORT": str(port), "TERTULIA_SLACK_HOST": "127.0.0.1"}
+    env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
+    proc = subprocess.Popen([sys.executable, "-m", "tertulia.cli", "slack"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/slack/events", data=b"{}", timeout=1)
+            except urllib.error.HTTPError as err:
+                return err.code == 401  # unsigned: refused, so the server is up and verifying
+            except OSError:
+                return False
+            return False
+
+        wait_until(answers, timeout=30)
+        assert slack_api.count("auth.test") >= 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=15)
+    assert code == 0, proc.stdout.read().decode() if proc.stdout else ""

@@ -1,6 +1,7 @@
 """Slack end to end: signed HTTP requests -> adapter -> Redis -> a real Celery worker ->
 the fake TGI server -> answers streamed into the fake Slack Web API."""
 
+# ruff: noqa: F811  (pytest fixtures imported from slack_support are redefined as arguments)
 from __future__ import annotations
 
 import time
@@ -46,8 +47,11 @@ def final_replies(api: FakeSlackAPI, channel_id: str, thread_ts: str, count: int
 def test_a_command_is_acked_in_time_with_a_slow_model_and_answered_in_a_thread(
     stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
 ) -> None:
-    tgi.set_delays(first_token=4.0)  # longer than Slack's 3-second window
-    tgi.script("Coffee came from Ethiopia.")
+    # The whole answer takes longer than Slack's 3-second window (each gap stays under the
+    # worker's inter-token timeout, so it is slow, not stalled).
+    answer_text = "Coffee came from Ethiopia and spread through Yemen to the rest of the world."
+    tgi.set_delays(first_token=1.0, between_tokens=0.3)
+    tgi.script(answer_text)
     c = channel()
     status, _, seconds = stack.command("/essay", "The history of coffee", channel=c,
                                        response_url=slack_api.response_url_for("e1"))
@@ -55,7 +59,7 @@ def test_a_command_is_acked_in_time_with_a_slow_model_and_answered_in_a_thread(
     header = wait_until(lambda: [m for m in slack_api.bot_messages(c) if m.thread_ts is None], timeout=10)[0]
     assert "/essay The history of coffee" in header.text and "<@U1>" in header.text
     (answer,) = final_replies(slack_api, c, header.ts)
-    assert answer.text == "Coffee came from Ethiopia."
+    assert answer.text == answer_text
     assert slack_api.count("chat.startStream") == 1 and slack_api.count("chat.stopStream") == 1
 
 
@@ -64,7 +68,8 @@ def test_a_dm_is_answered_in_the_dm(stack: SlackHttp, slack_api: FakeSlackAPI, t
     d = f"D{time.time_ns()}"
     event = {"type": "message", "channel_type": "im", "channel": d, "user": "U1", "text": "hi there", "ts": "5.1"}
     assert stack.event(event)[0] == 200
-    answer = wait_until(lambda: [m for m in slack_api.bot_messages(d) if m.text == "Hello Ana!"], timeout=ANSWER_TIMEOUT)
+    answer = wait_until(lambda: [m for m in slack_api.bot_messages(d) if m.text == "Hello Ana!"],
+                        timeout=ANSWER_TIMEOUT)
     assert answer[0].thread_ts is None
 
 
@@ -177,9 +182,38 @@ def test_a_10000_character_answer_arrives_whole_in_order_with_code_blocks(
         blocks.append(f"Step {n} explains the function.\n\n```python\ndef f{n}(x):\n    return x*{n}+1\n```\n")
     text = "\n".join(blocks)
     text = (text + "\n" + "Closing words. " * 700)[:10_000]
-    tgi.script("Model set.", text)
-    assert stack.command("/tertulia", "model tgi-long", channel=c, response_url=slack_api.response_url_for("m"))[0]
-    wait_until(lambda: slack_api.responses, timeout=10)
-    stack.event(mention("write the long one", ts="11.1", channel=c))
-    replies = final_replies(slack_api, c, "11.1")
+    tgi.script(text)
+    # The model choice belongs to a conversation scope: this thread.
+    stack.event(mention("/model tgi-long", ts="11.1", channel=c))
+    (chosen,) = final_replies(slack_api, c, "11.1")
+    assert "tgi-long" in chosen.text
+    stack.event(mention("write the long one", ts="11.2", channel=c, thread_ts="11.1"))
+    replies = final_replies(slack_api, c, "11.1", count=2)[1:]
     assert "".join(m.text for m in replies) == text
+    assert slack_api.count("chat.startStream") == 1  # streamed, in one message
+
+
+def test_a_new_assistant_thread_gets_suggested_prompts(stack: SlackHttp, slack_api: FakeSlackAPI) -> None:
+    d = f"D{time.time_ns()}"
+    started = {"type": "assistant_thread_started", "event_ts": "12.0",
+               "assistant_thread": {"user_id": "U1", "channel_id": d, "thread_ts": "12.0",
+                                    "context": {"channel_id": "C1", "team_id": "T0TEST"}}}
+    assert stack.event(started)[0] == 200
+    (prompts,) = wait_until(lambda: slack_api.calls_to("assistant.threads.setSuggestedPrompts"), timeout=10)
+    assert prompts.params["thread_ts"] == "12.0" and len(prompts.params["prompts"]) == 3
+    assert all(p["title"] and p["message"] for p in prompts.params["prompts"])
+
+
+def test_an_assistant_thread_shows_a_status_then_streams_the_answer(
+    stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
+) -> None:
+    d = f"D{time.time_ns()}"
+    tgi.script("Thought about it.")
+    event = {"type": "message", "channel_type": "im", "channel": d, "user": "U1", "text": "think", "ts": "12.5",
+             "thread_ts": "12.0"}
+    assert stack.event(event)[0] == 200
+    (answer,) = final_replies(slack_api, d, "12.0")
+    assert answer.text == "Thought about it."
+    (status,) = slack_api.calls_to("assistant.threads.setStatus")
+    assert status.params["status"] == "Working on it..." and status.params["thread_ts"] == "12.0"
+    assert slack_api.count("chat.startStream") == 1

@@ -84,7 +84,7 @@ def test_group_posts_once_then_edits_and_skips_identical_finals(tg: FakeTelegram
     r.update(ref, "Part one\n")  # renders the same: Telegram says "not modified", which is fine
     r.finish(ref, "Part one\n")
     assert methods(tg) == ["sendmessage", "editmessagetext", "editmessagetext"]
-    assert tg.calls_of("editMessageText", ok=False)[0].error.startswith("Bad Request: message is not modified")
+    assert str(tg.calls_of("editMessageText", ok=False)[0].error).startswith("Bad Request: message is not modified")
     assert tg.calls_of("sendMessage")[0].params["reply_parameters"]["message_id"] == asked
     assert tg.bot_texts(group["id"]) == ["Part one"]
     assert r.update_interval == 3.0  # 20 messages a minute per group
@@ -118,7 +118,7 @@ def test_rejected_entities_are_resent_as_plain_text(tg: FakeTelegram, delivery: 
     r = delivery.responder(job_for(chat))
     ref = r.post("x")
     tg.fail_next("sendMessage", error_code=400, when_entities=True,
-                 description="Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 4")
+                 description="Bad Request: can't parse entities: Can't find end of the entity at byte offset 4")
     r.finish(ref, "**bold** and `code`")
     assert tg.bot_texts(chat["id"]) == ["**bold** and `code`"]
     last = tg.calls_of("sendMessage")[-1].params

@@ -25,7 +25,7 @@ from core.ports import ChatTurn, GenerationRequest
 from core.settings import Settings
 from tests.fakes import tgi_content
 from worker.llm.common import StopTrimmer, estimate_tokens, stream_timeout
-from worker.llm.errors import to_model_error
+from worker.llm.errors import from_status, to_model_error
 from worker.llm.openai_compat import OpenAICompatClient, chat_base, response_format
 from worker.llm.tgi import TGIClient
 
@@ -75,6 +75,12 @@ def _typed(error: Exception, status: int) -> Exception:
 def test_errors_map_to_the_core_tree(exc: Exception, expected: type) -> None:
     mapped = to_model_error(exc)
     assert type(mapped) is expected
+
+
+def test_llama_cpp_validation_500_is_a_rejection() -> None:
+    body = "HTTP 500: 1 validation error: response_format.type Input should be 'text' or 'json_object'"
+    assert type(from_status(500, body)) is ModelRejected
+    assert type(from_status(500, "Internal Server Error")) is ModelUnavailable
 
 
 def test_an_inference_timeout_is_judged_by_its_cause() -> None:

@@ -69,6 +69,13 @@ def test_job_context_tags_every_line_inside_it_and_none_after(stream: io.StringI
     assert "job_id" not in after
 
 
+def test_job_context_with_only_the_job_id(stream: io.StringIO) -> None:
+    with job_context(job_id="j4"):
+        logging.getLogger("tertulia.worker").info("loading")
+    (record,) = lines(stream)
+    assert record["job_id"] == "j4" and "platform" not in record and "scope" not in record
+
+
 def test_job_context_belongs_to_its_thread(stream: io.StringIO) -> None:
     log = logging.getLogger("tertulia.worker")
     with job_context(job_id="j3", platform="discord", scope="discord:g:c"):
@@ -104,7 +111,8 @@ def test_token_shapes_are_redacted_even_when_not_in_the_settings(stream: io.Stri
     log.warning("connecting to redis://:hunter2hunter2@redis.internal:6379/0")
     log.warning("hf token hf_abcdefghijklmnopqrstuvwxyz012345")
     text = stream.getvalue()
-    for leaked in (other_telegram, "xoxb-999-888-zzzzzzzz", "abcdef0123456789abcdef", "hunter2hunter2", "hf_abcdefghij"):
+    leaks = (other_telegram, "xoxb-999-888-zzzzzzzz", "abcdef0123456789abcdef", "hunter2hunter2", "hf_abcdefghij")
+    for leaked in leaks:
         assert leaked not in text
     # What is not a secret stays readable.
     assert "redis.internal:6379/0" in text and "api.telegram.org/bot" in text

@@ -32,7 +32,7 @@ SINGLE = (SYSTEM, ChatTurn(role="user", content="Translate to German: I love mac
 
 def render_official(template_file: str, messages: tuple[ChatTurn, ...], **special: str) -> str:
     """Render like transformers' ``apply_chat_template(tokenize=False, add_generation_prompt=True)``."""
-    jinja2 = pytest.importorskip("jinja2")
+    import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     def raise_exception(message: str) -> None:

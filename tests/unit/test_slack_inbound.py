@@ -144,3 +144,21 @@ def test_mrkdwn_conversion_keeps_code_blocks() -> None:
     converted = to_mrkdwn(text)
     assert "*bold*" in converted and "<https://example.com|a link>" in converted
     assert "```python\nx = a**2  # **not bold**\n```" in converted
+
+
+def test_manifest_declares_the_configured_commands_shortcut_and_events() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "bots" / "slack" / "manifest.yml").read_text())
+    config = SlackConfig()
+    declared = {c["command"] for c in manifest["features"]["slash_commands"]}
+    assert declared == set(config.commands())
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert shortcut["type"] == "message" and shortcut["callback_id"] == config.shortcut_summarize
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_mention", "message.im", "assistant_thread_started"} <= events
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "files:read", "channels:history", "assistant:write"} <= scopes
+    assert manifest["settings"]["socket_mode_enabled"] is True

@@ -68,3 +68,9 @@ def test_plain_fallback_fits_the_limit() -> None:
 def test_raw_html_in_markdown_is_shown_not_dropped(markdown: str) -> None:
     [body] = render(markdown)
     assert body.text == markdown
+
+
+def test_html_inside_code_is_left_to_the_code_entity() -> None:
+    [body] = render("Use `<div>` here:\n\n```html\n<p>hi</p>\n```")
+    assert body.text == "Use <div> here:\n\n<p>hi</p>"
+    assert {e["type"] for e in body.entities} == {"code", "pre"}

@@ -24,7 +24,7 @@ def world() -> UpdateFactory:
 def convert(update: dict[str, Any]) -> Inbound | None:
     parsed = Update.de_json(update, None)
     assert parsed is not None and parsed.message is not None
-    return to_inbound(parsed.message, bot_id=BOT["id"], bot_username=BOT["username"])
+    return to_inbound(parsed.message, bot_id=int(str(BOT["id"])), bot_username=str(BOT["username"]))
 
 
 def test_private_chat_is_the_users_scope_and_always_addressed() -> None:
@@ -117,3 +117,10 @@ def test_messages_from_bots_are_ignored() -> None:
     w = world()
     robot = {**user(99, "Robot"), "is_bot": True}
     assert convert(w.user_message(w.private_chat(robot), robot, "/chat hi")) is None
+
+
+def test_a_document_with_another_command_carries_no_attachment() -> None:
+    w = world()
+    document = {"file_name": "a.txt", "file_id": "F1", "file_unique_id": "U1", "file_size": 10}
+    got = convert(w.user_message(w.private_chat(ANA), ANA, None, caption="/chat what is this?", document=document))
+    assert got is not None and got.message.attachments == ()

@@ -34,6 +34,9 @@ def from_status(status: int, message: str) -> ModelError:
         return ModelOverloaded(message)
     if status == 408:
         return ModelStalled(message)
+    if status >= 500 and "validation error" in message.lower():
+        # llama-cpp-python answers a request it can't parse with 500: retrying can't help.
+        return ModelRejected(message)
     if status >= 500:
         return ModelUnavailable(message)
     return ModelRejected(message)

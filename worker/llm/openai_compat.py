@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -79,7 +78,6 @@ class OpenAICompatClient:
             raise ValueError(f"model {spec.name!r}: json_mode must be one of {_JSON_MODES}, not {self._json_mode!r}")
         self._counts = CountCache()
         self._tokenizer: str | None = None  # "tgi", "llama.cpp" or "none" once probed
-        self._lock = threading.Lock()
 
     def _headers(self) -> dict[str, str]:
         # Read per call: a key rotated in the environment is picked up without a restart.
@@ -120,17 +118,17 @@ class OpenAICompatClient:
             if kind == "none":
                 return None
             if kind == "tgi":
-                response = self._post(f"{self._root}/tokenize", {"inputs": text})
-                if response.status_code == 200 and isinstance(response.json(), list):
+                found = _json_or_none(self._post(f"{self._root}/tokenize", {"inputs": text}))
+                if isinstance(found, list):
                     self._tokenizer = "tgi"
-                    return len(response.json())
+                    return len(found)
             else:
-                response = self._post(f"{self._root}/extras/tokenize/count", {"input": text})
-                if response.status_code == 200 and "count" in response.json():
+                found = _json_or_none(self._post(f"{self._root}/extras/tokenize/count", {"input": text}))
+                if isinstance(found, dict) and isinstance(found.get("count"), int):
                     self._tokenizer = "llama.cpp"
-                    return int(response.json()["count"])
-        with self._lock:
-            self._tokenizer = "none"  # both answered, neither has a tokenizer: don't ask again
+                    return int(found["count"])
+        # Both answered and neither is a tokenizer (OpenAI, Gemini): don't ask again.
+        self._tokenizer = "none"
         return None
 
     def _post(self, url: str, body: dict[str, Any]) -> Any:
@@ -238,3 +236,13 @@ class OpenAICompatClient:
                     message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
                     raise from_event_message(str(message))
                 yield ChatCompletionStreamOutput.parse_obj_as_instance(event)
+
+
+def _json_or_none(response: Any) -> Any:
+    """The JSON body of a 200, else None (a 404 page of a server without the route)."""
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

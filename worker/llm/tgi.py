@@ -34,13 +34,13 @@ from worker.llm.common import (
 )
 from worker.llm.errors import to_model_error
 
+_FALLBACK_INFO_SECONDS = 5.0  # a server that could not say its limits is asked again soon
+
 log = logging.getLogger(__name__)
 
 # Used when neither /info nor the registry gives the limits (TGI's own defaults).
 DEFAULT_MAX_INPUT_TOKENS = 1024
 DEFAULT_MAX_TOTAL_TOKENS = 2048
-# How long a fallback (server down) answer of info() is kept before /info is asked again.
-_INFO_RETRY_SECONDS = 30.0
 # TGI rejects more than max_stop_sequences (4 by default).
 _MAX_STOPS = 4
 # Extra generation parameters of TGI's GenerateParameters that a request may carry.
@@ -61,25 +61,27 @@ class TGIClient:
         self._health_timeout = health_timeout
         self._session = ensure_session(max_keepalive=max(settings.worker_concurrency, 16))
         self._headers = {k: v for k, v in auth_headers(spec.api_key()).items() if v is not None}
-        self._info: ModelInfo | None = None
-        self._info_checked = 0.0
-        self._info_is_fallback = False
-        self._lock = threading.Lock()
         self._counts = CountCache()
         self._tokenizer = True  # False once the server said it has no /tokenize
+        self._info_ttl = settings.info_ttl_seconds
+        self._info_lock = threading.Lock()
+        self._info_cache: tuple[ModelInfo, float] | None = None  # (info, trusted until)
 
     # --- limits and tokens ---------------------------------------------------------------
 
     def info(self) -> ModelInfo:
-        """``/info`` once; the registry's limits (or TGI's defaults) while it can't be read."""
-        with self._lock:
-            if self._info is not None and not (
-                self._info_is_fallback and time.monotonic() - self._info_checked > _INFO_RETRY_SECONDS
-            ):
-                return self._info
+        """``/info``, trusted for ``info_ttl_seconds`` so a job does not pay a GET each time
+        while a server redeployed with other limits is still seen soon; the registry's limits
+        (or TGI's defaults) when it can't be read, retried after a few seconds."""
+        now = time.monotonic()
+        with self._info_lock:
+            cached = self._info_cache
+        if cached is not None and now < cached[1]:
+            return cached[0]
         info, from_server = self._fetch_info()
-        with self._lock:
-            self._info, self._info_is_fallback, self._info_checked = info, not from_server, time.monotonic()
+        ttl = self._info_ttl if from_server else min(self._info_ttl, _FALLBACK_INFO_SECONDS)
+        with self._info_lock:
+            self._info_cache = (info, now + ttl)
         return info
 
     def _fetch_info(self) -> tuple[ModelInfo, bool]:

@@ -1,0 +1,217 @@
+"""Telegram end to end: the fake Bot API -> the real PTB adapter (polling) -> router ->
+Redis -> a real Celery worker -> the fake TGI server -> back through the Bot API."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bots.telegram.formatting import render
+from core import catalogue
+from tests.fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, FakeTelegram
+from tests.fakes.telegram_runner import AdapterRunner
+from tests.fakes.telegram_updates import user
+from tests.fakes.telegram_validate import check_entities
+
+pytestmark = pytest.mark.integration
+_ids = itertools.count(random.randint(10**6, 10**8) * 10)
+
+
+def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
+    return user(next(_ids), name, language_code=language)
+
+
+@pytest.fixture(scope="module")
+def tg(fake_ports: dict[str, int]) -> Iterator[FakeTelegram]:
+    server = FakeTelegram(port=fake_ports["telegram"]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
+    runner = AdapterRunner(settings=settings, services=services).start()
+    runner.menus = {language: list(commands) for language, commands in tg.commands.items()}
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegram]:
+    tgi.reset()
+    tg.reset()
+    yield tg
+    tgi.reset()
+
+
+def test_commands_are_published_in_english_and_spanish(bot: AdapterRunner) -> None:
+    names = [c["command"] for c in bot.menus[""]]
+    assert {"start", "help", "essay", "summarize", "translate", "chat", "entities", "code", "reset", "model",
+            "models"} == set(names)
+    spanish = {c["command"]: c["description"] for c in bot.menus["es"]}
+    english = {c["command"]: c["description"] for c in bot.menus[""]}
+    assert spanish["essay"] != english["essay"]
+
+
+JOB_COMMANDS = [
+    "/essay The tides of Fundy",
+    "/summarize The bay has the highest tides in the world. Fishermen plan around them.",
+    "/translate es Good morning, friends",
+    "/chat hello there",
+    "/entities Ada Lovelace met Charles Babbage in London.",
+    "/code python print hello world",
+    "/models",
+]
+
+
+@pytest.mark.parametrize("command", JOB_COMMANDS, ids=lambda c: c.split()[0])
+def test_each_job_command_answers_in_a_private_chat_by_draft(world: FakeTelegram, tgi: Any, command: str) -> None:
+    tgi.set_delays(between_tokens=0.02)
+    ana = person()
+    chat = world.private_chat(ana)
+    world.user_message(chat, ana, command)
+    world.wait_for(lambda: world.bot_texts(chat["id"]))
+    drafts = world.calls_of("sendMessageDraft", chat_id=chat["id"])
+    finals = world.calls_of("sendMessage", chat_id=chat["id"])
+    assert drafts, "the answer should stream into a draft first"
+    assert len(finals) == 1 and drafts[0].at < finals[0].at
+    assert world.calls_of("sendChatAction", chat_id=chat["id"])
+    assert not world.calls_of("sendMessage", chat_id=chat["id"], ok=False)
+    assert not world.calls_of("sendMessageDraft", chat_id=chat["id"], ok=False)
+
+
+@pytest.mark.parametrize("command", ["/help", "/start", "/reset", "/model tgi", "/essay"])
+def test_immediate_commands_reply_without_a_job(world: FakeTelegram, tgi: Any, command: str) -> None:
+    ana = person(language="es")
+    chat = world.private_chat(ana)
+    world.user_message(chat, ana, command)
+    [text] = world.wait_for(lambda: world.bot_texts(chat["id"]))
+    expected = {"/help": catalogue.text("help", "es"), "/start": catalogue.text("help", "es"),
+                "/reset": catalogue.text("reset_done", "es"), "/essay": catalogue.text("usage.essay", "es")}
+    assert text == expected.get(command, catalogue.text("model_set", "es", model="tgi"))
+    assert not world.calls_of("sendMessageDraft") and not tgi.generation_requests()
+
+
+def test_group_answer_arrives_by_edits_within_the_group_limit(world: FakeTelegram, tgi: Any) -> None:
+    reply = " ".join(f"word{i}" for i in range(90))
+    tgi.script(reply)
+    tgi.set_delays(between_tokens=0.08)  # a ~7 s stream
+    ana = person()
+    group = world.group(-next(_ids))
+    world.user_message(group, ana, "/chat@tertulia_test_bot tell me a long story")
+    world.wait_for(lambda: world.bot_texts(group["id"]) == [reply], timeout=40)
+    sends = world.calls_of("sendMessage", chat_id=group["id"])
+    edits = world.calls_of("editMessageText", chat_id=group["id"])
+    assert len(sends) == 1 and len(edits) >= 1
+    times = sorted(c.at for c in sends + edits)
+    assert all(b - a >= 2.5 for a, b in itertools.pairwise(times)), times  # 20 a minute: one per 3 s
+    assert len([t for t in times if t - times[0] < 60]) <= GROUP_MESSAGES_PER_MINUTE
+    assert not world.calls_of("sendMessageDraft", chat_id=group["id"])
+    assert not world.calls_of("sendMessage", chat_id=group["id"], ok=False)
+    failed_edits = world.calls_of("editMessageText", chat_id=group["id"], ok=False)
+    assert all("not modified" in (c.error or "") for c in failed_edits)
+
+
+def test_plain_group_chatter_is_ignored_but_a_mention_is_chat(world: FakeTelegram, tgi: Any) -> None:
+    ana = person()
+    group = world.group(-next(_ids))
+    world.user_message(group, ana, "lunch at noon?")
+    world.user_message(group, ana, "@tertulia_test_bot what is a tertulia?")
+    world.wait_for(lambda: world.bot_texts(group["id"]) == ["Echo: what is a tertulia?"], timeout=30)
+    assert len(tgi.generation_requests()) == 1
+
+
+def test_forum_topics_keep_separate_memory(world: FakeTelegram, tgi: Any) -> None:
+    ana = person()
+    forum = world.group(-next(_ids), forum=True)
+    design, ops = world.create_topic(forum, "Design", ana), world.create_topic(forum, "Ops", ana)
+
+    def ask(topic: int, text: str, answers: int) -> str:
+        world.user_message(forum, ana, text, thread_id=topic)
+        world.wait_for(lambda: len(world.bot_texts(forum["id"], thread_id=topic)) == answers, timeout=30)
+        world.wait_for(lambda: len(tgi.generation_requests()) >= len(prompts) + 1)
+        prompts.append(tgi.prompts()[-1])
+        return prompts[-1]
+
+    prompts: list[str] = []
+    ask(design, "/chat My name is Zebulon", 1)
+    assert "Zebulon" not in ask(ops, "/chat What is my name?", 1)
+    assert "Zebulon" in ask(design, "/chat What is my name?", 2)
+
+
+def test_a_replied_to_document_is_summarised(world: FakeTelegram, tgi: Any) -> None:
+    ana, ben = person(), person("Ben")
+    group = world.group(-next(_ids))
+    content = b"Llamas are domesticated South American camelids used as pack animals by Andean cultures."
+    document = world.add_file(content, name="llamas.txt")
+    shared = world.user_message(group, ben, None, document=document)
+    tgi.script("Llamas are Andean pack animals.")
+    world.user_message(group, ana, "/summarize", reply_to=shared["message"]["message_id"])
+    world.wait_for(lambda: world.bot_texts(group["id"]) == ["Llamas are Andean pack animals."], timeout=30)
+    assert world.calls_of("getFile")
+    assert "domesticated South American camelids" in tgi.prompts()[-1]
+
+
+def test_a_replied_to_message_is_summarised(world: FakeTelegram, tgi: Any) -> None:
+    ana, ben = person(), person("Ben")
+    group = world.group(-next(_ids))
+    said = world.user_message(group, ben, "The release moves to Thursday because the audit found two bugs.")
+    world.user_message(group, ana, "/summarize", reply_to=said["message"]["message_id"])
+    world.wait_for(lambda: world.bot_texts(group["id"]), timeout=30)
+    assert "the audit found two bugs" in world.wait_for(lambda: tgi.prompts())[-1]
+
+
+def test_a_document_over_the_cloud_limit_gets_a_clear_reply(world: FakeTelegram, tgi: Any) -> None:
+    ana = person()
+    chat = world.private_chat(ana)
+    document = world.add_file(b"x", name="huge.pdf", mime_type="application/pdf", size=25 * 1024 * 1024)
+    world.user_message(chat, ana, None, caption="/summarize", document=document)
+    [text] = world.wait_for(lambda: world.bot_texts(chat["id"]))
+    assert "huge.pdf" in text and "20 MB" in text
+    assert not tgi.generation_requests()
+
+
+NASTY = (
+    "Symbols `_*[]()~>#+-=|{}.!<&` and in prose: a < b && c > d, 2*3=6, snake_case_name, (x) [y] {z} "
+    "#tag +1 = | ! ~5 <div> 3.14!\n\n"
+    "````markdown\nExample:\n```python\nprint('a<b & c>d')  # _*[]()~>#+-=|{}.!\n```\n````\n\n"
+    "Inline `<&>_*[]` and **bold <b>not html</b> & more**. Done.\n"
+)
+
+
+@pytest.mark.parametrize("where", ["private", "group"])
+def test_markdown_full_of_special_characters_is_delivered_intact(world: FakeTelegram, tgi: Any, where: str) -> None:
+    tgi.script(NASTY)
+    ana = person()
+    chat = world.private_chat(ana) if where == "private" else world.group(-next(_ids))
+    world.user_message(chat, ana, "/chat show me symbols")
+    [expected] = render(NASTY)
+    [text] = world.wait_for(lambda: world.bot_texts(chat["id"]) == [expected.text] and world.bot_texts(chat["id"]),
+                            timeout=30)
+    assert "Symbols _*[]()~>#+-=|{}.!<& and in prose" in text
+    assert "a < b && c > d, 2*3=6, snake_case_name, (x) [y] {z} #tag +1 = | ! ~5 <div> 3.14!" in text
+    assert "```python\nprint('a<b & c>d')  # _*[]()~>#+-=|{}.!\n```" in text  # the inner fence, verbatim
+    assert "<&>_*[]" in text and "bold <b>not html</b> & more" in text
+    final = (world.calls_of("sendMessage", chat_id=chat["id"]) + world.calls_of("editMessageText", chat_id=chat["id"]))
+    last = max(final, key=lambda c: c.at).params
+    check_entities(last["text"], last["entities"])
+    assert {"pre", "code", "bold"} <= {e["type"] for e in last["entities"]}
+    failed = [c for c in world.calls if not c.ok and c.params.get("chat_id") == chat["id"]]
+    assert all("not modified" in (c.error or "") for c in failed), [c.error for c in failed]
+
+
+def test_a_redelivered_update_runs_once(world: FakeTelegram, tgi: Any) -> None:
+    ana = person()
+    chat = world.private_chat(ana)
+    update = world.user_message(chat, ana, "/chat count me once")
+    world.redeliver(update)  # the same update_id twice in one batch, as after a lost confirmation
+    world.wait_for(lambda: world.bot_texts(chat["id"]))
+    world.wait_for(lambda: not world.updates, timeout=15)  # the poller has confirmed both
+    world.user_message(chat, ana, "/chat and now me")
+    world.wait_for(lambda: len(world.bot_texts(chat["id"])) == 2)
+    assert world.bot_texts(chat["id"]) == ["Echo: count me once", "Echo: and now me"]
+    assert len(tgi.generation_requests()) == 2
