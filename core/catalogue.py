@@ -148,3 +148,35 @@ _ES.update(
         "slack.prompt.code.message": "/code Una función en Python que compruebe si una palabra es un palíndromo",
     }
 )
+
+# One-line command descriptions for the platforms' command menus.
+_EN.update(
+    {
+        "command.start": "Start: what I can do",
+        "command.help": "What I can do",
+        "command.essay": "A short academic essay on a title",
+        "command.summarize": "Summarise text, a replied-to message or a document",
+        "command.translate": "Translate text into a language",
+        "command.chat": "Talk with me; I remember this conversation",
+        "command.entities": "List the people, places and organisations in a text",
+        "command.code": "Answer with code",
+        "command.reset": "Forget this conversation",
+        "command.model": "Choose the model for this conversation",
+        "command.models": "List the models",
+    }
+)
+_ES.update(
+    {
+        "command.start": "Empezar: lo que puedo hacer",
+        "command.help": "Lo que puedo hacer",
+        "command.essay": "Un ensayo académico breve sobre un título",
+        "command.summarize": "Resumir un texto, un mensaje respondido o un documento",
+        "command.translate": "Traducir un texto a un idioma",
+        "command.chat": "Hablar conmigo; recuerdo esta conversación",
+        "command.entities": "Listar las personas, lugares y organizaciones de un texto",
+        "command.code": "Responder con código",
+        "command.reset": "Olvidar esta conversación",
+        "command.model": "Elegir el modelo de esta conversación",
+        "command.models": "Ver los modelos",
+    }
+)

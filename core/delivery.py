@@ -42,7 +42,7 @@ class StreamingReply:
         self._sleep = sleep
         self._clock = clock
         self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
-        self.rate_limit_waits = 0  # 429s honoured, for metrics
+        self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
 
     @property
     def refs(self) -> list[str]:
@@ -73,7 +73,7 @@ class StreamingReply:
         try:
             self._show(len(chunks) - 1, chunks[-1])
         except RetryAfter as err:
-            self.rate_limit_waits += 1
+            self.rate_limit_waits.append(err.seconds)
             self._budget.penalize(self._key, err.seconds)
         except TransientDeliveryError:
             log.warning("intermediate update failed; the next one carries the text", exc_info=True)
@@ -107,7 +107,7 @@ class StreamingReply:
                     self._show(index, text)
                 self._responder.finish(self._refs[index], text)
             except RetryAfter as err:
-                self.rate_limit_waits += 1
+                self.rate_limit_waits.append(err.seconds)
                 self._budget.penalize(self._key, err.seconds)
                 self._sleep(err.seconds)
                 continue

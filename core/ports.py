@@ -76,6 +76,10 @@ class ModelDirectory(Protocol):
 
     def describe(self, name: str) -> str: ...
 
+    def reachability(self) -> dict[str, bool]:
+        """Which models answer now, checked together."""
+        ...
+
 
 class Responder(Protocol):
     """Delivers one job's answer to one destination.

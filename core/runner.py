@@ -16,7 +16,7 @@ from core import catalogue, instructions
 from core.attachments import extract_text
 from core.delivery import StreamingReply
 from core.entities import ENTITIES_SCHEMA, EntitiesParseError, parse_entities, render_entities
-from core.errors import InputError, ModelError, ModelRejected
+from core.errors import InputError, ModelError, ModelRejected, TertuliaError
 from core.jobs import Job, JobKind
 from core.models import Registry
 from core.ports import (
@@ -38,7 +38,9 @@ log = logging.getLogger("tertulia.runner")
 
 Messages = tuple[ChatTurn, ...]
 _LOW_TEMPERATURE = {JobKind.ENTITIES: 0.0, JobKind.CODE: 0.2, JobKind.TRANSLATE: 0.2, JobKind.SUMMARIZE: 0.3}
-_CODE_LANGUAGES = ("python", "javascript", "typescript", "java", "go", "rust", "ruby", "php", "bash", "sql", "c++", "c#")
+_CODE_LANGUAGES = (
+    "python", "javascript", "typescript", "java", "go", "rust", "ruby", "php", "bash", "sql", "c++", "c#",
+)
 
 
 class JobRunner:
@@ -91,10 +93,11 @@ class JobRunner:
             outcome = "rejected"
             reason = str(err).splitlines()[0][:200] if str(err) else "rejected"
             reply.finish(catalogue.text("model_rejected", job.message.locale, reason=reason))
-        except ModelError as err:
+        except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
                 raise
+            log.warning("job failed: %s", type(err).__name__, extra={"job_id": job.id, "platform": platform})
             reply.finish(catalogue.text("internal_error", job.message.locale))
         except Exception:
             log.exception("job failed", extra={"job_id": job.id, "platform": platform})
@@ -129,7 +132,8 @@ class JobRunner:
         if job.kind is JobKind.TRANSLATE:
             return self._stream(job, client, name, instructions.translate(args["language"], args["text"]), reply)
         if job.kind is JobKind.CODE:
-            return ensure_code_block(self._stream(job, client, name, instructions.code(args["text"]), reply), args["text"])
+            answer = self._stream(job, client, name, instructions.code(args["text"]), reply)
+            return ensure_code_block(answer, args["text"])
         if job.kind is JobKind.ENTITIES:
             return self._entities(job, client, name)
         if job.kind is JobKind.SUMMARIZE:
@@ -207,8 +211,9 @@ class JobRunner:
     def _models_listing(self, job: Job) -> str:
         current = self._model_name(job)
         lines = [catalogue.text("models_header", job.message.locale)]
+        reachable = self._models.reachability()
         for name in self._models.names():
-            status = "model_reachable" if self._reachable(name) else "model_unreachable"
+            status = "model_reachable" if reachable.get(name) else "model_unreachable"
             mark = "*" if name == current else " "
             description = self._models.describe(name)
             lines.append(f"{mark} `{name}` ({catalogue.text(status, job.message.locale)}) {description}".rstrip())
@@ -231,8 +236,9 @@ class JobRunner:
         started = time.monotonic()
         text = ""
         count = 0
+        stream = client.stream(request)
         try:
-            for delta in client.stream(request):
+            for delta in stream:
                 if count == 0:
                     self._observer.first_token(kind=job.kind.value, model=name, seconds=time.monotonic() - started)
                 count += 1
@@ -242,7 +248,14 @@ class JobRunner:
         except ModelError as err:
             self._observer.model_error(model=name, error_type=type(err).__name__)
             raise
-        self._observer.tokens(kind=job.kind.value, model=name, prompt_tokens=0, generated_tokens=count)
+        # The server's own counts where the client reports them (TGI details, OpenAI usage).
+        usage = getattr(stream, "usage", None)
+        self._observer.tokens(
+            kind=job.kind.value,
+            model=name,
+            prompt_tokens=getattr(usage, "prompt_tokens", None) or 0,
+            generated_tokens=getattr(usage, "generated_tokens", None) or count,
+        )
         return text
 
     def _request(
@@ -271,10 +284,6 @@ class JobRunner:
             return chosen
         return self._models.default_for(job.kind.value)
 
-    def _reachable(self, name: str) -> bool:
-        check = getattr(self._models, "reachable", None)
-        return bool(check(name)) if check is not None else True
-
     # --- delivery ----------------------------------------------------------------------
 
     def _reply(self, job: Job) -> StreamingReply:
@@ -293,8 +302,8 @@ class JobRunner:
             reply.close()
         finally:
             self._observer.job_finished(kind=job.kind.value, platform=platform, outcome=outcome)
-            if reply.rate_limit_waits:
-                self._observer.rate_limited(platform=platform, seconds=float(reply.rate_limit_waits))
+            for seconds in reply.rate_limit_waits:
+                self._observer.rate_limited(platform=platform, seconds=seconds)
             self._observer.delivered(platform=platform, seconds=max(time.time() - job.created_at, 0.0))
 
 

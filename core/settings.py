@@ -21,7 +21,10 @@ def _alias(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TERTULIA_", extra="ignore", populate_by_name=True)
+    # An empty variable (`SLACK_APP_TOKEN=` in an env file) means "not set", not "".
+    model_config = SettingsConfigDict(
+        env_prefix="TERTULIA_", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # --- infrastructure ---
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -52,7 +55,8 @@ class Settings(BaseSettings):
     # --- delivery ---
     console_update_interval: float = 0.05
 
-    # --- health / metrics ---
+    # --- operations ---
+    log_level: str = "INFO"
     health_port: int = 0  # 0: no health server for this process
     metrics_port: int = 0
 

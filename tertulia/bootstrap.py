@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass, field
+
 import redis
 
 from core.models import Registry, load_registry
@@ -31,7 +32,7 @@ PLATFORMS = ("console", "slack", "discord", "telegram")
 @dataclass(kw_only=True)
 class Services:
     settings: Settings
-    redis: redis.Redis
+    redis: redis.Redis[bytes]
     keys: RedisKeys
     jobs: RedisJobStore
     context: RedisContextStore

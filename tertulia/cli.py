@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 # role -> (module whose main(argv) runs it, help)
@@ -15,7 +14,11 @@ ROLES: dict[str, tuple[str, str]] = {
     "slack": ("bots.slack.app", "run the Slack adapter (Socket Mode or HTTP)"),
     "discord": ("bots.discord.app", "run the Discord adapter; `discord sync-commands` registers commands"),
     "telegram": ("bots.telegram.app", "run the Telegram adapter (polling or webhook)"),
+    "health": ("tertulia.health", "probe this host's /healthz (or /readyz with --ready): container healthchecks"),
 }
+# Long-running roles that log JSON and serve health and metrics (the worker does it from
+# Celery's signals in worker/celery_app.py, so that a plain `celery worker` gets it too).
+SERVICE_ROLES = ("slack", "discord", "telegram")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +41,7 @@ def run_worker(argv: list[str]) -> int:
         "-P", "threads",
         "-c", str(settings.worker_concurrency),
         "-Q", settings.queue,
-        "-l", os.environ.get("TERTULIA_LOG_LEVEL", "INFO"),
+        "-l", settings.log_level,
         *argv,
     ]
     app.worker_main(args)
@@ -52,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The role's own parser owns everything after the role, flags included.
     role, rest = argv[0], argv[1:]
+    if role in SERVICE_ROLES:
+        from core.settings import get_settings
+        from tertulia.logs import configure_logging
+        from tertulia.observability import start_process_ops
+
+        configure_logging(get_settings().log_level)
+        start_process_ops(get_settings())
     if role == "worker":
         return run_worker(rest)
     module = importlib.import_module(ROLES[role][0])

@@ -3,6 +3,7 @@ configured prefix, so tests (and a second deployment) can share a server safely.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ class RedisKeys:
 
 
 class RedisJobStore:
-    def __init__(self, client: redis.Redis, keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
@@ -70,7 +71,9 @@ class RedisJobStore:
 class RedisContextStore:
     """History as a Redis list of JSON turns per scope, refreshed TTL on every write."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, *, ttl_seconds: int, lock_timeout: float = 600) -> None:
+    def __init__(
+        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, lock_timeout: float = 600
+    ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
@@ -107,14 +110,13 @@ class RedisContextStore:
         try:
             yield
         finally:
-            try:
+            # LockError: it expired while we worked; the next turn already owns it.
+            with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()
-            except redis.exceptions.LockError:
-                pass  # expired while we worked; the next turn already owns it
 
 
 class RedisModelChoiceStore:
-    def __init__(self, client: redis.Redis, keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
@@ -131,7 +133,7 @@ class RedisModelChoiceStore:
 
 
 class RedisRateBudget:
-    def __init__(self, client: redis.Redis, keys: RedisKeys) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys) -> None:
         self._r = client
         self._k = keys
         self._acquire = client.register_script(_ACQUIRE)
@@ -146,7 +148,7 @@ class RedisRateBudget:
 
 
 class RedisDeduplicator:
-    def __init__(self, client: redis.Redis, keys: RedisKeys, *, ttl_seconds: int = 24 * 3600) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int = 24 * 3600) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds

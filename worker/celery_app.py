@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import setup_logging, worker_init
 
 from core.settings import Settings, get_settings
 
@@ -31,3 +34,23 @@ def create_app(settings: Settings) -> Celery:
 
 
 app = create_app(get_settings())
+
+
+# --- logging, health and metrics of a worker process (however it was started) ---------
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: Any = None, **_: Any) -> None:
+    # Connecting to this signal stops Celery from installing its own (unredacted) handlers.
+    from tertulia.logs import configure_logging
+
+    configure_logging(loglevel or "INFO")
+
+
+@worker_init.connect
+def _start_ops(**_: Any) -> None:
+    from tertulia.bootstrap import build_services
+    from tertulia.observability import model_readiness, start_process_ops
+
+    services = build_services()
+    start_process_ops(services.settings, model_healthy=model_readiness(services), celery_app=app)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from typing import Any
 
 from celery import Task
 
-from core.errors import ModelError
+from core.errors import TertuliaError
 from core.runner import JobRunner
 from core.settings import get_settings
 from tertulia.bootstrap import build_runner, build_services
@@ -40,15 +41,15 @@ def backoff(retries: int) -> float:
 
 
 @app.task(name=RUN_JOB, bind=True, acks_late=True, ignore_result=True, max_retries=None)
-def run_job(self: Task, job_id: str) -> None:
+def run_job(self: Task[Any, Any], job_id: str) -> None:
     retries = int(self.request.retries or 0)
     try:
         runner().run(job_id, attempt=retries)
-    except ModelError as err:
+    except TertuliaError as err:  # JobRunner.run re-raises only the retryable ones
         if not err.retryable:
             raise
         if retries < get_settings().model_retries:
-            log.warning("model server busy; retrying", extra={"job_id": job_id, "error": type(err).__name__})
+            log.warning("busy or unreachable; retrying", extra={"job_id": job_id, "error": type(err).__name__})
             raise self.retry(countdown=backoff(retries), exc=err) from err
-        log.error("model server busy; giving up", extra={"job_id": job_id, "error": type(err).__name__})
+        log.error("busy or unreachable; giving up", extra={"job_id": job_id, "error": type(err).__name__})
         runner().give_up(job_id, attempts=retries + 1)

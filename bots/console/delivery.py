@@ -23,7 +23,7 @@ def stream_key(prefix: str, session: str) -> str:
 class ConsoleResponder:
     max_chars = 100_000  # a terminal has no message limit; keep one so splitting stays bounded
 
-    def __init__(self, *, client: redis.Redis, key: str, job_id: str, update_interval: float) -> None:
+    def __init__(self, *, client: redis.Redis[bytes], key: str, job_id: str, update_interval: float) -> None:
         self._r = client
         self._key = key
         self._job_id = job_id
@@ -60,7 +60,7 @@ class ConsoleResponder:
 
 
 class ConsoleDelivery:
-    def __init__(self, *, client: redis.Redis, prefix: str, update_interval: float) -> None:
+    def __init__(self, *, client: redis.Redis[bytes], prefix: str, update_interval: float) -> None:
         self._r = client
         self._prefix = prefix
         self._interval = update_interval

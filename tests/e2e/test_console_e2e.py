@@ -99,14 +99,13 @@ def test_the_server_honours_the_registrys_json_schema_form(local_llm: LocalServe
 def test_the_gguf_carries_the_smollm2_template_we_render(local_llm: LocalServer) -> None:
     """The llama.cpp server formats chat with the template embedded in the GGUF. It renders
     what core/prompts.py renders for ChatML (and what the vendored official template renders)."""
+    import jinja2
     from llama_cpp import Llama
 
     from core.ports import ChatTurn
     from core.prompts import render_prompt
     from tertulia.local_llm import find_model_file
     from tests.unit.test_prompts import MULTI_TURN, SINGLE
-
-    import jinja2
     model = Llama(model_path=str(find_model_file()), vocab_only=True, verbose=False)
     embedded = jinja2.Environment().from_string(model.metadata["tokenizer.chat_template"])
     for messages in (MULTI_TURN, SINGLE, (ChatTurn(role="user", content="Hi"),)):

@@ -148,7 +148,7 @@ def test_a_429_mid_stream_is_waited_out_and_the_text_lands(services: Any, slack_
         time.sleep(0.02)
     reply.finish(text)
     (answer,) = slack_api.thread("C1", "1000.0004")
-    assert answer.text == text and reply.rate_limit_waits >= 1
+    assert answer.text == text and len(reply.rate_limit_waits) >= 1
     calls = [c for c in slack_api.calls if c.method.startswith("chat.")]
     limited = next(i for i, c in enumerate(calls) if c.method == "chat.appendStream")
     assert calls[limited + 1].at - calls[limited].at >= 0.9  # nobody sent before Retry-After passed

@@ -156,7 +156,9 @@ class ScriptedModel:
 
         self.replies = list(replies or [])
         self.requests: list[object] = []
-        self._info = ModelInfo(model_id="scripted", max_input_tokens=max_input_tokens, max_total_tokens=max_input_tokens * 2)
+        self._info = ModelInfo(
+            model_id="scripted", max_input_tokens=max_input_tokens, max_total_tokens=max_input_tokens * 2
+        )
 
     def info(self):  # type: ignore[no-untyped-def]
         return self._info
@@ -211,3 +213,6 @@ class ListDirectory:
 
     def describe(self, name: str) -> str:
         return ""
+
+    def reachability(self) -> dict[str, bool]:
+        return dict.fromkeys(self.models, True)

@@ -12,7 +12,9 @@ from core.scope import scope_key
 from tests.support.memory import MemoryChoices, MemoryContext, MemoryJobs
 
 
-def make_router(jobs: MemoryJobs, *, context: MemoryContext | None = None, choices: MemoryChoices | None = None) -> Router:
+def make_router(
+    jobs: MemoryJobs, *, context: MemoryContext | None = None, choices: MemoryChoices | None = None
+) -> Router:
     return Router(
         jobs=jobs,
         queue=jobs,
@@ -51,7 +53,9 @@ def test_command_for_another_bot_is_not_ours() -> None:
     assert parse_command("hello there") is None
 
 
-@pytest.mark.parametrize("command", ["/essay", "/summarize", "/translate", "/translate de", "/chat", "/entities", "/code"])
+@pytest.mark.parametrize(
+    "command", ["/essay", "/summarize", "/translate", "/translate de", "/chat", "/entities", "/code"]
+)
 def test_missing_arguments_get_a_usage_line(command: str) -> None:
     jobs = MemoryJobs()
     outcome = make_router(jobs).handle(msg(command))

@@ -13,17 +13,25 @@ from core.summarize import chunk_text, map_reduce
 
 
 def test_entities_render_as_grouped_list() -> None:
-    raw = json.dumps({"entities": [
-        {"text": "Ada Lovelace", "type": "person"},
-        {"text": "London", "type": "location"},
-        {"text": "ada lovelace", "type": "person"},
-        {"text": "Analytical Engine", "type": "machine"},
-    ]})
+    raw = json.dumps(
+        {
+            "entities": [
+                {"text": "Ada Lovelace", "type": "person"},
+                {"text": "London", "type": "location"},
+                {"text": "ada lovelace", "type": "person"},
+                {"text": "Analytical Engine", "type": "machine"},
+            ]
+        }
+    )
     entities = parse_entities(raw)
     assert entities == [("Ada Lovelace", "person"), ("London", "location"), ("Analytical Engine", "other")]
     shown = render_entities(entities, "en")
-    assert shown.splitlines() == ["Entities found:", "- **People**: Ada Lovelace", "- **Places**: London",
-                                  "- **Other**: Analytical Engine"]
+    assert shown.splitlines() == [
+        "Entities found:",
+        "- **People**: Ada Lovelace",
+        "- **Places**: London",
+        "- **Other**: Analytical Engine",
+    ]
     assert render_entities(entities, "es").splitlines()[1] == "- **Personas**: Ada Lovelace"
     assert ENTITIES_SCHEMA["properties"]["entities"]["items"]["properties"]["type"]["enum"][0] == "person"
 
@@ -50,7 +58,7 @@ def test_map_reduce_summarises_parts_then_combines() -> None:
         calls.append(messages[-1].content)
         return f"summary {len(calls)}"
 
-    text = "\n\n".join("Sentence about topic number %d is here." % i for i in range(400))
+    text = "\n\n".join(f"Sentence about topic number {i} is here." for i in range(400))
     final = map_reduce(text, budget_tokens=300, count_tokens=count, collect=collect)
     assert len(calls) > 1
     assert all(c.startswith("Summarize this part") for c in calls)
@@ -70,7 +78,7 @@ def test_attachments_become_text() -> None:
     buffer = io.BytesIO()
     document.save(buffer)
     assert "Quarterly report for Acme" in extract_text("r.docx", buffer.getvalue(), max_bytes=10**6)
-    assert extract_text("n.md", "# Title\nbody".encode(), max_bytes=100) == "# Title\nbody"
+    assert extract_text("n.md", b"# Title\nbody", max_bytes=100) == "# Title\nbody"
     assert "Hello PDF" in extract_text("p.pdf", minimal_pdf("Hello PDF"), max_bytes=10**6)
     with pytest.raises(InputError) as err:
         extract_text("big.txt", b"x" * 101, max_bytes=100)
@@ -86,7 +94,8 @@ def minimal_pdf(text: str) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]

@@ -12,7 +12,8 @@ from tests.support.memory import ManualBudget, RecordingResponder
 
 def code_answer(lines: int) -> str:
     body = "\n".join(f"    total += {i}  # step {i}" for i in range(lines))
-    return f"Here is the code:\n\n```python\ndef f():\n    total = 0\n{body}\n    return total\n```\n\nAnd a note after it."
+    code = f"def f():\n    total = 0\n{body}\n    return total"
+    return f"Here is the code:\n\n```python\n{code}\n```\n\nAnd a note after it."
 
 
 def unsplit(chunks: list[str]) -> str:
@@ -87,7 +88,7 @@ def test_rate_limit_mid_stream_delays_and_final_text_is_complete() -> None:
     reply.finish("partial answer, complete")
     assert responder.transcript() == ["partial answer, complete"]
     assert budget.penalties == [2.5, 1.0]
-    assert 1.0 in sleeps and reply.rate_limit_waits == 2
+    assert 1.0 in sleeps and reply.rate_limit_waits == [2.5, 1.0]
 
 
 def test_retry_reuses_the_messages_already_posted() -> None:
