@@ -67,9 +67,12 @@ def main() -> int:
 
     services = build_services(Settings())
     router = build_router(services)
+    log_path = REPO / ".run" / "bench-worker.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "tertulia.cli", "worker", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     def enqueue(channel: str, text: str) -> str:
         # One channel per job: as many users in as many conversations, each with its own
@@ -110,6 +113,7 @@ def main() -> int:
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+        log.close()
         tgi.stop()
         for k in services.redis.scan_iter(match=f"{prefix}:*", count=1000):
             services.redis.delete(k)

@@ -66,7 +66,13 @@ class Services:
 
 def build_services(settings: Settings | None = None) -> Services:
     settings = settings or get_settings()
-    client = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+    # redis-py caps a pool at 100 connections and raises past it; a worker runs
+    # worker_concurrency jobs at once, each needing one now and then: size the pool for
+    # that and let a job wait for a free connection rather than fail.
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.worker_concurrency + 32, timeout=30, health_check_interval=30
+    )
+    client = redis.Redis(connection_pool=pool)
     keys = RedisKeys(settings.key_prefix)
     return Services(
         settings=settings,
