@@ -9,9 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,10 @@ from typing import Any
 
 import pytest
 import redis
+
+from tests.support.processes import environ, running_worker, wait_until
+
+__all__ = ["free_port", "wait_until"]  # helpers other test modules import from here
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_REDIS_DB = 13
@@ -30,18 +31,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Any, *, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Polls ``predicate`` until it returns a truthy value; returns that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="session")
@@ -133,68 +122,21 @@ def stack_env(redis_url: str, key_prefix: str, fake_ports: dict[str, int]) -> di
 def settings(stack_env: dict[str, str]) -> Any:
     from core.settings import Settings
 
-    saved = {k: os.environ.get(k) for k in stack_env}
-    os.environ.update(stack_env)
-    try:
+    with environ(stack_env):
         return Settings()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
 def services(settings: Any, redis_client: redis.Redis, stack_env: dict[str, str]) -> Any:
     from tertulia.bootstrap import build_services
 
-    # The registry file expands ${VARS} from the environment: give it the test stack's.
-    saved = {k: os.environ.get(k) for k in stack_env}
-    os.environ.update(stack_env)
-    try:
+    with environ(stack_env):
         return build_services(settings)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
 def worker(stack_env: dict[str, str], tgi: Any, redis_client: redis.Redis, tmp_path_factory: Any) -> Iterator[Any]:
     """A real Celery worker in a child process, consuming the session's queue."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, **stack_env, "PYTHONUNBUFFERED": "1"}
-    log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "-P", "threads", "-c", stack_env["TERTULIA_WORKER_CONCURRENCY"],
-            "-Q", stack_env["TERTULIA_QUEUE"], "-n", f"test-{uuid.uuid4().hex[:6]}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
-        ],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None, timeout=60)
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker died:\n{log_path.read_text()[-4000:]}")
-        yield WorkerHandle(proc=proc, log_path=log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-class WorkerHandle:
-    def __init__(self, *, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.proc = proc
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    with running_worker(env=stack_env, log_path=log_path) as handle:
+        yield handle

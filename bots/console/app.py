@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bots.console.delivery import stream_key
 from core.messages import Attachment, InboundMessage
-from core.router import Router
+from core.router import Outcome, Router
 from tertulia.bootstrap import Services, build_router, build_services
 
 PROMPT = "you> "
@@ -80,14 +80,19 @@ class ConsoleSession:
         return " ".join([words[0], *rest]), tuple(a for a in attachments if a.size or a.content)
 
     def say(self, text: str) -> None:
-        outcome = self._router.handle(self.message(text))
+        """Sends a line and prints its reply, streamed, before returning."""
+        outcome = self.submit(text)
         if outcome.reply is not None:
             self._out.write(f"{BOT}{outcome.reply}\n")
             self._out.flush()
         elif outcome.job is not None:
-            self._follow(outcome.job.id)
+            self.follow(outcome.job.id)
 
-    def _follow(self, job_id: str) -> None:
+    def submit(self, text: str) -> Outcome:
+        """Sends a line without waiting for its job (scripts may queue several)."""
+        return self._router.handle(self.message(text))
+
+    def follow(self, job_id: str) -> None:
         """Prints the job's messages as they stream, until the worker closes the job."""
         shown: dict[str, str] = {}
         current: str | None = None

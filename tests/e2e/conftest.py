@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, free_port, wait_until
+from tests.conftest import REPO, free_port
+from tests.support.processes import WorkerHandle, running_worker
 
 # Small answers keep the suite fast on two cores; the plumbing is what is under test.
 MAX_NEW_TOKENS = "96"
@@ -90,38 +90,11 @@ def e2e_env(redis_url: str, key_prefix: str, local_llm: LocalServer, redis_clien
             redis_client.delete(key)
 
 
-@dataclass
-class E2EWorker:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture(scope="session")
-def e2e_worker(e2e_env: dict[str, str], redis_client: Any, tmp_path_factory: Any) -> Iterator[E2EWorker]:
+def e2e_worker(e2e_env: dict[str, str], redis_client: Any, tmp_path_factory: Any) -> Iterator[WorkerHandle]:
     log_path = tmp_path_factory.mktemp("e2e-worker") / "worker.log"
-    env = {**os.environ, **e2e_env}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-P", "threads",
-             "-c", e2e_env["TERTULIA_WORKER_CONCURRENCY"], "-Q", e2e_env["TERTULIA_QUEUE"],
-             "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "INFO"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_until(lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None, timeout=90)
-            if proc.poll() is not None:
-                raise RuntimeError(f"e2e worker died:\n{log_path.read_text()[-4000:]}")
-            yield E2EWorker(proc=proc, log_path=log_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running_worker(env=e2e_env, log_path=log_path) as handle:
+        yield handle
 
 
 @dataclass

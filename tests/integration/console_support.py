@@ -24,6 +24,17 @@ class Transcript:
         printed = self.out.getvalue()[start:]
         return printed.replace(BOT, "", 1).strip()
 
+    def submit(self, line: str) -> str:
+        """Queues ``line``'s job without waiting; returns the job id."""
+        outcome = self.session.submit(line)
+        assert outcome.job is not None, outcome
+        return outcome.job.id
+
+    def follow(self, job_id: str) -> str:
+        start = self.out.tell()
+        self.session.follow(job_id)
+        return self.out.getvalue()[start:].replace(BOT, "", 1).strip()
+
     def events(self) -> list[dict[str, str]]:
         """Every delivery event the worker sent this console (post/update/finish/close)."""
         key = stream_key(self.services.settings.key_prefix, self.session.session)

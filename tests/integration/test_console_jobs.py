@@ -104,6 +104,17 @@ def test_reset_forgets(chat: Transcript, tgi: Any) -> None:
     assert "My name is Ada." not in tgi.prompts()[-1]
 
 
+def test_concurrent_turns_in_one_scope_are_serialised(chat: Transcript, tgi: Any) -> None:
+    tgi.set_delays(first_token=0.3, between_tokens=0.02)
+    tgi.script("I will remember Ada.", "You are Ada.")
+    first = chat.submit("/chat My name is Ada.")
+    second = chat.submit("/chat Who am I?")  # queued while the first still streams
+    assert chat.follow(first) == "I will remember Ada."
+    assert chat.follow(second) == "You are Ada."
+    # The second turn ran after the first was recorded, so its prompt carries it.
+    assert "My name is Ada." in tgi.prompts()[1] and "I will remember Ada." in tgi.prompts()[1]
+
+
 def test_history_is_trimmed_oldest_first_under_a_small_budget(chat: Transcript, tgi: Any) -> None:
     tgi.set_limits(max_input_tokens=400, max_total_tokens=800)
     for i in range(1, 5):

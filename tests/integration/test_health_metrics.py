@@ -7,10 +7,7 @@ read from the real Celery/kombu keys; a metric that moves when a real worker run
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +26,8 @@ from core.settings import Settings
 from tertulia.health import main as health_main
 from tertulia.health import readiness_checks, redis_check, start_health_server
 from tertulia.metrics import PrometheusObserver, register_queue_depth, start_metrics_server
-from tests.conftest import REPO, free_port, wait_until
+from tests.conftest import free_port
+from tests.support.processes import running_worker, wait_until
 from worker.celery_app import create_app
 from worker.queue import CeleryJobQueue
 
@@ -216,24 +214,16 @@ def ops_worker(stack_env: dict[str, str], tgi: Any, redis_client: redis.Redis,
     """`tertulia worker` with its health and metrics ports set, on a queue of its own."""
     ports = {"health": free_port(), "metrics": free_port()}
     env = {
-        **os.environ,
         **stack_env,
         "TERTULIA_QUEUE": f"{stack_env['TERTULIA_KEY_PREFIX']}-ops",
         "TERTULIA_HEALTH_PORT": str(ports["health"]),
         "TERTULIA_METRICS_PORT": str(ports["metrics"]),
         "TERTULIA_WORKER_CONCURRENCY": "4",
-        "PYTHONUNBUFFERED": "1",
     }
     log_path: Path = tmp_path_factory.mktemp("ops-worker") / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tertulia.cli", "worker"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
+    with running_worker(env=env, log_path=log_path) as handle:
+
         def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"worker died:\n{log_path.read_text()[-4000:]}")
             try:
                 return get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=1)[0] == 200
             except OSError:
@@ -242,16 +232,9 @@ def ops_worker(stack_env: dict[str, str], tgi: Any, redis_client: redis.Redis,
         try:
             wait_until(up, timeout=60, interval=0.2)
         except AssertionError as err:
-            raise AssertionError(f"{err}; the worker's metrics endpoint never answered:\n"
-                                 f"{log_path.read_text()[-4000:]}") from None
-        wait_until(lambda: b"ready." in log_path.read_bytes(), timeout=60)
+            tail = handle.log()[-4000:]
+            raise AssertionError(f"{err}; the worker's metrics endpoint never answered:\n{tail}") from None
         yield {"ports": ports, "queue": env["TERTULIA_QUEUE"], "log": log_path}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_worker_serves_health_and_readiness(ops_worker: dict[str, Any], tgi: Any) -> None:
