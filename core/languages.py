@@ -62,11 +62,6 @@ def resolve_language(word: str) -> str | None:
     return _LANGUAGES[code][0] if code else None
 
 
-def language_choices() -> list[tuple[str, str]]:
-    """(code, English name) for adapters that offer a pick list."""
-    return [(code, names[0]) for code, names in sorted(_LANGUAGES.items(), key=lambda kv: kv[1][0])]
-
-
 def language_names() -> list[tuple[str, tuple[str, ...]]]:
     """(code, every accepted name, English first), for adapters that autocomplete."""
     return [(code, names) for code, names in sorted(_LANGUAGES.items(), key=lambda kv: kv[1][0])]

@@ -91,8 +91,7 @@ class JobRunner:
             reply.finish(catalogue.text(err.key, job.message.locale, **err.params))
         except ModelRejected as err:
             outcome = "rejected"
-            reason = str(err).splitlines()[0][:200] if str(err) else "rejected"
-            reply.finish(catalogue.text("model_rejected", job.message.locale, reason=reason))
+            reply.finish(catalogue.text("model_rejected", job.message.locale, reason=chat_safe_reason(err)))
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
@@ -305,6 +304,13 @@ class JobRunner:
             for seconds in reply.rate_limit_waits:
                 self._observer.rate_limited(platform=platform, seconds=seconds)
             self._observer.delivered(platform=platform, seconds=max(time.time() - job.created_at, 0.0))
+
+
+def chat_safe_reason(err: Exception) -> str:
+    """The server's first line of explanation, without URLs (hosts and any credentials in
+    them stay out of chat), short."""
+    first = str(err).splitlines()[0] if str(err) else ""
+    return re.sub(r"\w+://\S+", "<server>", first)[:200].strip() or "rejected"
 
 
 def ensure_code_block(answer: str, prompt: str) -> str:

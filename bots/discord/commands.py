@@ -16,7 +16,7 @@ from discord.app_commands import locale_str as _
 
 from bots.discord.inbound import attachment_of
 from bots.discord.limits import HISTORY_MAX_MESSAGES
-from core.languages import language_choices, resolve_language
+from core.languages import language_names, resolve_language
 from core.messages import Attachment
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
@@ -38,16 +38,16 @@ def language_suggestions(current: str) -> list[tuple[str, str]]:
     """(label, code) pairs for what the user has typed so far: the exact name or code in
     any accepted language first, then names and codes that start with or contain it."""
     typed = current.strip().lower()
-    choices = language_choices()
     exact = resolve_language(typed) if typed else None
     ranked: list[tuple[int, str, str]] = []
-    for code, name in choices:
-        lowered = name.lower()
+    for code, names in language_names():
+        name = names[0]
+        spellings = [n.lower() for n in names]  # "alem" finds German through "alemán"
         if exact == name:
             rank = 0
-        elif not typed or code.startswith(typed) or lowered.startswith(typed):
+        elif not typed or code.startswith(typed) or any(n.startswith(typed) for n in spellings):
             rank = 1
-        elif typed in lowered:
+        elif any(typed in n for n in spellings):
             rank = 2
         else:
             continue

@@ -155,10 +155,15 @@ class UpdateFactory:
         with self.lock:
             self.updates.append(update)
 
-    def bot_texts(self, chat_id: int, *, thread_id: int | None = None) -> list[str]:
-        """The bot's messages in a chat (or topic), in order, as they read now."""
+    def bot_messages(self, chat_id: int, *, thread_id: int | None = None) -> list[dict[str, Any]]:
+        """The bot's messages in a chat (or topic), in order, as they read now (copies:
+        text and entities after the last edit)."""
         with self.lock:
-            found = [m for m in self.messages.get(chat_id, {}).values()
+            found = [dict(m) for m in self.messages.get(chat_id, {}).values()
                      if m["from"]["id"] == self.bot["id"]
                      and (thread_id is None or m.get("message_thread_id") == thread_id)]
-        return [m["text"] for m in sorted(found, key=lambda m: m["message_id"])]
+        return sorted(found, key=lambda m: m["message_id"])
+
+    def bot_texts(self, chat_id: int, *, thread_id: int | None = None) -> list[str]:
+        """The bot's messages in a chat (or topic), in order, as they read now."""
+        return [m["text"] for m in self.bot_messages(chat_id, thread_id=thread_id)]

@@ -108,3 +108,12 @@ def test_piped_console_answers_each_line_then_exits(
     replies = [line for line in result.stdout.splitlines() if line.startswith("tertulia> ")]
     assert replies[0].startswith("tertulia> I can help with:")
     assert replies[1:] == ["tertulia> Bonjour.", "tertulia> Hallo."]
+
+
+@pytest.mark.parametrize("fault", ["http_422", "validation_in_stream"])
+def test_a_rejected_request_is_not_retried_and_says_why(chat: Transcript, tgi: Any, fault: str) -> None:
+    tgi.fail_next(fault, times=5)
+    answer = chat.say("/chat hello there")
+    assert len(tgi.generation_requests()) == 1  # the same request would be rejected again
+    assert answer.startswith("Sorry, the language model couldn't handle that request (")
+    assert "http://" not in answer and "Traceback" not in answer

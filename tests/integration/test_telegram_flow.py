@@ -3,8 +3,10 @@ Redis -> a real Celery worker -> the fake TGI server -> back through the Bot API
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +14,10 @@ import pytest
 
 from bots.telegram.formatting import render
 from core import catalogue
-from tests.fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, FakeTelegram
+from tests.fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, MAX_TEXT, FakeTelegram
 from tests.fakes.telegram_runner import AdapterRunner
 from tests.fakes.telegram_updates import user
-from tests.fakes.telegram_validate import check_entities
+from tests.fakes.telegram_validate import check_entities, utf16_len
 
 pytestmark = pytest.mark.integration
 _ids = itertools.count(random.randint(10**6, 10**8) * 10)
@@ -215,3 +217,103 @@ def test_a_redelivered_update_runs_once(world: FakeTelegram, tgi: Any) -> None:
     world.wait_for(lambda: len(world.bot_texts(chat["id"])) == 2)
     assert world.bot_texts(chat["id"]) == ["Echo: count me once", "Echo: and now me"]
     assert len(tgi.generation_requests()) == 2
+
+
+CODE_LINES = [f"row_{i:03d} = fold({i}) * 0.{i % 10} + 1  # <&> {i:03d}" for i in range(225)]
+
+
+def long_markdown_answer() -> str:
+    """~10,000 characters of model markdown: a heading, bold prose, and one fenced code
+    block of 225 lines (~8,800 characters) that has to be cut across messages."""
+    before = [f"Paragraph {i:02d}: **step {i}** keeps the ledger balanced and the totals honest." for i in range(6)]
+    after = [f"Closing {i:02d}: the rows above are folded once, in order, then summed." for i in range(6)]
+    fence = "```python\n" + "\n".join(CODE_LINES) + "\n```"
+    return "## Ledger plan\n\n" + "\n\n".join(before) + "\n\n" + fence + "\n\n" + "\n\n".join(after) + "\n"
+
+
+def words(text: str) -> list[str]:
+    """The answer's words without markdown markup (fences, bold, heading marks)."""
+    return re.sub(r"```python|```|\*\*|^## ", " ", text, flags=re.M).split()
+
+
+def use_long_model(world: FakeTelegram, tgi: Any, services: Any, chat: dict[str, Any], who: dict[str, Any],
+                   command: str) -> None:
+    if "tgi-long" not in services.registry.names():
+        pytest.fail("tests/data/models.toml needs the [models.tgi-long] entry (max_new_tokens = 4000)")
+    tgi.set_limits(max_total_tokens=16_384)
+    # The model choice belongs to the conversation scope: this private chat, or this group.
+    world.user_message(chat, who, command)
+    [chosen] = world.wait_for(lambda: world.bot_texts(chat["id"]))
+    assert chosen == catalogue.text("model_set", "en", model="tgi-long")
+
+
+def answer_messages(world: FakeTelegram, chat_id: int, expected: list[str], *, timeout: float) -> list[dict[str, Any]]:
+    """The bot's messages after the model confirmation, once their words are the answer's
+    (in the group the last edits land under the throttle, so wait for them)."""
+    def current() -> list[dict[str, Any]]:
+        return world.bot_messages(chat_id)[1:]
+
+    with contextlib.suppress(AssertionError):
+        world.wait_for(lambda: words("\n".join(m["text"] for m in current())) == expected, timeout=timeout)
+    messages = current()
+    assert words("\n".join(m["text"] for m in messages)) == expected
+    return messages
+
+
+def check_pieces(messages: list[dict[str, Any]]) -> None:
+    assert len(messages) >= 3, [len(m["text"]) for m in messages]
+    code_seen: list[str] = []
+    for message in messages:
+        text, entities = message["text"], message.get("entities") or []
+        assert 0 < utf16_len(text) <= MAX_TEXT, utf16_len(text)
+        check_entities(text, entities)
+        assert "```" not in text  # every piece's fence was closed and became an entity, none leaked
+        pres = [e for e in entities if e["type"] == "pre"]
+        assert all(e.get("language") == "python" for e in pres), pres
+        offset = 0  # the answer is ASCII: UTF-16 offsets are string indices
+        for line in text.split("\n"):
+            inside = any(e["offset"] <= offset and offset + len(line) <= e["offset"] + e["length"] for e in pres)
+            if line.startswith("row_"):
+                assert inside, f"code outside a pre entity: {line!r}"
+                code_seen.append(line)
+            elif line.strip():
+                assert not inside, f"prose inside a pre entity: {line!r}"
+            offset += len(line) + 1
+    assert code_seen == CODE_LINES  # every line of the block, whole and in order
+
+
+def test_a_10000_character_answer_arrives_as_ordered_private_messages(world: FakeTelegram, tgi: Any,
+                                                                      services: Any) -> None:
+    ana = person()
+    chat = world.private_chat(ana)
+    use_long_model(world, tgi, services, chat, ana, "/model tgi-long")
+    answer = long_markdown_answer()
+    assert 9_500 <= len(answer) <= 11_000 and answer.count("\n") > 225
+    tgi.script(answer)
+    world.user_message(chat, ana, "/chat write the whole ledger")
+    messages = answer_messages(world, chat["id"], words(answer), timeout=60)
+    check_pieces(messages)
+    sends = world.calls_of("sendMessage", chat_id=chat["id"])[1:]
+    assert [c.params["text"] for c in sends] == [m["text"] for m in messages]  # one sendMessage each, in order
+    assert sends == sorted(sends, key=lambda c: c.at)
+    assert world.calls_of("sendMessageDraft", chat_id=chat["id"]), "the answer should stream into drafts"
+    assert not world.calls_of("editMessageText", chat_id=chat["id"], ok=None)
+    assert not [c for c in world.calls if not c.ok and c.params.get("chat_id") == chat["id"]]
+    assert tgi.generation_requests()[-1].body["parameters"]["max_new_tokens"] == 4000
+
+
+def test_a_10000_character_answer_arrives_as_ordered_group_messages_by_edits(world: FakeTelegram, tgi: Any,
+                                                                             services: Any) -> None:
+    ana = person()
+    group = world.group(-next(_ids))
+    use_long_model(world, tgi, services, group, ana, "/model@tertulia_test_bot tgi-long")
+    answer = long_markdown_answer()
+    tgi.script(answer)
+    world.user_message(group, ana, "/chat@tertulia_test_bot write the whole ledger")
+    messages = answer_messages(world, group["id"], words(answer), timeout=90)
+    check_pieces(messages)
+    sends = world.calls_of("sendMessage", chat_id=group["id"])[1:]
+    assert len(sends) == len(messages)  # one message per piece; the rest are edits of them
+    assert not world.calls_of("sendMessageDraft", chat_id=group["id"], ok=None)
+    failed = [c for c in world.calls if not c.ok and c.params.get("chat_id") == group["id"]]
+    assert all("not modified" in (c.error or "") for c in failed), [c.error for c in failed]

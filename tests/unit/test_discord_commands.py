@@ -82,7 +82,8 @@ def test_spanish_texts_fit_discords_limits() -> None:
 
 
 @pytest.mark.parametrize(("typed", "first"), [("ger", "de"), ("de", "de"), ("alemán", "de"), ("fr", "fr"),
-                                               ("japanese", "ja"), ("PT", "pt")])
+                                               ("japanese", "ja"), ("PT", "pt"),
+                                               ("alem", "de"), ("franc", "fr")])
 def test_language_autocomplete_puts_the_best_match_first(typed: str, first: str) -> None:
     suggestions = language_suggestions(typed)
     assert suggestions[0][1] == first

@@ -8,7 +8,7 @@ import pytest
 from core.attachments import extract_text
 from core.entities import ENTITIES_SCHEMA, EntitiesParseError, parse_entities, render_entities
 from core.errors import InputError
-from core.runner import ensure_code_block
+from core.runner import chat_safe_reason, ensure_code_block
 from core.summarize import chunk_text, map_reduce
 
 
@@ -122,3 +122,9 @@ def minimal_pdf(text: str) -> bytes:
 )
 def test_code_answers_are_fenced_with_a_language(answer: str, prompt: str, expected_start: str) -> None:
     assert ensure_code_block(answer, prompt).startswith(expected_start)
+
+
+def test_rejection_reasons_shown_in_chat_carry_no_urls() -> None:
+    err = ValueError("422 for url http://user:secret@tgi:80/generate_stream: inputs too long\nTraceback...")
+    assert chat_safe_reason(err) == "422 for url <server> inputs too long"
+    assert chat_safe_reason(ValueError("")) == "rejected"

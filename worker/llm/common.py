@@ -13,6 +13,9 @@ from typing import Any
 import httpx2
 from huggingface_hub import get_session, set_client_factory
 
+from core.models import ModelSpec
+from core.ports import GenerationRequest
+
 # Characters per token for the fallback estimate. English BPE tokenizers (Llama, GPT,
 # SmolLM2) average about 4 characters per token; 3.5 errs on the high side so that a
 # context trimmed on the estimate still fits the server's real count.
@@ -154,3 +157,18 @@ class CountCache:
 
 def pick(mapping: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k in keys and v is not None}
+
+
+def sampling(request: GenerationRequest, spec: ModelSpec) -> tuple[float | None, float | None]:
+    """(temperature, top_p): the request's own, else the registry's defaults for the model."""
+    temperature = request.temperature if request.temperature is not None else spec.temperature
+    top_p = request.top_p if request.top_p is not None else spec.top_p
+    return temperature, top_p
+
+
+def answers_ok(session: httpx2.Client, url: str, *, headers: dict[str, str], timeout: float) -> bool:
+    """A health probe: True only for a 200 within ``timeout``; any failure is "not reachable"."""
+    try:
+        return session.get(url, headers=headers, timeout=timeout).status_code == 200
+    except Exception:
+        return False

@@ -34,10 +34,12 @@ from worker.llm.common import (
     CountCache,
     TokenStream,
     Usage,
+    answers_ok,
     auth_headers,
     ensure_session,
     estimate_tokens,
     pick,
+    sampling,
     stream_timeout,
 )
 from worker.llm.errors import from_event_message, from_status, to_model_error
@@ -135,11 +137,7 @@ class OpenAICompatClient:
         return self._session.post(url, json=body, headers=self._headers(), timeout=self._request_timeout)
 
     def healthy(self) -> bool:
-        try:
-            response = self._session.get(f"{self._base}/models", headers=self._headers(), timeout=self._health_timeout)
-        except Exception:
-            return False
-        return response.status_code == 200
+        return answers_ok(self._session, f"{self._base}/models", headers=self._headers(), timeout=self._health_timeout)
 
     # --- generation ----------------------------------------------------------------------
 
@@ -149,8 +147,7 @@ class OpenAICompatClient:
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         spec = self.spec
-        temperature = request.temperature if request.temperature is not None else spec.temperature
-        top_p = request.top_p if request.top_p is not None else spec.top_p
+        temperature, top_p = sampling(request, spec)
         stops = list(dict.fromkeys(s for s in (*request.stop, *spec.stop) if s))
         payload: dict[str, Any] = {
             **pick(spec.extra, _OPENAI_EXTRA),

@@ -26,10 +26,12 @@ from worker.llm.common import (
     StopTrimmer,
     TokenStream,
     Usage,
+    answers_ok,
     auth_headers,
     ensure_session,
     estimate_tokens,
     pick,
+    sampling,
     stream_timeout,
 )
 from worker.llm.errors import to_model_error
@@ -135,11 +137,7 @@ class TGIClient:
         return render_prompt(self.spec.prompt_format, messages)
 
     def healthy(self) -> bool:
-        try:
-            response = self._session.get(f"{self._base}/health", headers=self._headers, timeout=self._health_timeout)
-        except Exception:
-            return False
-        return response.status_code == 200
+        return answers_ok(self._session, f"{self._base}/health", headers=self._headers, timeout=self._health_timeout)
 
     # --- generation ----------------------------------------------------------------------
 
@@ -149,8 +147,7 @@ class TGIClient:
 
     def _parameters(self, request: GenerationRequest) -> dict[str, Any]:
         spec = self.spec
-        temperature = request.temperature if request.temperature is not None else spec.temperature
-        top_p = request.top_p if request.top_p is not None else spec.top_p
+        temperature, top_p = sampling(request, spec)
         # The prompt format's own stops, unless the registry names the model's stops itself.
         format_stops = () if spec.stop else stop_sequences(spec.prompt_format)
         stops = _unique((*request.stop, *spec.stop, *format_stops))[:_MAX_STOPS]
