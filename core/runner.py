@@ -134,6 +134,8 @@ class JobRunner:
             answer = self._stream(job, client, name, instructions.code(args["text"]), reply)
             return ensure_code_block(answer, args["text"])
         if job.kind is JobKind.ENTITIES:
+            # JSON is not worth streaming into chat: say that work began, then the list.
+            reply.feed(catalogue.text("working", job.message.locale))
             return self._entities(job, client, name)
         if job.kind is JobKind.SUMMARIZE:
             return self._summarize(job, client, name, reply)

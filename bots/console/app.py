@@ -35,7 +35,11 @@ class ConsoleSession:
         reply_timeout: float,
         user: str,
         locale: str | None,
+        stream: bool = True,
     ) -> None:
+        """``stream``: show answers as they grow (a person at a terminal); otherwise print
+        each message once, final (a script reading stdout: one reply per line it sent)."""
+        self._stream = stream
         self._services = services
         self._router = router
         self._out = out
@@ -111,7 +115,9 @@ class ConsoleSession:
                             self._out.write("\n")
                         self._out.flush()
                         return
-                    if event["op"] in ("post", "update", "finish"):
+                    if event["op"] == "finish" and not self._stream:
+                        self._out.write(f"{BOT}{event['text']}\n")
+                    elif event["op"] in ("post", "update", "finish") and self._stream:
                         current = self._render(shown, current, event["ref"], event["text"])
         self._out.write(f"\n{BOT}(no answer within {self._timeout:.0f}s; is a worker running?)\n")
         self._out.flush()
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         reply_timeout=args.timeout,
         user=getpass.getuser(),
         locale=args.locale,
+        stream=sys.stdin.isatty(),
     )
     interactive = sys.stdin.isatty()
     if interactive:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from bots.console.app import BOT, ConsoleSession
+from bots.console.app import ConsoleSession
 from bots.console.delivery import stream_key
 
 
@@ -18,11 +18,12 @@ class Transcript:
         )
 
     def say(self, line: str) -> str:
-        """The bot's answer to ``line``: everything printed for it, prompts stripped."""
-        start = self.out.tell()
-        self.session.say(line)
-        printed = self.out.getvalue()[start:]
-        return printed.replace(BOT, "", 1).strip()
+        """The bot's answer to ``line`` as the chat finally shows it: an immediate reply, or
+        the final text of each message the job left (streamed and edited on the way)."""
+        outcome = self.session.submit(line)
+        if outcome.job is None:
+            return (outcome.reply or "").strip()
+        return self.follow(outcome.job.id)
 
     def submit(self, line: str) -> str:
         """Queues ``line``'s job without waiting; returns the job id."""
@@ -31,9 +32,16 @@ class Transcript:
         return outcome.job.id
 
     def follow(self, job_id: str) -> str:
-        start = self.out.tell()
         self.session.follow(job_id)
-        return self.out.getvalue()[start:].replace(BOT, "", 1).strip()
+        final: dict[str, str] = {}
+        for event in self.events():
+            if event["job"] == job_id and event["op"] == "finish":
+                final[event["ref"]] = event["text"]
+        return "\n".join(final.values()).strip()
+
+    def printed(self) -> str:
+        """Everything the terminal showed, prompts included."""
+        return self.out.getvalue()
 
     def events(self) -> list[dict[str, str]]:
         """Every delivery event the worker sent this console (post/update/finish/close)."""

@@ -29,6 +29,7 @@ def test_essay_streams_from_the_model(chat: Transcript, tgi: Any) -> None:
     tgi.script(essay)
     tgi.set_delays(between_tokens=0.03)
     assert chat.say("/essay The Tides") == essay
+    assert essay in chat.printed()  # the terminal showed it as it streamed
     prompt = tgi.prompts()[-1]
     assert 'essay titled "The Tides"' in prompt and "five paragraphs" in prompt
     assert tgi.generation_requests()[-1].path == "/generate_stream"
@@ -64,6 +65,8 @@ def test_entities_come_from_grammar_constrained_json(chat: Transcript, tgi: Any)
     assert request.body["parameters"]["grammar"] == {"type": "json", "value": ENTITIES_SCHEMA}
     assert answer.startswith("Entities found:")
     assert "Ada Lovelace" in answer and "London" in answer
+    posted = [e["text"] for e in chat.events() if e["op"] == "post"]
+    assert posted == ["Working on it..."]
 
 
 def test_entities_that_are_not_json_get_a_clear_reply(chat: Transcript, tgi: Any) -> None:
