@@ -137,10 +137,11 @@ class FakeSlackAPI(WebApiMethods):
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def count(self, method: str, *, locked: bool = False) -> int:
-        if locked:
-            return sum(1 for c in self.calls if c.method == method)
-        return len(self.calls_to(method))
+    def count(self, method: str, *, locked: bool = False, channel: str | None = None) -> int:
+        """Calls of ``method``; with ``channel``, only those for that channel (jobs of an
+        earlier test may still be finishing elsewhere while this one runs)."""
+        calls = [c for c in self.calls if c.method == method] if locked else self.calls_to(method)
+        return sum(1 for c in calls if channel is None or c.params.get("channel") == channel)
 
     def thread(self, channel: str, thread_ts: str) -> list[Message]:
         """The replies under ``thread_ts`` (not the parent), oldest first."""

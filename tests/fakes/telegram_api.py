@@ -22,6 +22,7 @@ from aiohttp import web
 
 from tests.fakes.telegram_updates import ApiError, UpdateFactory
 from tests.fakes.telegram_validate import ParseEntitiesError, utf16_len, visible_text
+from tests.support.processes import wait_until
 
 TOKEN = "123456:TEST-token_for-the-fake"
 BOT = {"id": 123456, "is_bot": True, "first_name": "Tertulia", "username": "tertulia_test_bot",
@@ -114,14 +115,7 @@ class FakeTelegram(UpdateFactory):
                     and (chat_id is None or c.params.get("chat_id") == chat_id) and (ok is None or c.ok == ok)]
 
     def wait_for(self, predicate: Any, *, timeout: float = 30.0, interval: float = 0.05) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met within the timeout")
-            time.sleep(interval)
+        return wait_until(predicate, timeout=timeout, interval=interval)
 
     # --- server lifecycle --------------------------------------------------------------
 

@@ -60,7 +60,7 @@ def test_a_command_is_acked_in_time_with_a_slow_model_and_answered_in_a_thread(
     assert "/essay The history of coffee" in header.text and "<@U1>" in header.text
     (answer,) = final_replies(slack_api, c, header.ts)
     assert answer.text == answer_text
-    assert slack_api.count("chat.startStream") == 1 and slack_api.count("chat.stopStream") == 1
+    assert slack_api.count("chat.startStream", channel=c) == 1 and slack_api.count("chat.stopStream", channel=c) == 1
 
 
 def test_a_dm_is_answered_in_the_dm(stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any) -> None:
@@ -190,7 +190,7 @@ def test_a_10000_character_answer_arrives_whole_in_order_with_code_blocks(
     stack.event(mention("write the long one", ts="11.2", channel=c, thread_ts="11.1"))
     replies = final_replies(slack_api, c, "11.1", count=2)[1:]
     assert "".join(m.text for m in replies) == text
-    assert slack_api.count("chat.startStream") == 1  # streamed, in one message
+    assert slack_api.count("chat.startStream", channel=c) == 1  # streamed, in one message
 
 
 def test_a_new_assistant_thread_gets_suggested_prompts(stack: SlackHttp, slack_api: FakeSlackAPI) -> None:
@@ -216,4 +216,4 @@ def test_an_assistant_thread_shows_a_status_then_streams_the_answer(
     assert answer.text == "Thought about it."
     (status,) = slack_api.calls_to("assistant.threads.setStatus")
     assert status.params["status"] == "Working on it..." and status.params["thread_ts"] == "12.0"
-    assert slack_api.count("chat.startStream") == 1
+    assert slack_api.count("chat.startStream", channel=d) == 1
