@@ -58,7 +58,9 @@ def main() -> int:
                     t0 = time.monotonic()
                     first = None
                     count = 0
-                    for _delta in client.stream(request):
+                    for delta in client.stream(request):
+                        if not delta:  # the role-only opening chunk carries no text
+                            continue
                         first = first or time.monotonic()
                         count += 1
                     end = time.monotonic()
