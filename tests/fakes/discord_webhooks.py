@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -29,14 +30,9 @@ class InteractionRoutes:
     token_ttl: float
     _lock: threading.Lock
 
-    def _store_message(
-        self, channel_id: str, author: dict[str, Any], content: str, body: dict[str, Any] | None,
-        *, message_id: str | None = None, interaction: Interaction | None = None,
-    ) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _edit_message(self, message_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+    # FakeDiscord's own message store, which these handlers write through.
+    _store_message: Callable[..., dict[str, Any]]
+    _edit_message: Callable[[str, dict[str, Any]], dict[str, Any]]
 
     async def _callback(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -93,24 +89,29 @@ class InteractionRoutes:
             return None
         return message_id
 
+    def _webhook_target(self, request: web.Request) -> tuple[Interaction, str] | web.Response:
+        """The interaction and message a webhook route names, or Discord's error for it."""
+        found = self._webhook_interaction(request)
+        if isinstance(found, web.Response):
+            return found
+        message_id = self._webhook_message_id(found, request.match_info["mid"])
+        if message_id is None:
+            return error(404, 10008, "Unknown Message")
+        return found, message_id
+
     async def _webhook_get(self, request: web.Request) -> web.Response:
         with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            message_id = self._webhook_message_id(found, request.match_info["mid"])
-            if message_id is None:
-                return error(404, 10008, "Unknown Message")
-            return json_response(self.messages[message_id])
+            target = self._webhook_target(request)
+            if isinstance(target, web.Response):
+                return target
+            return json_response(self.messages[target[1]])
 
     async def _webhook_edit(self, request: web.Request) -> web.Response:
         with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            message_id = self._webhook_message_id(found, request.match_info["mid"])
-            if message_id is None:
-                return error(404, 10008, "Unknown Message")
+            target = self._webhook_target(request)
+            if isinstance(target, web.Response):
+                return target
+            _interaction, message_id = target
             problem = check_content(request[BODY], editing=True, current=self.messages[message_id])
             if problem is not None:
                 return problem
@@ -118,13 +119,10 @@ class InteractionRoutes:
 
     async def _webhook_delete(self, request: web.Request) -> web.Response:
         with self._lock:
-            found = self._webhook_interaction(request)
-            if isinstance(found, web.Response):
-                return found
-            message_id = self._webhook_message_id(found, request.match_info["mid"])
-            if message_id is None:
-                return error(404, 10008, "Unknown Message")
-            self.messages.pop(message_id)
+            target = self._webhook_target(request)
+            if isinstance(target, web.Response):
+                return target
+            self.messages.pop(target[1])
             return web.Response(status=204)
 
     async def _followup(self, request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ docs.slack.dev's method reference."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +50,7 @@ class WebApiMethods:
     not_member: set[str]
     streaming_enabled: bool
 
-    def _next_ts(self) -> str:
-        raise NotImplementedError
+    _next_ts: Callable[[], str]  # FakeSlackAPI's clock of message timestamps
 
     def _find(self, channel: str, ts: str) -> Message | None:
         return next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
