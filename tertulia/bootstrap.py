@@ -6,6 +6,7 @@ found by name: ``bots.<platform>.delivery.create_delivery(services)``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from dataclasses import dataclass, field
@@ -85,6 +86,13 @@ def build_services(settings: Settings | None = None) -> Services:
         dedupe=RedisDeduplicator(client, keys),
         registry=load_registry(settings.models_file, default_override=settings.default_model),
     )
+
+
+@functools.cache
+def process_services() -> Services:
+    """The one Services of this process (one Redis pool, one registry), for the pieces a
+    worker process starts separately: the task runner and the health/metrics servers."""
+    return build_services()
 
 
 def build_router(services: Services, *, bot_username: str | None = None) -> Router:

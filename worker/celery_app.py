@@ -49,8 +49,8 @@ def _configure_logging(loglevel: Any = None, **_: Any) -> None:
 
 @worker_init.connect
 def _start_ops(**_: Any) -> None:
-    from tertulia.bootstrap import build_services
+    from tertulia.bootstrap import process_services
     from tertulia.observability import model_readiness, start_process_ops
 
-    services = build_services()
+    services = process_services()
     start_process_ops(services.settings, model_healthy=model_readiness(services), celery_app=app)

@@ -12,7 +12,7 @@ from celery import Task
 from core.errors import TertuliaError
 from core.runner import JobRunner
 from core.settings import get_settings
-from tertulia.bootstrap import build_runner, build_services
+from tertulia.bootstrap import build_runner, process_services
 from worker.celery_app import app
 from worker.queue import RUN_JOB
 
@@ -29,12 +29,13 @@ def runner() -> JobRunner:
         if _runner is None:
             from tertulia.observability import worker_observer
 
-            _runner = build_runner(build_services(), observer=worker_observer())
+            _runner = build_runner(process_services(), observer=worker_observer())
         return _runner
 
 
 def backoff(retries: int) -> float:
-    """Exponential backoff with full jitter: many jobs that failed together spread out."""
+    """Exponential backoff with jitter (half the ceiling to all of it): jobs that failed
+    together spread out, and none retries sooner than half its step."""
     settings = get_settings()
     ceiling = min(settings.retry_backoff_max, settings.retry_backoff_base * (2**retries))
     return random.uniform(ceiling / 2, ceiling)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
 import zlib
 from typing import Any
@@ -31,6 +30,7 @@ from tests.fakes.discord_server import (
     GUILD_ID,
     FakeDiscord,
 )
+from tests.fakes.loopback import BackgroundApp
 
 HEARTBEAT_INTERVAL_MS = 41_250
 ACK_DELAY = 0.02
@@ -71,54 +71,27 @@ class FakeGateway:
         self.resumes: list[dict[str, Any]] = []
         self.connect_queries: list[dict[str, str]] = []
         self.url = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundApp(name="fake-discord-gateway")
 
     def start(self, port: int) -> None:
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application()
-            app.router.add_get("/", self._connect)
-            self._runner = web.AppRunner(app)
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", port).start())
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="fake-discord-gateway", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake gateway did not start")
+        app = web.Application()
+        app.router.add_get("/", self._connect)
+        self._server.start(app, port=port)
         self.url = f"ws://127.0.0.1:{port}/"
         self.rest.gateway_url = self.url
 
     def stop(self) -> None:
-        loop = self._loop
-        if loop is None or self._runner is None:
-            return
-
-        async def shutdown() -> None:
+        async def close_sessions() -> None:
             for session in list(self.sessions):
                 await session.ws.close(code=1001)
-            assert self._runner is not None
-            await self._runner.cleanup()
 
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop(before=close_sessions)
 
     def ready_sessions(self) -> list[_Session]:
         return [s for s in self.sessions if s.identified and not s.ws.closed]
 
     def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Sends a DISPATCH to every identified client (blocking until written)."""
-        assert self._loop is not None
         sessions = self.ready_sessions()
         if not sessions:
             raise AssertionError("no identified gateway session to dispatch to")
@@ -127,7 +100,7 @@ class FakeGateway:
             for session in sessions:
                 await session.dispatch(event, data)
 
-        asyncio.run_coroutine_threadsafe(send_all(), self._loop).result(10)
+        self._server.run(send_all())
 
     # --- the protocol --------------------------------------------------------------------
 
@@ -187,13 +160,12 @@ class FakeGateway:
     def reconnect(self) -> None:
         """Asks every client to reconnect (op 7), as Discord does before moving a session;
         a well-behaved client resumes at ``resume_gateway_url``."""
-        assert self._loop is not None
 
         async def send_all() -> None:
             for session in self.ready_sessions():
                 await session.send({"op": 7, "d": None, "s": None, "t": None})
 
-        asyncio.run_coroutine_threadsafe(send_all(), self._loop).result(10)
+        self._server.run(send_all())
 
     async def _identify(self, session: _Session, data: dict[str, Any]) -> None:
         self.identifies.append(data)

@@ -13,7 +13,6 @@ Run it with ``FakeDiscord().start(port)``; it serves from a background thread.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -44,6 +43,7 @@ from tests.fakes.discord_model import (
     user_payload,
 )
 from tests.fakes.discord_webhooks import InteractionRoutes
+from tests.fakes.loopback import BackgroundApp
 
 __all__ = [
     "API", "APPLICATION_ID", "BOT_TOKEN", "BOT_USER", "CHANNEL_ID", "GUILD_ID", "FakeDiscord", "iso_now",
@@ -64,40 +64,17 @@ class FakeDiscord(InteractionRoutes):
         self.token_ttl = TOKEN_TTL
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundApp(name="fake-discord")
         self.base_url = ""
 
     # --- control API -----------------------------------------------------------------
 
     def start(self, port: int) -> None:
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            self._runner = web.AppRunner(self._app())
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", port).start())
-            ready.set()
-            loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="fake-discord", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Discord did not start")
+        self._server.start(self._app(), port=port)
         self.base_url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        loop = self._loop
-        if loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
 
     def reset(self) -> None:
         with self._lock:

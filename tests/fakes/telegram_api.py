@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import BackgroundApp
 from tests.fakes.telegram_updates import ApiError, UpdateFactory
 from tests.fakes.telegram_validate import ParseEntitiesError, utf16_len, visible_text
 from tests.support.processes import wait_until
@@ -68,9 +68,7 @@ class FakeTelegram(UpdateFactory):
         self.host, self.port, self.token = host, port, token
         self.url = f"http://{host}:{port}"
         self.enforce_group_limit = True
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundApp(name="fake-telegram")
         self.reset()
 
     # --- control API -------------------------------------------------------------------
@@ -120,33 +118,14 @@ class FakeTelegram(UpdateFactory):
     # --- server lifecycle --------------------------------------------------------------
 
     def start(self) -> FakeTelegram:
-        ready = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
-            app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-            self._runner = web.AppRunner(app, access_log=None)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port)
-            self._loop.run_until_complete(site.start())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="fake-telegram", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Telegram did not start")
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        self._server.start(app, host=self.host, port=self.port, access_log=False)
         return self
 
     def stop(self) -> None:
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._server.stop()
 
     # --- HTTP --------------------------------------------------------------------------
 

@@ -28,13 +28,6 @@ def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def tg(fake_ports: dict[str, int]) -> Iterator[FakeTelegram]:
-    server = FakeTelegram(port=fake_ports["telegram"]).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def bot(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
     runner = AdapterRunner(settings=settings, services=services).start()
     runner.menus = {language: list(commands) for language, commands in tg.commands.items()}

@@ -23,13 +23,6 @@ _ids = itertools.count(random.randint(10**6, 10**8) * 10)
 
 
 @pytest.fixture(scope="module")
-def tg(fake_ports: dict[str, int]) -> Iterator[FakeTelegram]:
-    server = FakeTelegram(port=fake_ports["telegram"]).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def hook(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/updates"

@@ -11,6 +11,20 @@ from core.jobs import Job
 from core.ports import ChatTurn
 
 
+class MemoryKV:
+    """The get/set slice of a Redis client (expiry ignored), for stores built on it."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    def get(self, name: str) -> str | None:
+        return self.data.get(name)
+
+    def set(self, name: str, value: str, ex: int | None = None) -> bool:
+        self.data[name] = value
+        return True
+
+
 class MemoryJobs:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}

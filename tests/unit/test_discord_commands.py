@@ -15,6 +15,7 @@ from bots.discord.commands import COMMAND_NAMES, build_commands, language_sugges
 from bots.discord.inbound import strip_mentions
 from bots.discord.localization import ES, CommandTranslator
 from core.messages import Attachment, InboundMessage
+from tests.support.memory import MemoryKV
 
 STRING, INTEGER, ATTACHMENT = 3, 4, 11
 
@@ -124,20 +125,8 @@ def test_an_argumentless_summarize_reads_the_reply_or_the_channel() -> None:
     assert _message_command(_inbound("/summarize this text")) == ("/summarize this text", None)
 
 
-class FakeRedis:
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def get(self, name: str) -> str | None:
-        return self.data.get(name)
-
-    def set(self, name: str, value: str, ex: int | None = None) -> bool:
-        self.data[name] = value
-        return True
-
-
 def test_reply_chains_resolve_to_their_root() -> None:
-    chains = ReplyChains(redis=FakeRedis(), keys=lambda *parts: ":".join(parts))
+    chains = ReplyChains(redis=MemoryKV(), keys=lambda *parts: ":".join(parts))
     assert chains.root_of("100") == "100"  # an unknown message roots a new conversation
     chains.remember("100", "100")
     chains.remember("101", "100")  # the bot's answer to it

@@ -1,0 +1,17 @@
+"""Fixtures shared by integration test modules (beside tests/conftest.py's session ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.telegram_api import FakeTelegram
+
+
+@pytest.fixture(scope="module")
+def tg(fake_ports: dict[str, int]) -> Iterator[FakeTelegram]:
+    """The fake Bot API on the port the worker was told about (TELEGRAM_API_URL)."""
+    server = FakeTelegram(port=fake_ports["telegram"]).start()
+    yield server
+    server.stop()
