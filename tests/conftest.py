@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support.processes import environ, running_worker, wait_until
+from fakes.waiting import free_port, wait_until
+from tests.support.processes import environ, running_worker
 
 __all__ = ["free_port", "wait_until"]  # helpers other test modules import from here
 
@@ -25,12 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_REDIS_DB = 13
 FAKE_NAMES = ("tgi", "openai", "slack", "discord", "discord_gateway", "telegram", "health")
 PLATFORMS = ("slack", "discord", "telegram")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +57,7 @@ def fake_ports() -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def tgi(fake_ports: dict[str, int]) -> Iterator[Any]:
-    from tests.fakes.tgi_server import FakeTGI
+    from fakes.tgi_server import FakeTGI
 
     server = FakeTGI()
     server.start(fake_ports["tgi"])
@@ -73,7 +68,7 @@ def tgi(fake_ports: dict[str, int]) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def tgi_second(fake_ports: dict[str, int]) -> Iterator[Any]:
     """A second model endpoint (the `openai` port) for /model switching tests."""
-    from tests.fakes.tgi_server import FakeTGI
+    from fakes.tgi_server import FakeTGI
 
     server = FakeTGI()
     server.start(fake_ports["openai"])
@@ -85,7 +80,7 @@ def platform_env(fake_ports: dict[str, int]) -> dict[str, str]:
     env: dict[str, str] = {}
     for platform in PLATFORMS:
         try:
-            module = importlib.import_module(f"tests.fakes.{platform}_env")
+            module = importlib.import_module(f"fakes.{platform}_env")
         except ModuleNotFoundError:
             continue
         env.update(module.worker_env(fake_ports))

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, wait_until
-from tests.fakes.discord_gateway import FakeGateway
-from tests.fakes.discord_payloads import message_create, person, slash_command
-from tests.fakes.discord_server import FakeDiscord
+from fakes.discord_gateway import FakeGateway
+from fakes.discord_payloads import message_create, person, slash_command
+from fakes.discord_server import FakeDiscord
 
 ANA = person("1000000000000000701", "ana")
 BRUNO = person("1000000000000000702", "bruno")

@@ -17,7 +17,7 @@ from core.errors import Forbidden, InputError
 from core.jobs import Job, JobKind
 from core.messages import Attachment, InboundMessage
 from core.scope import scope_key
-from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI
+from fakes.slack_api import TEAM_ID, FakeSlackAPI
 from tests.integration.slack_support import slack_api, slack_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_until
-from tests.fakes.slack_api import FakeSlackAPI
+from fakes.slack_api import FakeSlackAPI
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
     job_ids,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_until
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI, Message
+from fakes.slack_api import BOT_TOKEN, FakeSlackAPI, Message
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
     mention,

@@ -15,8 +15,8 @@ from core.errors import InputError, RetryAfter
 from core.jobs import Job, JobKind
 from core.messages import Attachment, InboundMessage
 from tests.conftest import free_port
-from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from tests.fakes.telegram_updates import user
+from fakes.telegram_api import TOKEN, FakeTelegram
+from fakes.telegram_updates import user
 
 pytestmark = pytest.mark.integration
 ANA = user(21, "Ana")

@@ -14,10 +14,10 @@ import pytest
 
 from bots.telegram.formatting import render
 from core import catalogue
-from tests.fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, MAX_TEXT, FakeTelegram
-from tests.fakes.telegram_runner import AdapterRunner
-from tests.fakes.telegram_updates import user
-from tests.fakes.telegram_validate import check_entities, utf16_len
+from fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, MAX_TEXT, FakeTelegram
+from fakes.telegram_runner import AdapterRunner
+from fakes.telegram_updates import user
+from fakes.telegram_validate import check_entities, utf16_len
 
 pytestmark = pytest.mark.integration
 _ids = itertools.count(random.randint(10**6, 10**8) * 10)

@@ -13,9 +13,9 @@ import pytest
 from pydantic import SecretStr
 
 from tests.conftest import free_port
-from tests.fakes.telegram_api import FakeTelegram
-from tests.fakes.telegram_runner import AdapterRunner
-from tests.fakes.telegram_updates import user
+from fakes.telegram_api import FakeTelegram
+from fakes.telegram_runner import AdapterRunner
+from fakes.telegram_updates import user
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret_Token-for-tests"

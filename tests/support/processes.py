@@ -13,19 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fakes.waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Polls ``predicate`` until it returns a truthy value; returns that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from core.errors import ModelOverloaded, ModelRejected, ModelStalled, ModelUnava
 from core.models import Flavour, ModelSpec
 from core.ports import ChatTurn, GenerationRequest
 from core.settings import Settings
-from tests.fakes import tgi_content
+from fakes import tgi_content
 from worker.llm.common import StopTrimmer, estimate_tokens, stream_timeout
 from worker.llm.errors import from_status, to_model_error
 from worker.llm.openai_compat import OpenAICompatClient, chat_base, response_format

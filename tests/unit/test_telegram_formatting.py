@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bots.telegram.formatting import MAX_TEXT_UTF16, render, split_plain
-from tests.fakes.telegram_validate import check_entities, utf16_len
+from fakes.telegram_validate import check_entities, utf16_len
 
 NASTY = (
     "Symbols: a < b && c > d, 2*3=6, snake_case_name, (x) [y] {z} ~tilde~ #tag +1 -1 = | . ! end\n\n"

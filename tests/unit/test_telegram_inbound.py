@@ -8,8 +8,8 @@ from telegram import Update
 
 from bots.telegram.inbound import Inbound, to_inbound
 from core.scope import scope_key
-from tests.fakes.telegram_api import BOT
-from tests.fakes.telegram_updates import UpdateFactory, user
+from fakes.telegram_api import BOT
+from fakes.telegram_updates import UpdateFactory, user
 
 ANA = user(11, "Ana", language_code="es")
 BEN = user(12, "Ben")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.telegram_validate import ParseEntitiesError, check_entities, visible_text
+from fakes.telegram_validate import ParseEntitiesError, check_entities, visible_text
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ with its token and intents, and we dispatch READY (with ``session_id`` and
 A bad token closes with 4004, privileged intents we do not grant with 4014.
 
 Tests then ``dispatch`` INTERACTION_CREATE / MESSAGE_CREATE payloads built with
-``tests/fakes/discord_payloads.py``.
+``fakes/discord_payloads.py``.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.discord_payloads import guild_payload
-from tests.fakes.discord_server import (
+from fakes.discord_payloads import guild_payload
+from fakes.discord_server import (
     APPLICATION_ID,
     BOT_TOKEN,
     BOT_USER,
     GUILD_ID,
     FakeDiscord,
 )
-from tests.fakes.loopback import BackgroundApp
+from fakes.loopback import BackgroundApp
 
 HEARTBEAT_INTERVAL_MS = 41_250
 ACK_DELAY = 0.02

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakes import tgi_content as content
-from tests.fakes.sse import Drop, drop, error_response, open_sse, send
+from fakes import tgi_content as content
+from fakes.sse import Drop, drop, error_response, open_sse, send
 
 if TYPE_CHECKING:
-    from tests.fakes.tgi_server import FakeTGI, Plan
+    from fakes.tgi_server import FakeTGI, Plan
 
 _EOS = {"id": 2, "text": "</s>", "logprob": -0.1, "special": True}
 STATUS_OF_TYPE = {"overloaded": 429, "validation": 422, "generation": 424}

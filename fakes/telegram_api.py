@@ -3,7 +3,7 @@
 Routes: ``/bot<token>/<method>`` (GET or POST; query, JSON, form-encoded or multipart
 parameters, as python-telegram-bot sends them: strings raw, the rest JSON-encoded) and
 ``/file/bot<token>/<file_path>``. Errors are ``{"ok": false, "error_code", "description",
-"parameters": {"retry_after"}}``. Message text is judged by tests/fakes/telegram_validate.py.
+"parameters": {"retry_after"}}``. Message text is judged by fakes/telegram_validate.py.
 A Python control API enqueues updates, scripts faults and reads what the bot did.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import BackgroundApp
-from tests.fakes.telegram_updates import ApiError, UpdateFactory
-from tests.fakes.telegram_validate import ParseEntitiesError, utf16_len, visible_text
-from tests.support.processes import wait_until
+from fakes.loopback import BackgroundApp
+from fakes.telegram_updates import ApiError, UpdateFactory
+from fakes.telegram_validate import ParseEntitiesError, utf16_len, visible_text
+from fakes.waiting import wait_until
 
 TOKEN = "123456:TEST-token_for-the-fake"
 BOT = {"id": 123456, "is_bot": True, "first_name": "Tertulia", "username": "tertulia_test_bot",

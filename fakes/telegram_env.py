@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.telegram_api import TOKEN
+from fakes.telegram_api import TOKEN
 
 
 def worker_env(fake_ports: dict[str, int]) -> dict[str, str]:

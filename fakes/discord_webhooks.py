@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.discord_model import (
+from fakes.discord_model import (
     APPLICATION_ID,
     BODY,
     BOT_USER,

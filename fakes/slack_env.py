@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.slack_api import BOT_TOKEN
+from fakes.slack_api import BOT_TOKEN
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 

@@ -7,8 +7,8 @@ import time
 import uuid
 from typing import Any
 
-from tests.fakes.discord_model import APPLICATION_ID, BOT_USER, CHANNEL_ID, GUILD_ID, iso_now, snowflake, user_payload
-from tests.fakes.discord_server import FakeDiscord
+from fakes.discord_model import APPLICATION_ID, BOT_USER, CHANNEL_ID, GUILD_ID, iso_now, snowflake, user_payload
+from fakes.discord_server import FakeDiscord
 
 
 def guild_payload() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.discord_server import BOT_TOKEN
+from fakes.discord_server import BOT_TOKEN
 
 
 def worker_env(fake_ports: dict[str, int]) -> dict[str, str]:

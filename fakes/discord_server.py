@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.discord_model import (
+from fakes.discord_model import (
     API,
     APPLICATION_ID,
     BODY,
@@ -42,8 +42,8 @@ from tests.fakes.discord_model import (
     snowflake,
     user_payload,
 )
-from tests.fakes.discord_webhooks import InteractionRoutes
-from tests.fakes.loopback import BackgroundApp
+from fakes.discord_webhooks import InteractionRoutes
+from fakes.loopback import BackgroundApp
 
 __all__ = [
     "API", "APPLICATION_ID", "BOT_TOKEN", "BOT_USER", "CHANNEL_ID", "GUILD_ID", "FakeDiscord", "iso_now",

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.slack_methods import BOT_ID, BOT_USER_ID, TEAM_ID, Message, SlackError, WebApiMethods
+from fakes.slack_methods import BOT_ID, BOT_USER_ID, TEAM_ID, Message, SlackError, WebApiMethods
 
 __all__ = ["APP_TOKEN", "BOT_ID", "BOT_TOKEN", "BOT_USER_ID", "TEAM_ID", "FakeSlackAPI", "Message"]
 

@@ -13,7 +13,7 @@
 
 The Python control API (thread-safe) scripts replies, delays, limits and faults, and
 records every request. The content (tokenizer, default reply, schema-valid JSON for
-``grammar``/``response_format``) lives in ``tests/fakes/tgi_content.py``.
+``grammar``/``response_format``) lives in ``fakes/tgi_content.py``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import tgi_content as content
-from tests.fakes.sse import Drop, error_response
-from tests.fakes.tgi_chat import chat_completion
-from tests.fakes.tgi_native import native_generation
+from fakes import tgi_content as content
+from fakes.sse import Drop, error_response
+from fakes.tgi_chat import chat_completion
+from fakes.tgi_native import native_generation
 
 FAULTS = (
     "http_429",  # HTTP 429 {"error": "Model is overloaded", "error_type": "overloaded"}

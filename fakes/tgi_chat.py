@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakes import tgi_content as content
-from tests.fakes.sse import Drop, drop, error_response, open_sse, send
-from tests.fakes.tgi_native import STATUS_OF_TYPE
+from fakes import tgi_content as content
+from fakes.sse import Drop, drop, error_response, open_sse, send
+from fakes.tgi_native import STATUS_OF_TYPE
 
 if TYPE_CHECKING:
-    from tests.fakes.tgi_server import FakeTGI
+    from fakes.tgi_server import FakeTGI
 
 _FINISH = {"eos_token": "stop", "length": "length", "stop_sequence": "stop_sequence"}
 
