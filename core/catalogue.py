@@ -5,18 +5,17 @@ from __future__ import annotations
 DEFAULT_LOCALE = "en"
 
 _EN: dict[str, str] = {
-    "help": (
-        "I can help with:\n"
-        "/essay <title> - a short academic essay\n"
-        "/summarize <text or file> - a summary (of a thread or file too)\n"
-        "/translate <language> <text> - a translation\n"
-        "/chat <message> - a conversation with memory\n"
-        "/entities <text> - people, places, organisations and more\n"
-        "/code <prompt> - an answer in a code block\n"
-        "/models, /model <name> - the models and the model for this conversation\n"
-        "/reset - forget this conversation\n"
-        "/help - this text"
-    ),
+    "help_header": "I can help with:",
+    "help.essay": "/essay <title> - a short academic essay",
+    "help.summarize": "/summarize <text or file> - a summary (of a thread or file too)",
+    "help.translate": "/translate <language> <text> - a translation",
+    "help.chat": "/chat <message> - a conversation with memory",
+    "help.entities": "/entities <text> - people, places, organisations and more",
+    "help.code": "/code <prompt> - an answer in a code block",
+    "help.models": "/models - the models, and which answer now",
+    "help.model": "/model <name> - the model for this conversation",
+    "help.reset": "/reset - forget this conversation",
+    "help.help": "/help - this text",
     "usage.essay": "Usage: /essay <title>",
     "usage.summarize": "Usage: /summarize <text>, or attach a .txt, .md, .pdf or .docx file",
     "usage.translate": "Usage: /translate <language> <text>, for example /translate de Good morning",
@@ -55,18 +54,17 @@ _EN: dict[str, str] = {
 }
 
 _ES: dict[str, str] = {
-    "help": (
-        "Puedo ayudarte con:\n"
-        "/essay <título> - un ensayo académico breve\n"
-        "/summarize <texto o archivo> - un resumen (también de un hilo o archivo)\n"
-        "/translate <idioma> <texto> - una traducción\n"
-        "/chat <mensaje> - una conversación con memoria\n"
-        "/entities <texto> - personas, lugares, organizaciones y más\n"
-        "/code <petición> - una respuesta en un bloque de código\n"
-        "/models, /model <nombre> - los modelos y el modelo de esta conversación\n"
-        "/reset - olvidar esta conversación\n"
-        "/help - este texto"
-    ),
+    "help_header": "Puedo ayudarte con:",
+    "help.essay": "/essay <título> - un ensayo académico breve",
+    "help.summarize": "/summarize <texto o archivo> - un resumen (también de un hilo o archivo)",
+    "help.translate": "/translate <idioma> <texto> - una traducción",
+    "help.chat": "/chat <mensaje> - una conversación con memoria",
+    "help.entities": "/entities <texto> - personas, lugares, organizaciones y más",
+    "help.code": "/code <petición> - una respuesta en un bloque de código",
+    "help.models": "/models - los modelos, y cuáles responden ahora",
+    "help.model": "/model <nombre> - el modelo de esta conversación",
+    "help.reset": "/reset - olvidar esta conversación",
+    "help.help": "/help - este texto",
     "usage.essay": "Uso: /essay <título>",
     "usage.summarize": "Uso: /summarize <texto>, o adjunta un archivo .txt, .md, .pdf o .docx",
     "usage.translate": "Uso: /translate <idioma> <texto>, por ejemplo /translate de Buenos días",
@@ -113,6 +111,10 @@ def language_of(locale: str | None) -> str:
         return DEFAULT_LOCALE
     lang = locale.replace("_", "-").split("-")[0].lower()
     return lang if lang in CATALOGUES else DEFAULT_LOCALE
+
+
+def has(key: str) -> bool:
+    return key in _EN
 
 
 def text(key: str, locale: str | None = None, **params: object) -> str:
@@ -178,5 +180,35 @@ _ES.update(
         "command.reset": "Olvidar esta conversación",
         "command.model": "Elegir el modelo de esta conversación",
         "command.models": "Ver los modelos",
+    }
+)
+
+# Descriptions of each command's options, for the platforms that type them (Discord).
+_EN.update(
+    {
+        "option.essay.title": "The essay's title",
+        "option.summarize.text": "The text to summarise",
+        "option.summarize.file": "A .txt, .md, .pdf or .docx file to summarise",
+        "option.summarize.messages": "How many recent messages of this channel to summarise",
+        "option.translate.language": "The target language",
+        "option.translate.text": "The text to translate",
+        "option.chat.text": "Your message",
+        "option.entities.text": "The text to analyse",
+        "option.code.text": "What the code should do",
+        "option.model.name": "The model's name",
+    }
+)
+_ES.update(
+    {
+        "option.essay.title": "El título del ensayo",
+        "option.summarize.text": "El texto que resumir",
+        "option.summarize.file": "Un archivo .txt, .md, .pdf o .docx que resumir",
+        "option.summarize.messages": "Cuántos mensajes recientes del canal resumir",
+        "option.translate.language": "El idioma de destino",
+        "option.translate.text": "El texto que traducir",
+        "option.chat.text": "Tu mensaje",
+        "option.entities.text": "El texto que analizar",
+        "option.code.text": "Qué debe hacer el código",
+        "option.model.name": "El nombre del modelo",
     }
 )

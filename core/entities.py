@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from core import catalogue
+from core.specs import Work
+
+log = logging.getLogger("tertulia.entities")
 
 ENTITY_TYPES = ("person", "organization", "location", "event", "topic", "other")
 
@@ -65,3 +69,12 @@ def render_entities(entities: list[tuple[str, str]], locale: str | None) -> str:
         if names:
             lines.append(f"- **{catalogue.text(f'entity.{kind}', locale)}**: {', '.join(names)}")
     return "\n".join(lines)
+
+
+def render_entities_answer(raw: str, work: Work) -> str:
+    """The model's JSON as the chat's grouped list; a clear message when it didn't parse."""
+    try:
+        return render_entities(parse_entities(raw), work.locale)
+    except EntitiesParseError:
+        log.warning("entities output did not parse")
+        return catalogue.text("entities_bad_json", work.locale)

@@ -3,7 +3,13 @@ English instructions best, and each prompt says which language to answer in."""
 
 from __future__ import annotations
 
+import re
+
 from core.ports import ChatTurn
+
+_CODE_LANGUAGES = (
+    "python", "javascript", "typescript", "java", "go", "rust", "ruby", "php", "bash", "sql", "c++", "c#",
+)
 
 CHAT_SYSTEM = (
     "You are Tertulia, a helpful assistant in a team chat. Answer clearly and concisely. "
@@ -87,3 +93,13 @@ def code(prompt: str) -> tuple[ChatTurn, ...]:
         ),
         ChatTurn(role="user", content=prompt),
     )
+
+
+def ensure_code_block(answer: str, prompt: str) -> str:
+    """The /code contract is a fenced block naming its language; small models forget."""
+    if re.search(r"^```\S+", answer, re.M):
+        return answer
+    language = next((lang for lang in _CODE_LANGUAGES if re.search(rf"\b{re.escape(lang)}\b", prompt, re.I)), "text")
+    if "```" in answer:  # a fence without a language: name it
+        return re.sub(r"^```\s*$", f"```{language}", answer, count=1, flags=re.M)
+    return f"```{language}\n{answer.strip()}\n```"

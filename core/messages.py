@@ -10,7 +10,7 @@ from typing import Any
 @dataclass(frozen=True, kw_only=True)
 class Attachment:
     """A file the user shared. Either its bytes came with the message (console, small
-    uploads) or the worker fetches it later from ``url`` through the platform's FileFetcher,
+    uploads) or the worker fetches it later from ``url`` (``PlatformDelivery.fetch_file``),
     so that adapters never download inside the platform's ack window."""
 
     name: str
@@ -58,6 +58,9 @@ class InboundMessage:
     addressed: bool = False
     message_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    # Text around the message that a command may read when its line names none:
+    # "thread" (the thread it is in), "reply" (the message it replies to), "channel".
+    context: str | None = None
     reply: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -41,6 +41,11 @@ class ModelSpec:
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.stop and self.flavour is Flavour.TGI:
+            # A raw prompt needs its family's turn markers as stops; a chat API applies its own.
+            object.__setattr__(self, "stop", stop_sequences(self.prompt_format))
+
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
@@ -101,9 +106,6 @@ def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
         prompt_format(fields["prompt_format"])  # fail at load time on an unknown name, not mid-job
     if "stop" in fields:
         fields["stop"] = tuple(fields["stop"])
-    elif fields["flavour"] is Flavour.TGI:
-        # A raw prompt needs its family's turn markers as stops; a chat API applies its own.
-        fields["stop"] = stop_sequences(fields.get("prompt_format", ModelSpec.prompt_format))
     fields["extra"] = {k: v for k, v in raw.items() if k not in ModelSpec.__dataclass_fields__}
     return ModelSpec(name=name, **fields)
 

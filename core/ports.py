@@ -44,6 +44,35 @@ class GenerationRequest:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Usage:
+    """What the server reported about one generation (filled in as the stream ends)."""
+
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    finish_reason: str | None = None
+
+
+class TokenStream(Iterator[str]):
+    """The text deltas of one generation. Once exhausted, ``usage`` holds the server's
+    counts; ``close()`` ends the generation early (the HTTP connection is released)."""
+
+    def __init__(self, deltas: Iterator[str], usage: Usage | None = None) -> None:
+        self._deltas = deltas
+        self.usage = usage if usage is not None else Usage()
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._deltas)
+
+    def close(self) -> None:
+        close = getattr(self._deltas, "close", None)
+        if close is not None:
+            close()
+
+
 class ModelClient(Protocol):
     """One model endpoint. ``stream`` yields text deltas as they arrive and raises the
     ``core.errors.ModelError`` subclasses, which say whether a retry can help."""
@@ -60,7 +89,7 @@ class ModelClient(Protocol):
         """The prompt text as this model would see it (for counting and for raw APIs)."""
         ...
 
-    def stream(self, request: GenerationRequest) -> Iterator[str]: ...
+    def stream(self, request: GenerationRequest) -> TokenStream: ...
 
     def healthy(self) -> bool: ...
 
@@ -169,6 +198,12 @@ class JobStore(Protocol):
     def save_refs(self, job_id: str, refs: list[str]) -> None: ...
 
     def load_refs(self, job_id: str) -> list[str]: ...
+
+    def save_answer(self, job_id: str, text: str) -> None:
+        """The finished answer, so that a retried delivery never asks the model again."""
+        ...
+
+    def load_answer(self, job_id: str) -> str | None: ...
 
 
 class JobQueue(Protocol):

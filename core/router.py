@@ -1,36 +1,29 @@
 """The command router: turns an InboundMessage into an immediate reply or a queued job.
 
 Everything here is quick (Redis at most), because adapters call it inside the platform's
-acknowledgement window; model work always goes to a job.
+acknowledgement window; model work always goes to a job. What each command takes and does
+comes from the command table (core/table.py): there is no per-command code here.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import catalogue
+from core.actions import help_text
 from core.attachments import check_attachment
-from core.commands import parse_command, split_first_word
+from core.commands import Command, check_args, command_from, parse_line
 from core.errors import InputError
-from core.jobs import Job, JobKind
-from core.languages import resolve_language
+from core.jobs import Job
 from core.messages import InboundMessage
 from core.ports import ContextStore, JobQueue, JobStore, ModelChoiceStore
 from core.scope import scope_key
+from core.specs import CommandSpec
+from core.table import COMMANDS, find_spec
 
 log = logging.getLogger("tertulia.router")
-
-_JOB_COMMANDS: dict[str, JobKind] = {
-    "essay": JobKind.ESSAY,
-    "summarize": JobKind.SUMMARIZE,
-    "summarise": JobKind.SUMMARIZE,
-    "translate": JobKind.TRANSLATE,
-    "chat": JobKind.CHAT,
-    "entities": JobKind.ENTITIES,
-    "code": JobKind.CODE,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,99 +61,87 @@ class Router:
         self._max_attachment_bytes = max_attachment_bytes
         self._bot_username = bot_username
 
-    def handle(
-        self,
-        message: InboundMessage,
-        *,
-        source: str | None = None,
-        extra_args: dict[str, str] | None = None,
-    ) -> Outcome:
-        """``source`` names text the platform can supply for an argument-less /summarize
-        ("thread", "channel", "reply"); ``extra_args`` carries typed options (Discord)."""
+    def handle(self, message: InboundMessage, *, command: Command | None = None) -> Outcome:
+        """``command``: what the platform already typed (an option list, a slash command's
+        name); without it, the message's text is parsed here, once."""
         try:
-            return self._handle(message, source=source, extra_args=extra_args or {})
+            if command is None:
+                command = self._command_in(message)
+                if command is None:
+                    return Outcome()
+            return self._dispatch(message, command)
         except InputError as err:
             return Outcome(reply=catalogue.text(err.key, message.locale, **err.params))
 
-    def _handle(self, message: InboundMessage, *, source: str | None, extra_args: dict[str, str]) -> Outcome:
-        command = parse_command(message.text, bot_username=self._bot_username)
-        if command is None:
-            if message.text.startswith("/"):  # a command for another bot
-                return Outcome()
-            if not message.addressed or not message.text.strip():
-                return Outcome()
-            return self._job(JobKind.CHAT, message, {"text": message.text.strip()})
-        name, args = command.name, command.args
-        if name == "tertulia":  # Slack's single umbrella command: /tertulia model llama-2-chat
-            sub, rest = split_first_word(args)
-            name, args = (sub.lower() or "help"), rest
-        locale = message.locale
-        if name in ("help", "start"):
-            return Outcome(reply=catalogue.text("help", locale))
-        if name == "reset":
-            scope = scope_key(message)
-            self._context.clear(scope)
-            return Outcome(reply=catalogue.text("reset_done", locale))
-        if name == "models":
-            return self._job(JobKind.MODELS, message, {})
-        if name == "model":
-            return self._set_model(message, args)
-        kind = _JOB_COMMANDS.get(name)
-        if kind is None:
-            return Outcome(reply=catalogue.text("help", locale))
-        return self._command_job(kind, name, message, args, source=source, extra_args=extra_args)
+    # --- the Desk that immediate actions use ---------------------------------------------
 
-    def _command_job(
-        self,
-        kind: JobKind,
-        name: str,
-        message: InboundMessage,
-        args: str,
-        *,
-        source: str | None,
-        extra_args: dict[str, str],
-    ) -> Outcome:
-        usage = catalogue.text(f"usage.{kind.value}", message.locale)
-        if kind is JobKind.TRANSLATE:
-            language_word, text = split_first_word(args)
-            if not language_word or not text:
-                return Outcome(reply=usage)
-            language = resolve_language(language_word)
-            if language is None:
-                raise InputError("unknown_language", language=language_word)
-            return self._job(kind, message, {"language": language, "text": text})
-        if kind is JobKind.SUMMARIZE:
-            if message.attachments:
-                for attachment in message.attachments:
-                    check_attachment(attachment, max_bytes=self._max_attachment_bytes)
-                return self._job(kind, message, {"text": args, **extra_args})
-            if not args:
-                if source:
-                    return self._job(kind, message, {"source": source, **extra_args})
-                return Outcome(reply=usage)
-            return self._job(kind, message, {"text": args, **extra_args})
-        if not args:
-            return Outcome(reply=usage)
-        key = "title" if kind is JobKind.ESSAY else "text"
-        return self._job(kind, message, {key: args, **extra_args})
+    def model_names(self) -> list[str]:
+        return self._model_names()
 
-    def _set_model(self, message: InboundMessage, args: str) -> Outcome:
-        names = self._model_names()
-        listing = ", ".join(names)
-        wanted = args.strip()
-        if not wanted:
-            return Outcome(reply=catalogue.text("usage.model", message.locale, models=listing))
-        if wanted not in names:
-            return Outcome(reply=catalogue.text("model_unknown", message.locale, model=wanted, models=listing))
-        self._choices.set(scope_key(message), wanted)
-        return Outcome(reply=catalogue.text("model_set", message.locale, model=wanted))
+    def forget(self, scope: str) -> None:
+        self._context.clear(scope)
 
-    def _job(self, kind: JobKind, message: InboundMessage, args: dict[str, str]) -> Outcome:
-        for value in (args.get("text", ""), args.get("title", "")):
+    def choose_model(self, scope: str, name: str) -> None:
+        self._choices.set(scope, name)
+
+    # --- routing -------------------------------------------------------------------------
+
+    def _command_in(self, message: InboundMessage) -> Command | None:
+        text = message.text.strip()
+        line = parse_line(text, bot_username=self._bot_username)
+        if line is not None:
+            return command_from(line.name, text=line.args)
+        if text.startswith("/") and len(text) > 1 and not text[1].isspace():
+            return None  # /cmd@another_bot: Telegram groups deliver it to every bot
+        if not message.addressed:
+            return None
+        if not text or text == "/":
+            return Command(name="help")
+        return Command(name="chat", args={"text": text})
+
+    def _dispatch(self, message: InboundMessage, command: Command) -> Outcome:
+        spec = find_spec(command.name) if command.known else None
+        if spec is None:
+            return Outcome(reply=help_text(COMMANDS, message.locale))
+        args = check_args(spec, command.args)
+        if spec.action is not None:
+            if args is None:
+                return Outcome(reply=self._usage(spec, message))
+            return Outcome(reply=spec.action(self, message, args))
+        if spec.reads_files:
+            for attachment in message.attachments:
+                check_attachment(attachment, max_bytes=self._max_attachment_bytes)
+        if args is None:
+            return Outcome(reply=self._usage(spec, message))
+        reading = self._with_source(spec, message, args)
+        if reading is None:
+            return Outcome(reply=self._usage(spec, message))
+        return self._job(spec, message, reading)
+
+    def _with_source(self, spec: CommandSpec, message: InboundMessage, args: dict[str, str]) -> dict[str, str] | None:
+        """Adds the surrounding text to read ("thread", "reply", "channel") when the command
+        reads it and the line gave no document; None when a document reader has nothing."""
+        files = spec.reads_files and bool(message.attachments)
+        given = bool(spec.document_arg and args.get(spec.document_arg))
+        if not files and not given and message.context in spec.contexts:
+            return {**args, "source": str(message.context)}
+        if spec.document_arg is not None and not files and not given:
+            return None
+        return args
+
+    def _usage(self, spec: CommandSpec, message: InboundMessage) -> str:
+        listing = ", ".join(self._model_names())
+        return catalogue.text(spec.usage_key(), message.locale, models=listing)
+
+    def _job(self, spec: CommandSpec, message: InboundMessage, args: dict[str, str]) -> Outcome:
+        for value in args.values():
             if len(value) > self._max_input_chars:
                 raise InputError("too_long", limit=self._max_input_chars, length=len(value))
-        job = Job(kind=kind, message=message, scope=scope_key(message), args=args)
+        if message.attachments and not spec.reads_files:
+            message = replace(message, attachments=())  # the worker never fetches what it won't read
+        job = Job(kind=spec.name, message=message, scope=scope_key(message), args=args)
         self._jobs.save(job)
         self._queue.enqueue(job.id)
-        log.info("job queued", extra={"job_id": job.id, "kind": kind.value, "platform": message.platform})
+        log.info("job queued", extra={"job_id": job.id, "kind": job.kind, "platform": message.platform})
         return Outcome(job=job)
+

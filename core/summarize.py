@@ -1,11 +1,10 @@
-"""Map-reduce summaries for text longer than the model's input budget."""
+"""Map-reduce reading of text longer than the model's input budget (summaries, answers)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
-from core import instructions
 from core.ports import ChatTurn
 
 Messages = tuple[ChatTurn, ...]
@@ -48,26 +47,30 @@ def map_reduce(
     budget_tokens: int,
     count_tokens: Callable[[Messages], int],
     collect: Callable[[Messages], str],
+    whole: Callable[[str], Messages],
+    part: Callable[[str, int], Messages],
+    combine: Callable[[list[str]], Messages],
     on_parts: Callable[[int], None] | None = None,
 ) -> Messages:
-    """Summarises ``text`` part by part until what is left fits one request, and returns
-    that final request (the caller streams it to the user). ``count_tokens`` measures a
-    whole rendered request; ``collect`` runs one request to completion."""
-    request = instructions.summarize(text)
+    """Reads ``text`` part by part until what is left fits one request, and returns that
+    final request (the caller streams it to the user). ``whole``, ``part`` and ``combine``
+    build the command's requests (a summary, an answer with its sources...);
+    ``count_tokens`` measures a whole rendered request; ``collect`` runs one to completion."""
+    request = whole(text)
     if count_tokens(request) <= budget_tokens:
         return request
-    overhead = count_tokens(instructions.summarize("", partial=True))
+    overhead = count_tokens(part("", 1))
     room = max(budget_tokens - overhead, 16)
-    chars_per_token = max(len(text) / max(count_tokens(instructions.summarize(text)) - overhead, 1), 1.0)
+    chars_per_token = max(len(text) / max(count_tokens(part(text, 1)) - overhead, 1), 1.0)
     chunks = chunk_text(text, max_chars=max(int(room * chars_per_token * 0.9), 64))
     if on_parts is not None:
         on_parts(len(chunks))
-    summaries = [collect(instructions.summarize(chunk, partial=True)) for chunk in chunks]
+    results = [collect(part(chunk, number)) for number, chunk in enumerate(chunks, 1)]
     for _ in range(8):  # each round shrinks the text; a bound keeps a runaway model finite
-        request = instructions.combine_summaries(summaries)
-        if count_tokens(request) <= budget_tokens or len(summaries) == 1:
+        request = combine(results)
+        if count_tokens(request) <= budget_tokens or len(results) == 1:
             return request
-        half = max(len(summaries) // 2, 1)
-        groups = [summaries[:half], summaries[half:]]
-        summaries = [collect(instructions.combine_summaries(g)) for g in groups if g]
-    return instructions.combine_summaries(summaries)
+        half = max(len(results) // 2, 1)
+        groups = [results[:half], results[half:]]
+        results = [collect(combine(g)) for g in groups if g]
+    return combine(results)

@@ -67,6 +67,13 @@ class RedisJobStore:
         raw = self._r.get(self._k("job", job_id, "refs"))
         return list(json.loads(raw)) if raw else []
 
+    def save_answer(self, job_id: str, text: str) -> None:
+        self._r.set(self._k("job", job_id, "answer"), text.encode(), ex=self._ttl)
+
+    def load_answer(self, job_id: str) -> str | None:
+        raw = self._r.get(self._k("job", job_id, "answer"))
+        return raw.decode() if raw is not None else None
+
 
 class RedisContextStore:
     """History as a Redis list of JSON turns per scope, refreshed TTL on every write."""

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bots.console.delivery import stream_key
+from core.commands import parse_line
 from core.messages import Attachment, InboundMessage
 from core.router import Outcome, Router
+from core.table import find_spec
 from tertulia.bootstrap import Services, build_router, build_services
 
 PROMPT = "you> "
@@ -53,7 +55,9 @@ class ConsoleSession:
     def message(self, text: str) -> InboundMessage:
         attachments: tuple[Attachment, ...] = ()
         stripped = text.strip()
-        if stripped.startswith(("/summarize", "/summarise")):
+        line = parse_line(stripped)
+        spec = find_spec(line.name) if line is not None else None
+        if spec is not None and spec.reads_files:
             stripped, attachments = self._local_files(stripped)
         return InboundMessage(
             platform="console",
@@ -68,7 +72,8 @@ class ConsoleSession:
         )
 
     def _local_files(self, line: str) -> tuple[str, tuple[Attachment, ...]]:
-        """`/summarize @notes.pdf` stands in for an upload: the file travels in the job."""
+        """`/summarize @notes.pdf` stands in for an upload (for every command that reads
+        files): the file travels in the job."""
         words = line.split()
         files = [w[1:] for w in words[1:] if w.startswith("@") and len(w) > 1]
         rest = [w for w in words[1:] if not (w.startswith("@") and len(w) > 1)]

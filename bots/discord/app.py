@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import signal
 import sys
@@ -24,9 +23,12 @@ from bots.discord.endpoints import configure_gateway, configure_rest, discover_g
 from bots.discord.inbound import channel_message, guild_id_of, interaction_message, is_addressed, is_from_person
 from bots.discord.localization import CommandTranslator
 from core import catalogue
+from core.actions import help_text
+from core.commands import Command, command_from
 from core.messages import Attachment, InboundMessage
 from core.router import Outcome, Router
 from core.settings import Settings, get_settings
+from core.table import COMMANDS, FILE_COMMAND
 
 log = logging.getLogger("tertulia.discord")
 
@@ -44,11 +46,10 @@ class Adapter:
     async def run(
         self,
         interaction: discord.Interaction,
-        text: str,
+        command: Command,
         *,
         attachments: tuple[Attachment, ...] = (),
-        source: str | None = None,
-        extra_args: dict[str, str] | None = None,
+        context: str | None = None,
     ) -> None:
         # First, before any Redis or model work: Discord drops an interaction that is not
         # acknowledged within 3 seconds.
@@ -59,18 +60,19 @@ class Adapter:
             return
         message = interaction_message(
             interaction,
-            text=text,
+            text=f"/{command.name}",
             attachments=attachments,
+            context=context,
             response_message_id=callback.message_id if callback is not None else None,
         )
         try:
-            outcome = await asyncio.to_thread(self._router.handle, message, source=source, extra_args=extra_args)
+            outcome = await asyncio.to_thread(self._router.handle, message, command=command)
         except Exception:
             log.exception("routing failed for interaction %s", interaction.id)
             outcome = Outcome(reply=catalogue.text("internal_error", message.locale))
         if outcome.job is not None:
             return  # a worker edits the deferred response
-        reply = outcome.reply or catalogue.text("help", message.locale)
+        reply = outcome.reply or help_text(COMMANDS, message.locale)
         await interaction.edit_original_response(content=reply, allowed_mentions=_NO_MENTIONS)
 
     async def on_message(self, message: discord.Message, *, bot_id: int) -> None:
@@ -101,20 +103,15 @@ class Adapter:
             self._chains.remember(str(message.id), root)
         locale = str(message.guild.preferred_locale.value) if message.guild is not None else None
         inbound = channel_message(message, bot_id=bot_id, root=root, locale=locale)
-        text, source = _message_command(inbound)
-        return self._router.handle(dataclasses.replace(inbound, text=text), source=source), root
+        return self._router.handle(inbound, command=_bare_command(inbound)), root
 
 
-def _message_command(inbound: InboundMessage) -> tuple[str, str | None]:
-    """A bare mention gets the help; a bare file is summarised; an argument-less
-    /summarize reads the replied-to message, or else the channel's recent messages."""
-    text = inbound.text
-    if not text:
-        text = "/summarize" if inbound.attachments else "/help"
-    source = None
-    if text.strip().lower() in ("/summarize", "/summarise") and not inbound.attachments:
-        source = "reply" if "referenced_message_id" in inbound.reply else "channel"
-    return text, source
+def _bare_command(inbound: InboundMessage) -> Command | None:
+    """A bare mention gets the help; a bare file is read by the table's file command.
+    Anything else is the text's own command, parsed by the router."""
+    if inbound.text:
+        return None
+    return command_from(FILE_COMMAND if inbound.attachments else "help")
 
 
 class TertuliaClient(discord.Client):
@@ -150,7 +147,7 @@ class TertuliaClient(discord.Client):
 class _NotServing:
     """sync-commands builds the same commands without answering any."""
 
-    async def run(self, interaction: discord.Interaction, text: str, **_: Any) -> None:
+    async def run(self, interaction: discord.Interaction, command: Command, **_: Any) -> None:
         return None
 
 

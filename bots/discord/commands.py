@@ -1,36 +1,41 @@
-"""The slash commands, with typed options, autocomplete and localised descriptions.
+"""The slash commands, built from the command table (core/table.py): typed options,
+autocomplete and localised descriptions.
 
-Each callback only turns its options into the router's text (``/translate de Hello``) or
-typed extras; parsing stays in core/commands.py. ``Handler.run`` defers first, so every
+Each callback hands the router a typed ``Command`` made of the options Discord already
+typed; nothing is turned back into text. ``Handler.run`` defers first, so every
 interaction is acknowledged inside Discord's 3 seconds whatever the model is doing.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import discord
 from discord import app_commands
-from discord.app_commands import locale_str as _
 
 from bots.discord.inbound import attachment_of
 from bots.discord.limits import HISTORY_MAX_MESSAGES
+from core import catalogue
+from core.commands import Command
 from core.languages import language_names, resolve_language
 from core.messages import Attachment
+from core.specs import Arg, ArgType, CommandSpec
+from core.table import COMMANDS
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
+FILE_OPTION = "file"  # the attachment option of the commands that read files
 
 
 class Handler(Protocol):
     async def run(
         self,
         interaction: discord.Interaction,
-        text: str,
+        command: Command,
         *,
         attachments: tuple[Attachment, ...] = (),
-        source: str | None = None,
-        extra_args: dict[str, str] | None = None,
+        context: str | None = None,
     ) -> None: ...
 
 
@@ -61,80 +66,76 @@ def model_suggestions(current: str, names: list[str]) -> list[str]:
     return [n for n in names if typed in n.lower()][:MAX_CHOICES]
 
 
-def build_commands(handler: Handler, *, model_names: Callable[[], list[str]]) -> list[app_commands.Command]:  # type: ignore[type-arg]
-    @app_commands.command(name="essay", description=_("Write a short five-paragraph academic essay"))
-    @app_commands.describe(title=_("The essay's title"))
-    async def essay(interaction: discord.Interaction, title: str) -> None:
-        await handler.run(interaction, f"/essay {title}")
+def text_of(key: str) -> app_commands.locale_str:
+    """The English text, keyed for the translator (bots/discord/localization.py)."""
+    return app_commands.locale_str(catalogue.text(key)[:100], key=key)
 
-    @app_commands.command(
-        name="summarize", description=_("Summarise a text, a file or the channel's recent messages")
-    )
-    @app_commands.describe(
-        text=_("The text to summarise"),
-        file=_("A .txt, .md, .pdf or .docx file to summarise"),
-        messages=_("How many recent messages of this channel to summarise"),
-    )
-    async def summarize(
-        interaction: discord.Interaction,
-        text: str | None = None,
-        file: discord.Attachment | None = None,
-        messages: app_commands.Range[int, 1, HISTORY_MAX_MESSAGES] | None = None,
-    ) -> None:
+
+def _annotation(arg: Arg) -> Any:
+    kind: Any = str
+    if arg.type is ArgType.COUNT:
+        kind = app_commands.Range[int, 1, min(arg.maximum or HISTORY_MAX_MESSAGES, HISTORY_MAX_MESSAGES)]
+    return kind if arg.required else kind | None
+
+
+def _signature(spec: CommandSpec) -> inspect.Signature:
+    """The callback's signature as discord.py reads it: one typed parameter per option."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
+    file = inspect.Parameter(FILE_OPTION, keyword, annotation=discord.Attachment | None, default=None)
+    for arg in spec.args:
+        if spec.reads_files and not arg.positional and file not in params:
+            params.append(file)  # the file beside the typed text, before option-only extras
+        default = inspect.Parameter.empty if arg.required else None
+        params.append(inspect.Parameter(arg.name, keyword, annotation=_annotation(arg), default=default))
+    if spec.reads_files and file not in params:
+        params.append(file)
+    # Discord lists required options first.
+    params[1:] = sorted(params[1:], key=lambda p: p.default is not inspect.Parameter.empty)
+    return inspect.Signature(params)
+
+
+def _command(spec: CommandSpec, handler: Handler, model_names: Callable[[], list[str]]) -> app_commands.Command:  # type: ignore[type-arg]
+    async def callback(interaction: discord.Interaction[Any], /, **options: Any) -> None:
+        file = options.pop(FILE_OPTION, None)
         attachments = (attachment_of(file),) if file is not None else ()
-        if messages is not None and not text and not attachments:
-            await handler.run(interaction, "/summarize", source="channel", extra_args={"messages": str(messages)})
-            return
-        await handler.run(interaction, f"/summarize {text or ''}".rstrip(), attachments=attachments)
+        args = {name: str(value).strip() for name, value in options.items() if value is not None}
+        counted = any(a.type is ArgType.COUNT and a.name in args for a in spec.args)
+        # A count of recent messages means: read the channel.
+        await handler.run(
+            interaction,
+            Command(name=spec.name, args=args),
+            attachments=attachments,
+            context="channel" if counted else None,
+        )
 
-    @app_commands.command(name="translate", description=_("Translate a text (the source language is detected)"))
-    @app_commands.describe(to=_("The target language"), text=_("The text to translate"))
-    async def translate(interaction: discord.Interaction, to: str, text: str) -> None:
-        await handler.run(interaction, f"/translate {to.strip()} {text}")
-
-    @translate.autocomplete("to")
-    async def translate_to(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=label, value=code) for label, code in language_suggestions(current)]
-
-    @app_commands.command(name="chat", description=_("Talk with the bot; it remembers this conversation"))
-    @app_commands.describe(message=_("Your message"))
-    async def chat(interaction: discord.Interaction, message: str) -> None:
-        await handler.run(interaction, f"/chat {message}")
-
-    @app_commands.command(
-        name="entities", description=_("Find the people, places, organisations and events in a text")
+    callback.__signature__ = _signature(spec)  # type: ignore[attr-defined]
+    descriptions = {arg.name: text_of(f"option.{spec.name}.{arg.name}") for arg in spec.args}
+    if spec.reads_files:
+        descriptions[FILE_OPTION] = text_of(f"option.{spec.name}.{FILE_OPTION}")
+    callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
+    command: app_commands.Command = app_commands.Command(  # type: ignore[type-arg]
+        name=spec.name, description=text_of(f"command.{spec.name}"), callback=callback
     )
-    @app_commands.describe(text=_("The text to analyse"))
-    async def entities(interaction: discord.Interaction, text: str) -> None:
-        await handler.run(interaction, f"/entities {text}")
-
-    @app_commands.command(name="code", description=_("Answer a programming request in a code block"))
-    @app_commands.describe(prompt=_("What the code should do"))
-    async def code(interaction: discord.Interaction, prompt: str) -> None:
-        await handler.run(interaction, f"/code {prompt}")
-
-    @app_commands.command(name="model", description=_("Choose the model for this conversation"))
-    @app_commands.describe(name=_("The model's name"))
-    async def model(interaction: discord.Interaction, name: str) -> None:
-        await handler.run(interaction, f"/model {name.strip()}")
-
-    @model.autocomplete("name")
-    async def model_name(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=n) for n in model_suggestions(current, model_names())]
-
-    @app_commands.command(name="models", description=_("List the models and which one this conversation uses"))
-    async def models(interaction: discord.Interaction) -> None:
-        await handler.run(interaction, "/models")
-
-    @app_commands.command(name="reset", description=_("Forget this conversation"))
-    async def reset(interaction: discord.Interaction) -> None:
-        await handler.run(interaction, "/reset")
-
-    @app_commands.command(name="help", description=_("What the bot can do"))
-    async def help_(interaction: discord.Interaction) -> None:
-        await handler.run(interaction, "/help")
-
-    return [essay, summarize, translate, chat, entities, code, model, models, reset, help_]
+    for arg in spec.args:
+        if arg.type is ArgType.LANGUAGE:
+            command.autocomplete(arg.name)(_languages)
+        elif arg.type is ArgType.MODEL:
+            command.autocomplete(arg.name)(_models(model_names))
+    return command
 
 
-COMMAND_NAMES = ("essay", "summarize", "translate", "chat", "entities", "code", "model", "models", "reset", "help")
+async def _languages(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=label, value=code) for label, code in language_suggestions(current)]
+
+
+def _models(names: Callable[[], list[str]]) -> Callable[..., Any]:
+    async def suggest(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=n) for n in model_suggestions(current, names())]
+
+    return suggest
+
+
+def build_commands(handler: Handler, *, model_names: Callable[[], list[str]]) -> list[app_commands.Command]:  # type: ignore[type-arg]
+    """One slash command per menu command of the table."""
+    return [_command(spec, handler, model_names) for spec in COMMANDS if spec.menu]

@@ -52,6 +52,7 @@ def interaction_message(
     *,
     text: str,
     attachments: tuple[Attachment, ...] = (),
+    context: str | None = None,
     response_message_id: int | None = None,
 ) -> InboundMessage:
     user = interaction.user
@@ -80,6 +81,7 @@ def interaction_message(
         addressed=True,
         message_id=str(interaction.id),
         attachments=attachments,
+        context=context,
         reply=reply,
     )
 
@@ -95,6 +97,7 @@ def channel_message(
         replies.CHANNEL_ID: str(message.channel.id),
         replies.MESSAGE_ID: str(message.id),
     }
+    replied = message.reference is not None and bool(message.reference.message_id)
     if message.reference is not None and message.reference.message_id:
         reply[replies.REFERENCED_MESSAGE_ID] = str(message.reference.message_id)
     return InboundMessage(
@@ -110,6 +113,7 @@ def channel_message(
         addressed=True,
         message_id=str(message.id),
         attachments=tuple(attachment_of(a) for a in message.attachments),
+        context="reply" if replied else "channel",
         reply=reply,
     )
 

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 
 from bots.slack import inbound
 from bots.slack.api import make_client
-from bots.slack.config import SlackConfig, get_slack_config
+from bots.slack.config import UMBRELLA, SlackConfig, get_slack_config
 from bots.slack.http_server import HttpServer
 from core import catalogue
 from core.router import Router
@@ -81,8 +81,9 @@ class SlackAdapter:
     def _command_listener(self, canonical: str) -> Callable[..., None]:
         def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             ack()  # first, always: nothing below may delay Slack's 3-second window
-            parsed = inbound.from_slash_command(body, canonical=canonical, locale=self._locale(body.get("user_id")))
-            outcome = self._router.handle(parsed.message, source=parsed.source)
+            command = None if canonical == UMBRELLA else canonical
+            parsed = inbound.from_slash_command(body, canonical=command, locale=self._locale(body.get("user_id")))
+            outcome = self._router.handle(parsed.message, command=parsed.command)
             if outcome.reply:
                 respond(text=outcome.reply, response_type="ephemeral")
 
@@ -99,7 +100,7 @@ class SlackAdapter:
         parsed = inbound.from_event(body, bot_user_id=context.get("bot_user_id"), locale=locale)
         if parsed is None:
             return
-        outcome = self._router.handle(parsed.message, source=parsed.source)
+        outcome = self._router.handle(parsed.message, command=parsed.command)
         if outcome.reply:
             self._client.chat_postMessage(
                 channel=parsed.message.channel, thread_ts=parsed.message.reply.get("thread_ts"), text=outcome.reply
@@ -109,7 +110,7 @@ class SlackAdapter:
         ack()
         user = (body.get("user") or {}).get("id")
         parsed = inbound.from_message_shortcut(body, locale=self._locale(user))
-        outcome = self._router.handle(parsed.message, source=parsed.source)
+        outcome = self._router.handle(parsed.message, command=parsed.command)
         if outcome.reply:
             respond(text=outcome.reply, response_type="ephemeral")
 

@@ -7,24 +7,24 @@ is configurable: two apps in one workspace cannot both own ``/summarize``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The job commands an app offers, by canonical name (what core/commands.py understands).
-JOB_COMMANDS = ("essay", "summarize", "translate", "chat", "entities", "code")
+from core.table import COMMANDS
+
+UMBRELLA = "tertulia"  # the one slash command for the commands without their own
+
+
+def slash_command_names() -> list[str]:
+    """The table's commands that get a slash command of their own on Slack."""
+    return [spec.name for spec in COMMANDS if spec.own_slash_command]
 
 
 class SlackConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TERTULIA_SLACK_", extra="ignore")
 
-    command_essay: str = "/essay"
-    command_summarize: str = "/summarize"
-    command_translate: str = "/translate"
-    command_chat: str = "/chat"
-    command_entities: str = "/entities"
-    command_code: str = "/code"
-    command_tertulia: str = "/tertulia"  # help, model, models, reset
     shortcut_summarize: str = "summarize_thread"  # callback_id of the message shortcut
     # /summarize with no text reads the channel's recent history: at most this many
     # messages, none older than this many hours.
@@ -35,9 +35,13 @@ class SlackConfig(BaseSettings):
     host: str = "0.0.0.0"  # HTTP mode listens here, on TERTULIA_SLACK_PORT (core settings)
 
     def commands(self) -> dict[str, str]:
-        """Slack command name (with its slash) -> canonical command name."""
-        names = {getattr(self, f"command_{name}"): name for name in (*JOB_COMMANDS, "tertulia")}
-        return {slash if slash.startswith("/") else f"/{slash}": name for slash, name in names.items()}
+        """Slack command name (with its slash) -> the table's command name, or UMBRELLA.
+        ``TERTULIA_SLACK_COMMAND_<NAME>`` renames one (``TERTULIA_SLACK_COMMAND_ESSAY=/ai-essay``)."""
+        names = {}
+        for name in (*slash_command_names(), UMBRELLA):
+            slash = os.environ.get(f"TERTULIA_SLACK_COMMAND_{name.upper()}") or f"/{name}"
+            names[slash if slash.startswith("/") else f"/{slash}"] = name
+        return names
 
 
 @lru_cache(maxsize=1)

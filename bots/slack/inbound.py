@@ -13,13 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.commands import Command, command_from, parse_line, split_first_word
 from core.messages import Attachment, InboundMessage
+from core.table import FILE_COMMAND, find_spec, word_commands
 
 PLATFORM = "slack"
-
-# Words that, first in a mention or DM, mean a command rather than chat.
-_SUMMARY_WORDS = frozenset({"summarize", "summarise", "summary", "tldr", "tl;dr"})
-_SOLO_WORDS = frozenset({"help", "reset", "models"})
+SHORTCUT_COMMAND = "summarize"  # the "Summarize thread" message shortcut of manifest.yml
 # Message subtypes that are a person writing; every other subtype (edits, joins, bot
 # posts...) is not something to answer.
 _USER_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast"})
@@ -27,10 +26,10 @@ _USER_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast"})
 
 @dataclass(frozen=True, kw_only=True)
 class Parsed:
-    """What the router gets: the message and, for an argument-less /summarize, the source."""
+    """What the router gets: the message and the command it carries (None: plain chat)."""
 
     message: InboundMessage
-    source: str | None = None
+    command: Command | None = None
 
 
 def is_dm_channel(channel_id: str, channel_name: str | None = None) -> bool:
@@ -56,19 +55,30 @@ def attachments_of(files: list[dict[str, Any]] | None) -> tuple[Attachment, ...]
     return tuple(result)
 
 
-def command_text(text: str) -> tuple[str, bool]:
-    """Mention or DM text -> (router text, is a summary request). ``summarize`` first,
-    or a lone ``help``/``reset``/``models``, is a command; ``/cmd ...`` passes through."""
+def command_in(text: str) -> Command | None:
+    """The command a mention or DM starts: ``/cmd ...`` as typed; a command word first
+    (``summarize``, ``tldr``...); or a lone command name that needs no argument (``help``,
+    ``reset``, ``models``). None: plain chat."""
     text = text.strip()
-    if text.startswith("/"):
-        return text, text.split(None, 1)[0].lower() in ("/summarize", "/summarise")
-    first, _, rest = text.partition(" ")
+    line = parse_line(text)
+    if line is not None:
+        return command_from(line.name, text=line.args)
+    first, rest = split_first_word(text)
     word = first.lower().rstrip(":,.!?")
-    if word in _SUMMARY_WORDS:
-        return f"/summarize {rest.strip()}".strip(), True
-    if word in _SOLO_WORDS and not rest.strip():
-        return f"/{word}", False
-    return text, False
+    named = word_commands().get(word)
+    if named is not None:
+        return command_from(named, text=rest)
+    spec = find_spec(word)
+    if spec is not None and not rest and not any(arg.required for arg in spec.args):
+        return command_from(spec.name)
+    return None
+
+
+def umbrella_command(text: str) -> Command:
+    """``/tertulia model llama-2-chat``: Slack's one command for the commands that have no
+    slash command of their own (help, models, model, reset); empty means help."""
+    name, rest = split_first_word(text)
+    return command_from(name.lower() or "help", text=rest)
 
 
 def strip_mentions(text: str, bot_user_id: str | None) -> str:
@@ -85,9 +95,11 @@ def is_from_a_bot(event: dict[str, Any], bot_user_id: str | None) -> bool:
     return bool(bot_user_id and event.get("user") == bot_user_id)
 
 
-def from_slash_command(body: dict[str, Any], *, canonical: str, locale: str | None) -> Parsed:
+def from_slash_command(body: dict[str, Any], *, canonical: str | None, locale: str | None) -> Parsed:
+    """``canonical``: the table's command behind this slash command; None for the umbrella."""
     text = str(body.get("text") or "").strip()
     channel = str(body.get("channel_id") or "")
+    command = command_from(canonical, text=text) if canonical else umbrella_command(text)
     message = InboundMessage(
         platform=PLATFORM,
         workspace=str(body.get("team_id") or ""),
@@ -95,17 +107,17 @@ def from_slash_command(body: dict[str, Any], *, canonical: str, locale: str | No
         user=str(body.get("user_id") or ""),
         user_name=body.get("user_name"),
         locale=locale,
-        text=f"/{canonical} {text}".strip(),
+        text=f"{body.get('command') or '/' + command.name} {text}".strip(),
         is_dm=is_dm_channel(channel, body.get("channel_name")),
         message_id=body.get("trigger_id"),
+        context="channel",  # a slash command has no thread; it may read the channel
         reply={
             "mode": "command",
-            "command": f"{body.get('command') or '/' + canonical} {text}".strip(),
+            "command": f"{body.get('command') or '/' + command.name} {text}".strip(),
             "response_url": str(body.get("response_url") or ""),
         },
     )
-    source = "channel" if canonical == "summarize" and not text else None
-    return Parsed(message=message, source=source)
+    return Parsed(message=message, command=command)
 
 
 def from_event(body: dict[str, Any], *, bot_user_id: str | None, locale: str | None) -> Parsed | None:
@@ -117,16 +129,14 @@ def from_event(body: dict[str, Any], *, bot_user_id: str | None, locale: str | N
     is_dm = event.get("type") == "message" and (event.get("channel_type") == "im" or is_dm_channel(channel))
     if event.get("type") == "message" and not is_dm:
         return None  # in channels we answer mentions (app_mention), not every message
-    text, summary = command_text(strip_mentions(str(event.get("text") or ""), bot_user_id))
+    text = strip_mentions(str(event.get("text") or ""), bot_user_id)
+    command = command_in(text)
     attachments = attachments_of(event.get("files"))
-    if attachments and not summary:
-        if is_dm and not text:  # a file alone in a DM: the only thing to do is summarise it
-            text, summary = "/summarize", True
-        else:  # files beside a chat message are not read: only summaries read files
-            attachments = ()
+    if attachments and command is None and is_dm and not text:
+        command = command_from(FILE_COMMAND)  # a file alone in a DM: the only thing to do with it
     if not text and not attachments:
         return None
-    return _event_message(body, event, text, is_dm, attachments, locale, summary=summary)
+    return _event_message(body, event, text, is_dm, attachments, locale, command=command)
 
 
 def _event_message(
@@ -137,7 +147,7 @@ def _event_message(
     attachments: tuple[Attachment, ...],
     locale: str | None,
     *,
-    summary: bool = False,
+    command: Command | None,
 ) -> Parsed:
     ts = str(event.get("ts") or "")
     thread_ts = event.get("thread_ts")
@@ -162,12 +172,10 @@ def _event_message(
         addressed=True,
         message_id=ts,
         attachments=attachments,
+        context="thread" if thread_ts else "channel",
         reply=reply,
     )
-    source = None
-    if summary and text == "/summarize" and not attachments:
-        source = "thread" if thread_ts else "channel"
-    return Parsed(message=message, source=source)
+    return Parsed(message=message, command=command)
 
 
 def from_message_shortcut(body: dict[str, Any], *, locale: str | None) -> Parsed:
@@ -184,11 +192,12 @@ def from_message_shortcut(body: dict[str, Any], *, locale: str | None) -> Parsed
         user=str(user.get("id") or ""),
         user_name=user.get("username") or user.get("name"),
         locale=locale,
-        text="/summarize",
+        text="",
         thread=root,
         is_dm=is_dm_channel(channel),
         addressed=True,
         message_id=body.get("trigger_id"),
+        context="thread",
         reply={"thread_ts": root, "response_url": str(body.get("response_url") or "")},
     )
-    return Parsed(message=message, source="thread")
+    return Parsed(message=message, command=command_from(SHORTCUT_COMMAND))

@@ -29,35 +29,23 @@ from core import catalogue
 from core.attachments import human_size
 from core.router import Router
 from core.settings import Settings
+from core.table import COMMANDS
 
 log = logging.getLogger("tertulia.telegram")
 
 ALLOWED_UPDATES = ("message",)
 POLL_TIMEOUT_SECONDS = 10  # getUpdates long-poll
-COMMANDS = ("start", "help", "essay", "summarize", "translate", "chat", "entities", "code", "reset", "models",
-            "model")
 MENU_LANGUAGES = ("es",)  # besides the default (English) menu
 
 
+def menu_commands() -> list[str]:
+    """The table's menu commands, with Telegram's conventional /start first."""
+    return ["start", *(spec.name for spec in COMMANDS if spec.menu)]
+
+
 def command_descriptions(locale: str) -> dict[str, str]:
-    """Menu texts for setMyCommands, from the catalogue: ``command.<name>`` where it has
-    one, else the command's line of the help text ("/essay <title> - a short essay")."""
-    from_help: dict[str, str] = {}
-    for line in catalogue.text("help", locale).splitlines():
-        names, sep, description = line.partition(" - ")
-        if not sep:
-            continue
-        for word in names.replace(",", " ").split():
-            if word.startswith("/"):
-                from_help[word[1:]] = description.strip()
-    result: dict[str, str] = {}
-    for name in COMMANDS:
-        key = f"command.{name}"
-        if key in catalogue.CATALOGUES[catalogue.DEFAULT_LOCALE]:
-            result[name] = catalogue.text(key, locale)
-        else:
-            result[name] = from_help.get(name) or from_help.get("help", name)
-    return {name: text[:256] for name, text in result.items()}  # Bot API: 1-256 characters
+    """Menu texts for setMyCommands, from the catalogue's ``command.<name>``."""
+    return {name: catalogue.text(f"command.{name}", locale)[:256] for name in menu_commands()}  # Bot API: 1-256
 
 
 async def publish_commands(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -103,7 +91,7 @@ class TelegramAdapter:
                                   limit=human_size(CLOUD_DOWNLOAD_LIMIT))
             await self._say(context, inbound, text)
             return
-        outcome = await asyncio.to_thread(self._router.handle, inbound.message, source=inbound.source)
+        outcome = await asyncio.to_thread(self._router.handle, inbound.message, command=inbound.command)
         if outcome.reply is not None:
             await self._say(context, inbound, outcome.reply)
         elif outcome.job is not None:

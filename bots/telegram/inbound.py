@@ -2,8 +2,8 @@
 
 Scopes: a private chat is its user's; a group is its chat; a forum topic is its own
 thread, so topics never share memory. In groups the bot only takes plain text that
-mentions it or replies to it; commands are passed raw (core/commands.py parses
-``/cmd@bot``).
+mentions it or replies to it; a command (``/cmd@bot args``) is parsed once, here, by
+core/commands.py, and handed to the router typed.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from telegram import Message, MessageEntity
 from telegram.constants import ChatType
 
 from bots.telegram.delivery import file_url
-from core.commands import parse_command
+from core.commands import Command, command_from, parse_line
 from core.messages import Attachment, InboundMessage
+from core.table import find_spec
 
 PLATFORM = "telegram"
-SUMMARY_COMMANDS = ("summarize", "summarise")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Inbound:
     message: InboundMessage
-    source: str | None  # "reply" when a replied-to message's text is stored in ``reply``
+    command: Command | None  # None: plain text (chat, when addressed)
 
 
 def _real_reply(message: Message) -> Message | None:
@@ -81,7 +81,8 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
     replied = _real_reply(message)
     mentions = _mentions_bot(message, bot_id=bot_id, bot_username=bot_username)
     replies_to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
-    command = parse_command(text, bot_username=bot_username)
+    line = parse_line(text, bot_username=bot_username)
+    command = command_from(line.name, text=line.args) if line is not None else None
     is_command = text.lstrip().startswith("/")
     addressed = private or bool(mentions) or replies_to_bot
     if not is_command and not addressed:
@@ -98,24 +99,25 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
     if not private:
         reply["reply_to"] = str(message.message_id)
 
-    # Only /summarize reads documents: its own (sent with the command as caption), else the
-    # replied-to one. Other messages never carry a file the worker would fetch for nothing.
-    summarizing = command is not None and command.name in SUMMARY_COMMANDS
+    # Only commands that read files get documents: their own (sent with the command as
+    # caption), else the replied-to one. Other messages never carry a file the worker would
+    # fetch for nothing; likewise the replied-to text goes only to commands that read it.
+    spec = find_spec(command.name) if command is not None and command.known else None
     attachments: list[Attachment] = []
-    own = _document(message) if summarizing else None
+    own = _document(message) if spec is not None and spec.reads_files else None
     if own is not None:
         attachments.append(own)
-    source: str | None = None
-    if replied is not None and summarizing:
-        replied_document = _document(replied)
+    context: str | None = None
+    if replied is not None and spec is not None:
+        replied_document = _document(replied) if spec.reads_files else None
         if own is None and replied_document is not None:
             attachments.append(replied_document)
         replied_text = replied.text or replied.caption or ""
-        if replied_text.strip():
+        if replied_text.strip() and "reply" in spec.contexts:
             # The Bot API cannot fetch an old message later: the worker reads it from here.
             reply["reply_text"] = replied_text
             reply["reply_author"] = _author(replied)
-            source = "reply"
+            context = "reply"
 
     inbound = InboundMessage(
         platform=PLATFORM,
@@ -131,6 +133,7 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
         addressed=addressed,
         message_id=str(message.message_id),
         attachments=tuple(attachments),
+        context=context,
         reply=reply,
     )
-    return Inbound(message=inbound, source=source)
+    return Inbound(message=inbound, command=command)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from core.splitter import open_fence
-from tests.conftest import wait_until
 from fakes.discord_payloads import bot_mention, option, person
 from fakes.discord_server import APPLICATION_ID, BOT_USER, CHANNEL_ID
+from tests.conftest import wait_until
 from tests.integration import discord_support
 from tests.integration.discord_support import (
     ANA,
@@ -41,10 +41,10 @@ def test_every_command_is_deferred_in_time_and_answered_by_editing_the_original(
     commands = {
         "essay": [option("title", "Tea in Spain")],
         "summarize": [option("text", "Tea arrived in Spain late and stayed.")],
-        "translate": [option("to", "de"), option("text", "Good morning")],
-        "chat": [option("message", "Hello there")],
+        "translate": [option("language", "de"), option("text", "Good morning")],
+        "chat": [option("text", "Hello there")],
         "entities": [option("text", "Ana met Bruno in Madrid.")],
-        "code": [option("prompt", "add two numbers")],
+        "code": [option("text", "add two numbers")],
         "models": [],
         "model": [option("name", "tgi")],
         "reset": [],
@@ -109,7 +109,7 @@ def test_a_5000_character_answer_arrives_as_ordered_messages_with_intact_code_bl
     chosen = stack.command("model", [option("name", "tgi-long")], channel_id=channel)
     stack.answer(chosen, "This conversation now uses the model 'tgi-long'.")
     stack.tgi.script(text)
-    payload = stack.command("chat", [option("message", "show me the steps")], channel_id=channel)
+    payload = stack.command("chat", [option("text", "show me the steps")], channel_id=channel)
 
     def whole() -> list[str] | None:
         pieces = stack.rest.answer_of(payload["token"])
@@ -186,7 +186,7 @@ def test_a_429_during_streaming_delays_the_edits_and_the_final_text_is_complete(
     stack.tgi.script(words)
     stack.tgi.set_delays(between_tokens=0.03)  # about 3.6 s of streaming: several edits
     stack.rest.fail("PATCH", r"/messages/@original$", retry_after=1.5, skip=1)
-    payload = stack.command("chat", [option("message", "count for me")])
+    payload = stack.command("chat", [option("text", "count for me")])
     stack.answer(payload, words, timeout=30)
 
     edits = stack.rest.calls_to("PATCH", re.escape(payload["token"]) + "/messages/@original$")
@@ -199,7 +199,7 @@ def test_a_429_during_streaming_delays_the_edits_and_the_final_text_is_complete(
 def test_an_expired_interaction_token_answers_in_the_channel(discord_stack: DiscordStack) -> None:
     stack = discord_stack
     stack.rest.token_ttl = 0.0  # every webhook call now says 50027 Invalid Webhook Token
-    payload = stack.command("chat", [option("message", "late but complete")])
+    payload = stack.command("chat", [option("text", "late but complete")])
     original_id = stack.rest.interaction(payload["token"]).original_id
 
     def in_channel() -> dict[str, object] | None:
@@ -228,7 +228,7 @@ def test_summarize_messages_reads_the_recent_channel_history(discord_stack: Disc
 
 def test_translate_autocomplete_offers_languages(discord_stack: DiscordStack) -> None:
     stack = discord_stack
-    payload = stack.command("translate", [option("to", "ger", focused=True), option("text", "hi")],
+    payload = stack.command("translate", [option("language", "ger", focused=True), option("text", "hi")],
                             interaction_type=4)
     interaction = wait_until(lambda: stack.rest.interaction(payload["token"]).callback_data, timeout=5)
     assert stack.rest.interaction(payload["token"]).callback_type == 8  # AUTOCOMPLETE_RESULT
@@ -240,7 +240,7 @@ def test_a_spanish_client_gets_spanish_texts_and_a_dm_command_works(discord_stac
     stack = discord_stack
     payload = stack.command("help", locale="es-ES")
     wait_until(lambda: "".join(stack.rest.answer_of(payload["token"])).startswith("Puedo ayudarte con:"), timeout=10)
-    dm = stack.command("chat", [option("message", "hola")], guild_id=None, channel_id="1400000000000000002")
+    dm = stack.command("chat", [option("text", "hola")], guild_id=None, channel_id="1400000000000000002")
     stack.answer(dm, "Echo: hola")
 
 

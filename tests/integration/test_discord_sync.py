@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
 from fakes.discord_server import APPLICATION_ID, GUILD_ID, FakeDiscord
+from tests.conftest import REPO
 from tests.integration import discord_support
 
 # The shared fixtures (bound here so pytest finds them in this module).
@@ -18,8 +18,8 @@ discord_rest = discord_support.discord_rest
 pytestmark = pytest.mark.integration
 
 EXPECTED_OPTIONS = {
-    "essay": ["title"], "summarize": ["text", "file", "messages"], "translate": ["to", "text"],
-    "chat": ["message"], "entities": ["text"], "code": ["prompt"], "model": ["name"],
+    "essay": ["title"], "summarize": ["text", "file", "messages"], "translate": ["language", "text"],
+    "chat": ["text"], "entities": ["text"], "code": ["text"], "model": ["name"],
     "models": [], "reset": [], "help": [],
 }
 
@@ -48,7 +48,7 @@ def test_sync_commands_registers_every_command_with_its_options(
     assert {n: [o["name"] for o in c.get("options", [])] for n, c in body.items()} == EXPECTED_OPTIONS
 
     translate = {o["name"]: o for o in body["translate"]["options"]}
-    assert translate["to"]["autocomplete"] is True and translate["to"]["type"] == 3
+    assert translate["language"]["autocomplete"] is True and translate["language"]["type"] == 3
     model = body["model"]["options"][0]
     assert model["autocomplete"] is True and model["required"] is True
     summarize = {o["name"]: o for o in body["summarize"]["options"]}
@@ -58,7 +58,7 @@ def test_sync_commands_registers_every_command_with_its_options(
     for command in body.values():
         assert command["description_localizations"]["es-ES"]
         assert command["description_localizations"]["es-419"]
-    assert body["reset"]["description_localizations"]["es-ES"] == "Olvida esta conversación"
+    assert body["reset"]["description_localizations"]["es-ES"] == "Olvidar esta conversación"
     stored = discord_rest.commands[guild or "global"]
     assert sorted(c["name"] for c in stored) == sorted(EXPECTED_OPTIONS)
 

@@ -16,9 +16,8 @@ import pytest
 from core.entities import ENTITIES_SCHEMA
 from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled, ModelUnavailable
 from core.models import Flavour, ModelSpec, Registry
-from core.ports import ChatTurn, GenerationRequest
+from core.ports import ChatTurn, GenerationRequest, TokenStream
 from core.settings import Settings
-from worker.llm.common import TokenStream
 from worker.llm.directory import ModelClients
 from worker.llm.openai_compat import OpenAICompatClient
 from worker.llm.tgi import TGIClient

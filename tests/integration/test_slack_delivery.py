@@ -14,7 +14,7 @@ from bots.slack.delivery import RedisThreadMemory, SlackDelivery
 from bots.slack.limits import MAX_CHARS
 from core.delivery import StreamingReply
 from core.errors import Forbidden, InputError
-from core.jobs import Job, JobKind
+from core.jobs import Job
 from core.messages import Attachment, InboundMessage
 from core.scope import scope_key
 from fakes.slack_api import TEAM_ID, FakeSlackAPI
@@ -34,7 +34,7 @@ def job(*, channel: str = "C1", reply: dict[str, str] | None = None, is_dm: bool
         args: dict[str, str] | None = None, message_id: str | None = None) -> Job:
     message = InboundMessage(platform="slack", workspace=f"{TEAM_ID}-{time.time_ns()}", channel=channel, user="U1",
                              text="/chat hi", is_dm=is_dm, thread=thread, reply=reply or {}, message_id=message_id)
-    return Job(kind=JobKind.CHAT, message=message, scope=scope_key(message), args=args or {})
+    return Job(kind="chat", message=message, scope=scope_key(message), args=args or {})
 
 
 def stream(services: Any, slack: SlackDelivery, the_job: Job, text: str, *, step: int = 400,

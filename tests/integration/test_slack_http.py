@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
 from fakes.slack_api import FakeSlackAPI
+from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
     job_ids,
@@ -78,7 +78,7 @@ def test_a_command_is_acked_at_once_and_enqueues_a_job(slack_http: SlackHttp, sl
     assert status == 200 and seconds < 3.0
     wait_until(lambda: job_ids(slack_http.services) - before)
     (job,) = new_jobs(slack_http.services, before)
-    assert job.kind.value == "essay" and job.args == {"title": "The history of coffee"}
+    assert job.kind == "essay" and job.args == {"title": "The history of coffee"}
     assert job.message.reply["response_url"] == url and job.message.reply["mode"] == "command"
 
 

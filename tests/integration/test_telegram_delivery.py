@@ -12,11 +12,11 @@ from bots.telegram.botapi import BotApi
 from bots.telegram.delivery import TelegramDelivery, file_url
 from core.delivery import StreamingReply
 from core.errors import InputError, RetryAfter
-from core.jobs import Job, JobKind
+from core.jobs import Job
 from core.messages import Attachment, InboundMessage
-from tests.conftest import free_port
 from fakes.telegram_api import TOKEN, FakeTelegram
 from fakes.telegram_updates import user
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 ANA = user(21, "Ana")
@@ -49,7 +49,7 @@ def job_for(chat: dict[str, Any], *, thread: int | None = None, reply: dict[str,
         ids["message_thread_id"] = str(thread)
     message = InboundMessage(platform="telegram", workspace="1", channel=str(chat["id"]), user="21", text="/chat x",
                              is_dm=chat["type"] == "private", reply=ids)
-    return Job(kind=JobKind.CHAT, message=message, scope="s", args={"source": source} if source else {})
+    return Job(kind="chat", message=message, scope="s", args={"source": source} if source else {})
 
 
 def methods(tg: FakeTelegram) -> list[str]:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from bots.telegram.formatting import render
-from core import catalogue
+from core import actions, catalogue
+from core.table import COMMANDS
 from fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, MAX_TEXT, FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
@@ -85,7 +86,8 @@ def test_immediate_commands_reply_without_a_job(world: FakeTelegram, tgi: Any, c
     chat = world.private_chat(ana)
     world.user_message(chat, ana, command)
     [text] = world.wait_for(lambda: world.bot_texts(chat["id"]))
-    expected = {"/help": catalogue.text("help", "es"), "/start": catalogue.text("help", "es"),
+    help_text = actions.help_text(COMMANDS, "es")
+    expected = {"/help": help_text, "/start": help_text,
                 "/reset": catalogue.text("reset_done", "es"), "/essay": catalogue.text("usage.essay", "es")}
     assert text == expected.get(command, catalogue.text("model_set", "es", model="tgi"))
     assert not world.calls_of("sendMessageDraft") and not tgi.generation_requests()

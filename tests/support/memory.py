@@ -29,6 +29,7 @@ class MemoryJobs:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.refs: dict[str, list[str]] = {}
+        self.answers: dict[str, str] = {}
         self.queued: list[str] = []
 
     def save(self, job: Job) -> None:
@@ -42,6 +43,12 @@ class MemoryJobs:
 
     def load_refs(self, job_id: str) -> list[str]:
         return list(self.refs.get(job_id, []))
+
+    def save_answer(self, job_id: str, text: str) -> None:
+        self.answers[job_id] = text
+
+    def load_answer(self, job_id: str) -> str | None:
+        return self.answers.get(job_id)
 
     def enqueue(self, job_id: str) -> None:
         self.queued.append(job_id)
@@ -184,10 +191,11 @@ class ScriptedModel:
         return "\n".join(f"{m.role}: {m.content}" for m in messages)
 
     def stream(self, request):  # type: ignore[no-untyped-def]
+        from core.ports import TokenStream
+
         self.requests.append(request)
         reply = self.replies.pop(0) if self.replies else "ok"
-        for word in reply.split(" "):
-            yield word + " "
+        return TokenStream(word + " " for word in reply.split(" "))
 
     def healthy(self) -> bool:
         return True

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.commands import parse_command
-from core.jobs import JobKind
+from core.commands import parse_line
 from core.messages import Attachment, InboundMessage
 from core.router import Router
 from core.scope import scope_key
@@ -42,15 +41,15 @@ def msg(text: str, **kw: object) -> InboundMessage:
         ("/code write\na loop", "code", "write\na loop"),
     ],
 )
-def test_parse_command(text: str, name: str, args: str) -> None:
-    command = parse_command(text, bot_username="tertulia_bot")
+def test_parse_line(text: str, name: str, args: str) -> None:
+    command = parse_line(text, bot_username="tertulia_bot")
     assert command is not None
     assert (command.name, command.args) == (name, args)
 
 
 def test_command_for_another_bot_is_not_ours() -> None:
-    assert parse_command("/help@other_bot", bot_username="tertulia_bot") is None
-    assert parse_command("hello there") is None
+    assert parse_line("/help@other_bot", bot_username="tertulia_bot") is None
+    assert parse_line("hello there") is None
 
 
 @pytest.mark.parametrize(
@@ -76,21 +75,21 @@ def test_unknown_command_gets_the_help() -> None:
 @pytest.mark.parametrize(
     ("text", "kind", "args"),
     [
-        ("/essay Tides", JobKind.ESSAY, {"title": "Tides"}),
-        ("/translate fr Good morning", JobKind.TRANSLATE, {"language": "French", "text": "Good morning"}),
-        ("/translate alemán Buenos días", JobKind.TRANSLATE, {"language": "German", "text": "Buenos días"}),
-        ("/chat hi", JobKind.CHAT, {"text": "hi"}),
-        ("/entities Ada met Alan", JobKind.ENTITIES, {"text": "Ada met Alan"}),
-        ("/code fizzbuzz in python", JobKind.CODE, {"text": "fizzbuzz in python"}),
-        ("/summarize a b c", JobKind.SUMMARIZE, {"text": "a b c"}),
-        ("/models", JobKind.MODELS, {}),
+        ("/essay Tides", "essay", {"title": "Tides"}),
+        ("/translate fr Good morning", "translate", {"language": "French", "text": "Good morning"}),
+        ("/translate alemán Buenos días", "translate", {"language": "German", "text": "Buenos días"}),
+        ("/chat hi", "chat", {"text": "hi"}),
+        ("/entities Ada met Alan", "entities", {"text": "Ada met Alan"}),
+        ("/code fizzbuzz in python", "code", {"text": "fizzbuzz in python"}),
+        ("/summarize a b c", "summarize", {"text": "a b c"}),
+        ("/models", "models", {}),
     ],
 )
-def test_jobs_are_queued_by_id(text: str, kind: JobKind, args: dict[str, str]) -> None:
+def test_jobs_are_queued_by_id(text: str, kind: str, args: dict[str, str]) -> None:
     jobs = MemoryJobs()
     outcome = make_router(jobs).handle(msg(text))
     assert outcome.job is not None
-    assert outcome.job.kind is kind and outcome.job.args == args
+    assert outcome.job.kind == kind and outcome.job.args == args
     assert jobs.queued == [outcome.job.id] and jobs.load(outcome.job.id) == outcome.job
 
 
@@ -104,7 +103,7 @@ def test_plain_text_is_chat_only_when_addressed() -> None:
     router = make_router(jobs)
     assert router.handle(msg("just talking")).ignored
     outcome = router.handle(msg("hello bot", addressed=True))
-    assert outcome.job is not None and outcome.job.kind is JobKind.CHAT
+    assert outcome.job is not None and outcome.job.kind == "chat"
 
 
 def test_too_long_text_names_the_limit() -> None:
@@ -127,7 +126,7 @@ def test_files_are_checked_before_queueing() -> None:
 
 
 def test_summarize_without_text_reads_the_platform_source() -> None:
-    outcome = make_router(MemoryJobs()).handle(msg("/summarize"), source="thread")
+    outcome = make_router(MemoryJobs()).handle(msg("/summarize", context="thread"))
     assert outcome.job is not None and outcome.job.args == {"source": "thread"}
 
 
@@ -145,9 +144,13 @@ def test_reset_and_model_choice_act_on_the_scope() -> None:
 
 
 def test_slack_umbrella_command() -> None:
+    from bots.slack.inbound import umbrella_command
+
     router = make_router(MemoryJobs())
-    assert router.handle(msg("/tertulia")).reply is not None
-    assert router.handle(msg("/tertulia model tgi")).reply == "This conversation now uses the model 'tgi'."
+    help_reply = router.handle(msg("/tertulia"), command=umbrella_command(""))
+    assert help_reply.reply is not None and "/essay <title>" in help_reply.reply
+    chosen = router.handle(msg("/tertulia model tgi"), command=umbrella_command("model tgi"))
+    assert chosen.reply == "This conversation now uses the model 'tgi'."
 
 
 def test_scopes() -> None:

@@ -9,19 +9,22 @@ import discord
 import pytest
 from discord import app_commands
 
-from bots.discord.app import _message_command
+from bots.discord.app import _bare_command
 from bots.discord.chains import ReplyChains
-from bots.discord.commands import COMMAND_NAMES, build_commands, language_suggestions, model_suggestions
+from bots.discord.commands import build_commands, language_suggestions, model_suggestions
 from bots.discord.inbound import strip_mentions
-from bots.discord.localization import ES, CommandTranslator
+from bots.discord.localization import CommandTranslator
+from core import catalogue
+from core.commands import Command
 from core.messages import Attachment, InboundMessage
+from core.table import COMMANDS
 from tests.support.memory import MemoryKV
 
 STRING, INTEGER, ATTACHMENT = 3, 4, 11
 
 
 class NoHandler:
-    async def run(self, interaction: discord.Interaction, text: str, **_: Any) -> None:
+    async def run(self, interaction: discord.Interaction, command: Command, **_: Any) -> None:
         return None
 
 
@@ -39,7 +42,7 @@ async def payloads() -> dict[str, dict[str, Any]]:
 
 async def test_every_command_is_defined_with_typed_options() -> None:
     found = await payloads()
-    assert tuple(found) == COMMAND_NAMES
+    assert tuple(found) == tuple(spec.name for spec in COMMANDS if spec.menu)
 
     def options(name: str) -> dict[str, tuple[int, bool, bool]]:
         return {o["name"]: (o["type"], o.get("required", False), o.get("autocomplete", False))
@@ -50,10 +53,10 @@ async def test_every_command_is_defined_with_typed_options() -> None:
                                     "messages": (INTEGER, False, False)}
     messages = next(o for o in found["summarize"]["options"] if o["name"] == "messages")
     assert (messages["min_value"], messages["max_value"]) == (1, 100)
-    assert options("translate") == {"to": (STRING, True, True), "text": (STRING, True, False)}
-    assert options("chat") == {"message": (STRING, True, False)}
+    assert options("translate") == {"language": (STRING, True, True), "text": (STRING, True, False)}
+    assert options("chat") == {"text": (STRING, True, False)}
     assert options("entities") == {"text": (STRING, True, False)}
-    assert options("code") == {"prompt": (STRING, True, False)}
+    assert options("code") == {"text": (STRING, True, False)}
     assert options("model") == {"name": (STRING, True, True)}
     for name in ("models", "reset", "help"):
         assert options(name) == {}
@@ -63,23 +66,26 @@ async def test_descriptions_are_localised_in_spanish() -> None:
     found = await payloads()
     for name, payload in found.items():
         localized = payload["description_localizations"]
-        assert localized["es-ES"] == localized["es-419"] == ES[payload["description"]], name
+        assert localized["es-ES"] == localized["es-419"] == catalogue.text(f"command.{name}", "es"), name
+        assert payload["description"] == catalogue.text(f"command.{name}")
         assert 1 <= len(payload["description"]) <= 100
         for option in payload.get("options", []):
-            assert option["description_localizations"]["es-ES"] == ES[option["description"]]
-    assert found["chat"]["description_localizations"]["es-ES"] == "Habla con el bot; recuerda esta conversación"
+            key = f"option.{name}.{option['name']}"
+            assert option["description_localizations"]["es-ES"] == catalogue.text(key, "es")
+    assert found["chat"]["description_localizations"]["es-ES"] == "Hablar conmigo; recuerdo esta conversación"
 
 
 async def test_other_locales_fall_back_to_english() -> None:
     translator = CommandTranslator()
-    text = app_commands.locale_str("Forget this conversation")
+    text = app_commands.locale_str("Forget this conversation", key="command.reset")
     context = app_commands.TranslationContext(location=app_commands.TranslationContextLocation.command_description,
                                               data=None)
     assert await translator.translate(text, discord.Locale.french, context) is None
 
 
 def test_spanish_texts_fit_discords_limits() -> None:
-    assert all(1 <= len(v) <= 100 for v in ES.values())
+    keys = [k for k in catalogue.CATALOGUES["es"] if k.startswith(("command.", "option."))]
+    assert keys and all(1 <= len(catalogue.text(k, "es")) <= 100 for k in keys)
 
 
 @pytest.mark.parametrize(("typed", "first"), [("ger", "de"), ("de", "de"), ("alemán", "de"), ("fr", "fr"),
@@ -113,16 +119,10 @@ def _inbound(text: str, *, attachments: tuple[Attachment, ...] = (), reply: dict
 
 
 def test_a_bare_mention_gets_help_and_a_bare_file_is_summarised() -> None:
-    assert _message_command(_inbound("")) == ("/help", None)
+    assert _bare_command(_inbound("")) == Command(name="help")
     file = (Attachment(name="a.txt", size=3, url="https://cdn/a.txt"),)
-    assert _message_command(_inbound("", attachments=file)) == ("/summarize", None)
-
-
-def test_an_argumentless_summarize_reads_the_reply_or_the_channel() -> None:
-    assert _message_command(_inbound("/summarize")) == ("/summarize", "channel")
-    replied = {"referenced_message_id": "42"}
-    assert _message_command(_inbound("/summarize", reply=replied)) == ("/summarize", "reply")
-    assert _message_command(_inbound("/summarize this text")) == ("/summarize this text", None)
+    assert _bare_command(_inbound("", attachments=file)) == Command(name="summarize")
+    assert _bare_command(_inbound("/summarize this text")) is None  # the router parses typed text
 
 
 def test_reply_chains_resolve_to_their_root() -> None:

@@ -19,7 +19,7 @@ from bots.discord.limits import INTERACTION_TOKEN_TTL, MESSAGE_MAX_CHARS
 from bots.discord.rest import DiscordRest
 from core.delivery import StreamingReply
 from core.errors import BadRequest, Forbidden, InputError, RetryAfter, TransientDeliveryError
-from core.jobs import Job, JobKind
+from core.jobs import Job
 from core.messages import Attachment, InboundMessage
 from core.splitter import open_fence
 from tests.support.memory import ManualBudget, MemoryKV
@@ -86,7 +86,7 @@ def make_job(*, mode: str = replies.MODE_INTERACTION, created: float | None = No
         reply[replies.MESSAGE_ID] = "4000"
     message = InboundMessage(platform="discord", workspace="G1", channel=CHANNEL, user="U1", text="/chat hi",
                              thread=thread, is_dm=is_dm, reply=reply)
-    return Job(kind=JobKind.CHAT, message=message, scope="s", args=args or {})
+    return Job(kind="chat", message=message, scope="s", args=args or {})
 
 
 def keys(*parts: str) -> str:

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 
+from core import instructions
 from core.attachments import extract_text
 from core.entities import ENTITIES_SCHEMA, EntitiesParseError, parse_entities, render_entities
 from core.errors import InputError
-from core.runner import chat_safe_reason, ensure_code_block
+from core.instructions import ensure_code_block
+from core.runner import chat_safe_reason
 from core.summarize import chunk_text, map_reduce
 
 
@@ -48,6 +51,13 @@ def test_chunks_fit_and_keep_all_text() -> None:
     assert "".join(chunks).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
 
 
+SUMMARY: dict[str, Any] = {
+    "whole": instructions.summarize,
+    "part": lambda text, _number: instructions.summarize(text, partial=True),
+    "combine": instructions.combine_summaries,
+}
+
+
 def test_map_reduce_summarises_parts_then_combines() -> None:
     calls: list[str] = []
 
@@ -59,14 +69,14 @@ def test_map_reduce_summarises_parts_then_combines() -> None:
         return f"summary {len(calls)}"
 
     text = "\n\n".join(f"Sentence about topic number {i} is here." for i in range(400))
-    final = map_reduce(text, budget_tokens=300, count_tokens=count, collect=collect)
+    final = map_reduce(text, budget_tokens=300, count_tokens=count, collect=collect, **SUMMARY)
     assert len(calls) > 1
     assert all(c.startswith("Summarize this part") for c in calls)
     assert "Part 1: summary 1" in final[-1].content and count(final) <= 300
 
 
 def test_short_text_is_one_request() -> None:
-    final = map_reduce("short text", budget_tokens=300, count_tokens=lambda m: 10, collect=lambda m: "x")
+    final = map_reduce("short text", budget_tokens=300, count_tokens=lambda m: 10, collect=lambda m: "x", **SUMMARY)
     assert "short text" in final[-1].content
 
 

@@ -22,6 +22,7 @@ from core.entities import ENTITIES_SCHEMA
 from core.errors import ModelOverloaded, ModelRejected, ModelStalled, ModelUnavailable
 from core.models import Flavour, ModelSpec
 from core.ports import ChatTurn, GenerationRequest
+from core.prompts import stop_sequences
 from core.settings import Settings
 from fakes import tgi_content
 from worker.llm.common import StopTrimmer, estimate_tokens, stream_timeout
@@ -142,6 +143,7 @@ def _request(**kwargs: object) -> GenerationRequest:
 
 def test_tgi_parameters_carry_details_grammar_and_the_format_stops() -> None:
     spec = ModelSpec(name="m", flavour=Flavour.TGI, url="http://127.0.0.1:9", prompt_format="chatml")
+    assert spec.stop == stop_sequences("chatml")  # the preset owns its format's turn markers
     client = TGIClient(spec, settings=_settings())
     params = client._parameters(_request(json_schema=ENTITIES_SCHEMA, temperature=0.0))
     assert params["details"] is True

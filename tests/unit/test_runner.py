@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import ModelOverloaded
-from core.jobs import Job, JobKind
+from core.jobs import Job
 from core.messages import InboundMessage
 from core.models import load_registry
+from core.ports import TokenStream
 from core.runner import JobRunner
 from core.scope import scope_key
 from tests.support.memory import (
@@ -28,8 +29,11 @@ REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
 class Overloaded(ScriptedModel):
     def stream(self, request):  # type: ignore[no-untyped-def]
-        yield "par"
-        raise ModelOverloaded("overloaded")
+        def deltas():  # type: ignore[no-untyped-def]
+            yield "par"
+            raise ModelOverloaded("overloaded")
+
+        return TokenStream(deltas())
 
 
 def setup(model: ScriptedModel) -> tuple[JobRunner, MemoryJobs, MemoryContext, RecordingResponder]:
@@ -50,7 +54,7 @@ def setup(model: ScriptedModel) -> tuple[JobRunner, MemoryJobs, MemoryContext, R
 
 def chat_job(jobs: MemoryJobs, text: str) -> Job:
     message = InboundMessage(platform="test", workspace="w", channel="c", user="u", text=text)
-    job = Job(kind=JobKind.CHAT, message=message, scope=scope_key(message), args={"text": text})
+    job = Job(kind="chat", message=message, scope=scope_key(message), args={"text": text})
     jobs.save(job)
     return job
 

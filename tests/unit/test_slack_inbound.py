@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bots.slack import inbound
 from bots.slack.config import SlackConfig
 from bots.slack.limits import MARKDOWN_TEXT_LIMIT, MAX_CHARS
+from bots.slack.manifest import render as render_manifest
 from bots.slack.responder import to_mrkdwn
+from core.commands import Command
+from core.jobs import Job
+from core.router import Router
 from core.scope import scope_key
+from tests.support.memory import MemoryChoices, MemoryContext, MemoryJobs
 
 BOT = "UBOT0001"
+
+
+def route(parsed: inbound.Parsed) -> Job:
+    """The job the router makes of a parsed payload (the router reads the typed command)."""
+    jobs = MemoryJobs()
+    router = Router(jobs=jobs, queue=jobs, context=MemoryContext(), choices=MemoryChoices(),
+                    model_names=lambda: ["tgi"], max_input_chars=1000, max_attachment_bytes=10_000)
+    outcome = router.handle(parsed.message, command=parsed.command)
+    assert outcome.job is not None, outcome.reply
+    return outcome.job
 
 
 def command(text: str, *, channel: str = "C1", name: str = "/essay") -> dict[str, Any]:
@@ -32,16 +49,16 @@ def dm(text: str, **extra: Any) -> dict[str, Any]:
 def test_slash_command_text_is_passed_with_canonical_name() -> None:
     parsed = inbound.from_slash_command(command("The sea", name="/ai-essay"), canonical="essay", locale="es-ES")
     m = parsed.message
-    assert m.text == "/essay The sea"
+    assert parsed.command == Command(name="essay", args={"title": "The sea"})
     assert m.reply["mode"] == "command" and m.reply["command"] == "/ai-essay The sea"
     assert m.reply["response_url"].startswith("https://hooks.slack.com/")
     assert (m.workspace, m.channel, m.user, m.locale, m.thread, m.is_dm) == ("T1", "C1", "U1", "es-ES", None, False)
-    assert parsed.source is None
 
 
 def test_summarize_without_text_reads_the_channel() -> None:
     parsed = inbound.from_slash_command(command("", name="/summarize"), canonical="summarize", locale=None)
-    assert parsed.message.text == "/summarize" and parsed.source == "channel"
+    assert parsed.command == Command(name="summarize") and parsed.message.context == "channel"
+    assert route(parsed).args == {"source": "channel"}
 
 
 def test_slash_command_in_a_dm_is_a_dm() -> None:
@@ -68,28 +85,31 @@ def test_mention_in_a_thread_is_scoped_to_that_thread_only() -> None:
 
 def test_summarize_in_a_thread_reads_the_thread() -> None:
     parsed = inbound.from_event(event(f"<@{BOT}> summarize", thread_ts="50.0"), bot_user_id=BOT, locale=None)
-    assert parsed is not None and parsed.source == "thread" and parsed.message.text == "/summarize"
+    assert parsed is not None and parsed.command == Command(name="summarize")
+    assert route(parsed).args == {"source": "thread"}
 
 
 def test_summarize_with_text_summarises_the_text() -> None:
     parsed = inbound.from_event(event(f"<@{BOT}> summarize: long text here"), bot_user_id=BOT, locale=None)
-    assert parsed is not None and parsed.source is None
-    assert parsed.message.text == "/summarize long text here"
+    assert parsed is not None and parsed.command == Command(name="summarize", args={"text": "long text here"})
+    assert route(parsed).args == {"text": "long text here"}
 
 
 def test_a_file_with_a_summary_request_becomes_an_attachment() -> None:
     files = [{"id": "F1", "name": "notes.txt", "size": 1234, "mimetype": "text/plain",
               "url_private": "https://files.slack.com/files-pri/T1-F1/notes.txt", "mode": "hosted"}]
     parsed = inbound.from_event(event(f"<@{BOT}> summarize", files=files), bot_user_id=BOT, locale=None)
-    assert parsed is not None and parsed.source is None
-    (attachment,) = parsed.message.attachments
+    assert parsed is not None and route(parsed).args == {}
+    (attachment,) = route(parsed).message.attachments
     assert (attachment.name, attachment.size, attachment.url) == ("notes.txt", 1234, files[0]["url_private"])
 
 
 def test_files_beside_chat_are_not_read() -> None:
     files = [{"id": "F1", "name": "a.txt", "size": 1, "url_private": "https://files.slack.com/x"}]
     parsed = inbound.from_event(event(f"<@{BOT}> hello", files=files), bot_user_id=BOT, locale=None)
-    assert parsed is not None and parsed.message.attachments == () and parsed.message.text == "hello"
+    assert parsed is not None and parsed.command is None and parsed.message.text == "hello"
+    job = route(parsed)
+    assert job.kind == "chat" and job.message.attachments == ()
 
 
 def test_dm_is_one_conversation_per_user() -> None:
@@ -118,20 +138,22 @@ def test_message_shortcut_summarises_the_thread_of_the_message() -> None:
             "message": {"type": "message", "ts": "70.0", "thread_ts": "60.0", "text": "x"},
             "response_url": "https://hooks.slack.com/app/T1/x"}
     parsed = inbound.from_message_shortcut(body, locale=None)
-    assert parsed.source == "thread" and parsed.message.thread == "60.0"
-    assert parsed.message.reply["thread_ts"] == "60.0" and parsed.message.text == "/summarize"
+    assert parsed.message.thread == "60.0" and parsed.message.reply["thread_ts"] == "60.0"
+    assert parsed.command == Command(name="summarize") and route(parsed).args == {"source": "thread"}
 
 
 def test_command_words() -> None:
-    assert inbound.command_text("help") == ("/help", False)
-    assert inbound.command_text("help me write a poem") == ("help me write a poem", False)
-    assert inbound.command_text("TL;DR") == ("/summarize", True)
-    assert inbound.command_text("/translate fr hello") == ("/translate fr hello", False)
+    assert inbound.command_in("help") == Command(name="help")
+    assert inbound.command_in("help me write a poem") is None
+    assert inbound.command_in("TL;DR") == Command(name="summarize")
+    translate = Command(name="translate", args={"language": "fr", "text": "hello"})
+    assert inbound.command_in("/translate fr hello") == translate
 
 
-def test_command_names_are_configurable() -> None:
-    config = SlackConfig(command_essay="/ai-essay", command_tertulia="tt")
-    commands = config.commands()
+def test_command_names_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERTULIA_SLACK_COMMAND_ESSAY", "/ai-essay")
+    monkeypatch.setenv("TERTULIA_SLACK_COMMAND_TERTULIA", "tt")
+    commands = SlackConfig().commands()
     assert commands["/ai-essay"] == "essay" and commands["/tt"] == "tertulia" and "/essay" not in commands
 
 
@@ -151,8 +173,11 @@ def test_manifest_declares_the_configured_commands_shortcut_and_events() -> None
 
     import yaml
 
-    manifest = yaml.safe_load((Path(__file__).parents[2] / "bots" / "slack" / "manifest.yml").read_text())
+    text = (Path(__file__).parents[2] / "bots" / "slack" / "manifest.yml").read_text()
+    manifest = yaml.safe_load(text)
     config = SlackConfig()
+    # The slash commands come from the command table: `tertulia slack manifest` rewrites them.
+    assert render_manifest(config, text) == text, "manifest.yml drifted from the command table"
     declared = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert declared == set(config.commands())
     (shortcut,) = manifest["features"]["shortcuts"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.telegram.app import COMMANDS, command_descriptions
+from bots.telegram.app import command_descriptions, menu_commands
 from bots.telegram.botapi import EntityParseError, NotModified, raise_for_description
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
 
@@ -38,7 +38,7 @@ def test_not_modified_is_not_retryable_but_distinct() -> None:
 @pytest.mark.parametrize("locale", ["en", "es"])
 def test_every_command_has_a_menu_text_within_the_api_limits(locale: str) -> None:
     texts = command_descriptions(locale)
-    assert set(texts) == set(COMMANDS)
+    assert set(texts) == set(menu_commands())
     assert all(1 <= len(text) <= 256 for text in texts.values())
 
 

@@ -79,7 +79,7 @@ def test_forum_topics_are_separate_scopes_and_topic_creation_is_not_a_reply() ->
     assert a.message.thread == str(first) and b.message.thread == str(second)
     assert scope_key(a.message) != scope_key(b.message)
     assert a.message.reply["message_thread_id"] == str(first)
-    assert a.source is None  # the topic's creation message is not something to summarise
+    assert a.message.context is None  # the topic's creation message is not something to summarise
 
 
 def test_summarize_reply_to_text_stores_the_text_for_the_worker() -> None:
@@ -88,7 +88,7 @@ def test_summarize_reply_to_text_stores_the_text_for_the_worker() -> None:
     original = w.user_message(group, BEN, "The quarterly numbers are up 4%.")
     got = convert(w.user_message(group, ANA, "/summarize", reply_to=original["message"]["message_id"]))
     assert got is not None
-    assert got.source == "reply"
+    assert got.message.context == "reply"
     assert got.message.reply["reply_text"] == "The quarterly numbers are up 4%."
     assert got.message.reply["reply_author"] == "Ben"
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -61,35 +59,6 @@ def auth_headers(api_key: str | None) -> dict[str, str | None]:
     """Only the key the registry names is ever sent. ``None`` for ``authorization`` makes
     huggingface_hub drop the header, so a local HF token is not leaked to our endpoints."""
     return {"authorization": f"Bearer {api_key}" if api_key else None}
-
-
-@dataclass
-class Usage:
-    """What the server reported about one generation (filled in as the stream ends)."""
-
-    prompt_tokens: int | None = None
-    generated_tokens: int | None = None
-    finish_reason: str | None = None
-
-
-class TokenStream(Iterator[str]):
-    """The text deltas of one generation. Once exhausted, ``usage`` holds the server's
-    counts; ``close()`` releases the HTTP connection early."""
-
-    def __init__(self, deltas: Iterator[str], usage: Usage) -> None:
-        self._deltas = deltas
-        self.usage = usage
-
-    def __iter__(self) -> TokenStream:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._deltas)
-
-    def close(self) -> None:
-        close = getattr(self._deltas, "close", None)
-        if close is not None:
-            close()
 
 
 class StopTrimmer:

@@ -27,13 +27,11 @@ from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
 
 from core.errors import ModelError, ModelStalled
 from core.models import ModelSpec
-from core.ports import ChatTurn, GenerationRequest, ModelInfo
+from core.ports import ChatTurn, GenerationRequest, ModelInfo, TokenStream, Usage
 from core.prompts import render_prompt
 from core.settings import Settings
 from worker.llm.common import (
     CountCache,
-    TokenStream,
-    Usage,
     answers_ok,
     auth_headers,
     ensure_session,

@@ -18,14 +18,12 @@ from huggingface_hub import InferenceClient, TextGenerationStreamOutput
 
 from core.errors import ModelError, ModelStalled
 from core.models import ModelSpec
-from core.ports import ChatTurn, GenerationRequest, ModelInfo
-from core.prompts import render_prompt, stop_sequences
+from core.ports import ChatTurn, GenerationRequest, ModelInfo, TokenStream, Usage
+from core.prompts import render_prompt
 from core.settings import Settings
 from worker.llm.common import (
     CountCache,
     StopTrimmer,
-    TokenStream,
-    Usage,
     answers_ok,
     auth_headers,
     ensure_session,
@@ -148,9 +146,8 @@ class TGIClient:
     def _parameters(self, request: GenerationRequest) -> dict[str, Any]:
         spec = self.spec
         temperature, top_p = sampling(request, spec)
-        # The prompt format's own stops, unless the registry names the model's stops itself.
-        format_stops = () if spec.stop else stop_sequences(spec.prompt_format)
-        stops = _unique((*request.stop, *spec.stop, *format_stops))[:_MAX_STOPS]
+        # The command's stops, then the preset's (ModelSpec derives a raw format's turn markers).
+        stops = _unique((*request.stop, *spec.stop))[:_MAX_STOPS]
         params: dict[str, Any] = {
             **pick(spec.extra, _TGI_EXTRA),
             **pick(request.extra, _TGI_EXTRA),

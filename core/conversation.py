@@ -1,0 +1,48 @@
+"""A conversation's turn: the scope's memory in the prompt, within the model's budget, and
+the exchange remembered once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.errors import InputError
+from core.ports import ChatTurn, ContextStore
+
+Messages = tuple[ChatTurn, ...]
+
+
+def fit_history(
+    *, system: str, history: list[ChatTurn], user: ChatTurn, budget: int, count: Callable[[Messages], int]
+) -> Messages:
+    """Drops the oldest turns until the prompt fits the model's input budget."""
+    system_turn = ChatTurn(role="system", content=system)
+    turns = list(history)
+    while True:
+        messages = (system_turn, *turns, user)
+        if count(messages) <= budget:
+            return messages
+        if not turns:
+            raise InputError("too_long", limit=budget, length=count((user,)))
+        # Drop a whole exchange so the history never starts with an orphan answer.
+        turns = turns[2:] if len(turns) >= 2 else []
+
+
+def converse(
+    *,
+    context: ContextStore,
+    scope: str,
+    job_id: str,
+    system: str,
+    text: str,
+    budget: int,
+    count: Callable[[Messages], int],
+    generate: Callable[[Messages], str],
+) -> str:
+    """One turn under the scope's lock, so that turns of one conversation never interleave."""
+    with context.lock(scope):
+        user = ChatTurn(role="user", content=text)
+        messages = fit_history(system=system, history=context.history(scope), user=user, budget=budget, count=count)
+        answer = generate(messages)
+        if answer.strip():
+            context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)
+    return answer
