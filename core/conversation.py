@@ -34,14 +34,16 @@ def converse(
     job_id: str,
     system: str,
     text: str,
-    budget: int,
+    budget: Callable[[], int],
     count: Callable[[Messages], int],
     generate: Callable[[Messages], str],
 ) -> str:
-    """One turn under the scope's lock, so that turns of one conversation never interleave."""
+    """One turn under the scope's lock, so that turns of one conversation never interleave.
+    The lock comes first: turns queued together take it in the order they were picked up."""
     with context.lock(scope):
         user = ChatTurn(role="user", content=text)
-        messages = fit_history(system=system, history=context.history(scope), user=user, budget=budget, count=count)
+        history = context.history(scope)
+        messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
         answer = generate(messages)
         if answer.strip():
             context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)

@@ -107,7 +107,7 @@ class JobWork:
             job_id=self.job.id,
             system=system,
             text=text,
-            budget=self.input_budget(sampling),
+            budget=lambda: self.input_budget(sampling),
             count=self.count,
             generate=lambda messages: self.generate(messages, sampling=sampling),
         )
