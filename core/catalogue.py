@@ -212,3 +212,27 @@ _ES.update(
         "option.model.name": "El nombre del modelo",
     }
 )
+
+# /ask: questions about a file, a thread, a replied-to message or the conversation.
+_EN.update(
+    {
+        "command.ask": "Ask a question about a file, this thread or our conversation",
+        "help.ask": "/ask <question> - an answer from a file, the thread or replied-to message, or our conversation",
+        "usage.ask": "Usage: /ask <question>; attach a .txt, .md, .pdf or .docx file, or ask in a thread or reply",
+        "option.ask.question": "Your question",
+        "option.ask.file": "A .txt, .md, .pdf or .docx file to answer from",
+    }
+)
+_ES.update(
+    {
+        "command.ask": "Preguntar sobre un archivo, este hilo o nuestra conversación",
+        "help.ask": (
+            "/ask <pregunta> - una respuesta a partir de un archivo, el hilo o mensaje respondido, o la conversación"
+        ),
+        "usage.ask": (
+            "Uso: /ask <pregunta>; adjunta un archivo .txt, .md, .pdf o .docx, o pregunta en un hilo o respuesta"
+        ),
+        "option.ask.question": "Tu pregunta",
+        "option.ask.file": "Un archivo .txt, .md, .pdf o .docx del que sacar la respuesta",
+    }
+)

@@ -103,3 +103,56 @@ def ensure_code_block(answer: str, prompt: str) -> str:
     if "```" in answer:  # a fence without a language: name it
         return re.sub(r"^```\s*$", f"```{language}", answer, count=1, flags=re.M)
     return f"```{language}\n{answer.strip()}\n```"
+
+
+ASK_SYSTEM = (
+    "You are Tertulia, a helpful assistant in a team chat. Answer the user's question clearly and "
+    "concisely, using the conversation so far when it helps. If you don't know, say so."
+)
+_ASK_DOCUMENT_SYSTEM = (
+    "You answer questions from the documents you are given. Use only what they say, and say "
+    "where you found it."
+)
+
+
+def answer_question(question: str, document: str) -> tuple[ChatTurn, ...]:
+    return (
+        ChatTurn(role="system", content=_ASK_DOCUMENT_SYSTEM),
+        ChatTurn(
+            role="user",
+            content=(
+                "Answer the question from the document below. Cite where you found the answer: the file "
+                "name in [brackets], or the author of the message. If the document does not answer it, "
+                f"say so.\n\nQuestion: {question}\n\nDocument:\n{document}"
+            ),
+        ),
+    )
+
+
+def question_notes(question: str, part: str, number: int) -> tuple[ChatTurn, ...]:
+    return (
+        ChatTurn(role="system", content=_ASK_DOCUMENT_SYSTEM),
+        ChatTurn(
+            role="user",
+            content=(
+                f"This is part {number} of a longer document. Copy the sentences from it that help answer "
+                f"the question, each starting with (part {number}). If nothing in it helps, answer "
+                f"'nothing'.\n\nQuestion: {question}\n\nPart {number}:\n{part}"
+            ),
+        ),
+    )
+
+
+def answer_from_notes(question: str, notes: list[str]) -> tuple[ChatTurn, ...]:
+    joined = "\n\n".join(note.strip() for note in notes)
+    return (
+        ChatTurn(role="system", content=_ASK_DOCUMENT_SYSTEM),
+        ChatTurn(
+            role="user",
+            content=(
+                "These notes were taken from the parts of one document. Answer the question from them, "
+                "citing the parts you used as (part N). If they do not answer it, say so."
+                f"\n\nQuestion: {question}\n\nNotes:\n{joined}"
+            ),
+        ),
+    )

@@ -69,6 +69,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
             finish=lambda answer, work: instructions.ensure_code_block(answer, work.args["text"]),
         ),
     ),
+    CommandSpec(
+        name="ask",
+        args=(Arg(name="question"),),
+        words=("ask",),
+        reads_files=True,
+        contexts=frozenset({"thread", "reply"}),
+        recipe=Documents(
+            whole=lambda text, a: instructions.answer_question(a["question"], text),
+            part=lambda text, number, a: instructions.question_notes(a["question"], text, number),
+            combine=lambda notes, a: instructions.answer_from_notes(a["question"], notes),
+            sampling=Sampling(temperature=0.2),
+            otherwise=Conversation(system=instructions.ASK_SYSTEM, text_arg="question"),
+        ),
+    ),
     CommandSpec(name="models", own_slash_command=False, recipe=ModelListing()),
     CommandSpec(
         name="model",

@@ -129,6 +129,22 @@ def test_history_is_trimmed_oldest_first_under_a_small_budget(chat: Transcript, 
     assert json.dumps(tgi.generation_requests()[-1].body)  # every request stayed valid for the server
 
 
+def test_ask_about_a_local_file(chat: Transcript, tgi: Any, tmp_path: Any) -> None:
+    notes = tmp_path / "minutes.md"
+    notes.write_text("# Minutes\n\nThe board approved a budget of 4 million for the library.")
+    tgi.script("4 million, approved by the board.")
+    assert chat.say(f"/ask @{notes} How large is the library budget?") == "4 million, approved by the board."
+    prompt = tgi.prompts()[-1]
+    assert "Question: How large is the library budget?" in prompt and "budget of 4 million" in prompt
+
+
+def test_ask_without_a_file_uses_the_conversation(chat: Transcript, tgi: Any) -> None:
+    tgi.script("Noted, Zoltan.", "You said your name is Zoltan.")
+    chat.say("/chat my name is Zoltan")
+    assert chat.say("/ask what is my name?") == "You said your name is Zoltan."
+    assert "my name is Zoltan" in tgi.prompts()[-1] and "Noted, Zoltan." in tgi.prompts()[-1]
+
+
 def test_long_text_is_summarised_map_reduce(chat: Transcript, tgi: Any) -> None:
     tgi.set_limits(max_input_tokens=300, max_total_tokens=600)
     text = " ".join(f"Sentence {i} says something about the quarterly numbers." for i in range(300))

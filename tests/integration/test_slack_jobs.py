@@ -97,6 +97,20 @@ def test_a_thread_summary_reads_the_thread(stack: SlackHttp, slack_api: FakeSlac
     assert any("Bruno: Only if the migration is done by Thursday." in p for p in tgi.prompts())
 
 
+def test_ask_in_a_thread_answers_from_the_thread(stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any) -> None:
+    c = channel()
+    root = slack_api.add_message(c, "Shall we move the launch to Friday?", user="U1")
+    slack_api.add_message(c, "Only if the migration is done by Thursday.", user="U2", thread_ts=root)
+    request = slack_api.add_message(c, "<@UBOT0001> ask what does the launch depend on?", user="U1", thread_ts=root)
+    tgi.script("On the migration being done by Thursday (Bruno).")
+    assert stack.event(mention("ask what does the launch depend on?", ts=request, channel=c, thread_ts=root))[0] == 200
+    replies = final_replies(slack_api, c, root, count=3)
+    assert replies[-1].text == "On the migration being done by Thursday (Bruno)."
+    prompt = tgi.prompts()[-1]
+    assert "Question: what does the launch depend on?" in prompt
+    assert "Bruno: Only if the migration is done by Thursday." in prompt
+
+
 def test_a_file_summary_reads_the_file(stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any) -> None:
     c = channel()
     info = slack_api.add_file("F7", "minutes.txt", b"The board approved the new budget for the library.")

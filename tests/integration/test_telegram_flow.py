@@ -46,7 +46,7 @@ def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegr
 
 def test_commands_are_published_in_english_and_spanish(bot: AdapterRunner) -> None:
     names = [c["command"] for c in bot.menus[""]]
-    assert {"start", "help", "essay", "summarize", "translate", "chat", "entities", "code", "reset", "model",
+    assert {"start", "help", "essay", "summarize", "translate", "chat", "entities", "code", "ask", "reset", "model",
             "models"} == set(names)
     spanish = {c["command"]: c["description"] for c in bot.menus["es"]}
     english = {c["command"]: c["description"] for c in bot.menus[""]}
@@ -160,6 +160,17 @@ def test_a_replied_to_message_is_summarised(world: FakeTelegram, tgi: Any) -> No
     world.user_message(group, ana, "/summarize", reply_to=said["message"]["message_id"])
     world.wait_for(lambda: world.bot_texts(group["id"]), timeout=30)
     assert "the audit found two bugs" in world.wait_for(lambda: tgi.prompts())[-1]
+
+
+def test_ask_about_a_replied_to_message(world: FakeTelegram, tgi: Any) -> None:
+    ana, ben = person(), person("Ben")
+    group = world.group(-next(_ids))
+    said = world.user_message(group, ben, "The release moves to Thursday because the audit found two bugs.")
+    tgi.script("It moved because the audit found two bugs.")
+    world.user_message(group, ana, "/ask why did the release move?", reply_to=said["message"]["message_id"])
+    world.wait_for(lambda: world.bot_texts(group["id"]) == ["It moved because the audit found two bugs."], timeout=30)
+    prompt = tgi.prompts()[-1]
+    assert "Question: why did the release move?" in prompt and "Ben: The release moves to Thursday" in prompt
 
 
 def test_a_document_over_the_cloud_limit_gets_a_clear_reply(world: FakeTelegram, tgi: Any) -> None:
