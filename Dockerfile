@@ -61,5 +61,5 @@ USER root
 RUN pip install "flower==2.0.1"
 USER 10001:10001
 HEALTHCHECK NONE
-ENTRYPOINT ["celery", "-A", "worker.celery_app", "flower"]
+ENTRYPOINT ["celery", "-A", "tertulia.worker_app", "flower"]
 CMD ["--port=5555"]

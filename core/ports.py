@@ -6,13 +6,14 @@ Adapters (bots/*), the worker and the Redis stores implement them; the compositi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from core.jobs import Job
 from core.messages import Attachment
+from core.settings import Settings
 
 Role = Literal["system", "user", "assistant"]
 
@@ -208,6 +209,37 @@ class JobStore(Protocol):
 
 class JobQueue(Protocol):
     def enqueue(self, job_id: str) -> None: ...
+
+
+class KeyValue(Protocol):
+    """A platform's small shared memory (a Slack job's thread, a Discord reply chain): one
+    namespace whose values expire. The composition root backs it with Redis."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+
+class EventLog(Protocol):
+    """Append-only logs, one per channel, that another process follows as they grow (the
+    console's answers: the worker appends, the terminal reads)."""
+
+    def append(self, channel: str, event: Mapping[str, str]) -> None: ...
+
+    def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
+        """Events after the id ``after`` ("0-0": from the start), waiting up to
+        ``block_seconds`` for the first; each with its id."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformResources:
+    """What the composition root hands each platform's delivery factory."""
+
+    settings: Settings
+    memory: Callable[[str, int], KeyValue]  # (namespace, ttl seconds) -> that namespace's store
+    events: EventLog
+    load_refs: Callable[[str], list[str]]  # a job's message references (JobStore.load_refs)
 
 
 class Deduplicator(Protocol):

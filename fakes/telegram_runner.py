@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from bots.telegram.app import TelegramAdapter, build_application, serve
+from core.ports import Deduplicator
 from core.router import Router
 from core.settings import Settings
 
 
 class AdapterRunner:
-    def __init__(self, *, settings: Settings, services: Any, router: Router | None = None,
+    def __init__(self, *, settings: Settings, router_for: Callable[[str | None], Router], dedupe: Deduplicator,
                  listen: str = "127.0.0.1") -> None:
         self.settings = settings
-        self.adapter = TelegramAdapter(services=services, router=router)
+        self.adapter = TelegramAdapter(router_for=router_for, dedupe=dedupe)
         self.application = build_application(settings=settings, adapter=self.adapter)
         self._listen = listen
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,7 +1,10 @@
 """The composition root: the one place that builds concrete objects and wires ports.
 
-Adapters call ``build_router``; the worker calls ``build_runner``. Platform deliveries are
-found by name: ``bots.<platform>.delivery.create_delivery(services)``.
+Entrypoints (tertulia/cli.py, tertulia/worker_app.py) build one ``Services`` per process
+and hand each adapter, and the worker, what it needs; nothing under bots/ or worker/
+imports this package. A platform's delivery is built by ``bots.<platform>.delivery.
+create_delivery(PlatformResources)``, imported by name so that a process loads only the
+SDKs of the platforms it answers on.
 """
 
 from __future__ import annotations
@@ -14,18 +17,23 @@ from dataclasses import dataclass, field
 import redis
 
 from core.models import Registry, load_registry
-from core.ports import JobObserver, JobQueue, PlatformDelivery
+from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, PlatformResources
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
 from tertulia.redis_store import (
     RedisContextStore,
     RedisDeduplicator,
+    RedisEventLog,
     RedisJobStore,
     RedisKeys,
+    RedisKeyValue,
     RedisModelChoiceStore,
     RedisRateBudget,
 )
+from worker.celery_app import create_app
+from worker.llm.directory import ModelClients
+from worker.queue import CeleryJobQueue
 
 PLATFORMS = ("console", "slack", "discord", "telegram")
 
@@ -40,16 +48,17 @@ class Services:
     choices: RedisModelChoiceStore
     budget: RedisRateBudget
     dedupe: RedisDeduplicator
+    events: RedisEventLog
     registry: Registry
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
     _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def memory(self, namespace: str, ttl_seconds: int) -> KeyValue:
+        return RedisKeyValue(self.redis, self.keys, namespace=namespace, ttl_seconds=ttl_seconds)
+
     def queue(self) -> JobQueue:
         """The producer side of Celery, configured from these settings (not the process's)."""
-        from worker.celery_app import create_app
-        from worker.queue import CeleryJobQueue
-
         with self._lock:
             if self._queue is None:
                 self._queue = CeleryJobQueue(create_app(self.settings), queue=self.settings.queue)
@@ -61,8 +70,13 @@ class Services:
                 if platform not in PLATFORMS:
                     raise ValueError(f"unknown platform {platform!r}")
                 module = importlib.import_module(f"bots.{platform}.delivery")
-                self._deliveries[platform] = module.create_delivery(self)
+                self._deliveries[platform] = module.create_delivery(self.resources())
             return self._deliveries[platform]
+
+    def resources(self) -> PlatformResources:
+        return PlatformResources(
+            settings=self.settings, memory=self.memory, events=self.events, load_refs=self.jobs.load_refs
+        )
 
 
 def build_services(settings: Settings | None = None) -> Services:
@@ -84,6 +98,7 @@ def build_services(settings: Settings | None = None) -> Services:
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         budget=RedisRateBudget(client, keys),
         dedupe=RedisDeduplicator(client, keys),
+        events=RedisEventLog(client, keys),
         registry=load_registry(settings.models_file, default_override=settings.default_model),
     )
 
@@ -109,8 +124,6 @@ def build_router(services: Services, *, bot_username: str | None = None) -> Rout
 
 
 def build_runner(services: Services, *, observer: JobObserver | None = None) -> JobRunner:
-    from worker.llm.directory import ModelClients
-
     return JobRunner(
         jobs=services.jobs,
         context=services.context,

@@ -1,71 +1,117 @@
-"""`tertulia <role>`: one entrypoint for every process of the service."""
+"""`tertulia <role>`: one entrypoint for every process of the service, and the one place
+that starts a role: logging, health and metrics (once), the services, and what each
+adapter or the worker is handed."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
-# role -> (module whose main(argv) runs it, help)
-ROLES: dict[str, tuple[str, str]] = {
-    "up": ("tertulia.up", "set up and run everything locally: Redis, the CPU model, a worker, the console"),
-    "console": ("bots.console.app", "chat with the bot in this terminal"),
-    "worker": ("tertulia.cli", "run a Celery worker"),
-    "slack": ("bots.slack.app", "run the Slack adapter (Socket Mode or HTTP)"),
-    "discord": ("bots.discord.app", "run the Discord adapter; `discord sync-commands` registers commands"),
-    "telegram": ("bots.telegram.app", "run the Telegram adapter (polling or webhook)"),
-    "health": ("tertulia.health", "probe this host's /healthz (or /readyz with --ready): container healthchecks"),
+from core.settings import Settings, get_settings
+from tertulia import health, up
+from tertulia.bootstrap import Services, build_router, build_services
+from tertulia.logs import configure_logging
+from tertulia.observability import start_process_ops
+from worker.celery_app import worker_argv
+
+
+def run_worker(argv: list[str], settings: Settings) -> int:
+    """A Celery worker with this deployment's pool, concurrency and queue; extra arguments
+    go to Celery. Its health and metrics start from Celery's worker_init signal."""
+    from tertulia.worker_app import app  # importing it builds the worker's app
+
+    app.worker_main(worker_argv(settings, argv))
+    return 0
+
+
+def run_console(argv: list[str], services: Services) -> int:
+    from bots.console.app import main
+
+    return main(argv, router=build_router(services), events=services.events,
+                max_attachment_bytes=services.settings.max_attachment_bytes)
+
+
+def run_slack(argv: list[str], services: Services) -> int:
+    from bots.slack.app import main
+
+    return main(argv, settings=services.settings, router=lambda: build_router(services), dedupe=services.dedupe)
+
+
+def run_discord(argv: list[str], services: Services) -> int:
+    from bots.discord.app import Adapter, main
+    from bots.discord.chains import CHAIN_TTL_SECONDS, NAMESPACE, ReplyChains
+
+    def adapter() -> Adapter:
+        chains = ReplyChains(memory=services.memory(NAMESPACE, CHAIN_TTL_SECONDS))
+        return Adapter(router=build_router(services), chains=chains, dedupe=services.dedupe)
+
+    return main(argv, settings=services.settings, adapter=adapter, model_names=services.registry.names)
+
+
+def run_telegram(argv: list[str], services: Services) -> int:
+    from bots.telegram.app import main
+
+    return main(argv, settings=services.settings, dedupe=services.dedupe,
+                router_for=lambda username: build_router(services, bot_username=username))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Role:
+    run: Callable[[list[str], Services], int]
+    help: str
+    json_logs: bool = True  # a terminal (the console) keeps Python's plain warnings
+
+
+# Platform roles import their adapter when run, so a process loads only its own SDK.
+ROLES: dict[str, Role] = {
+    "console": Role(run=run_console, help="chat with the bot in this terminal", json_logs=False),
+    "slack": Role(run=run_slack, help="run the Slack adapter (Socket or HTTP mode); `slack manifest`: the manifest"),
+    "discord": Role(run=run_discord, help="run the Discord adapter; `discord sync-commands` registers commands"),
+    "telegram": Role(run=run_telegram, help="run the Telegram adapter (polling or webhook)"),
 }
-# Long-running roles that log JSON and serve health and metrics (the worker does it from
-# Celery's signals in worker/celery_app.py, so that a plain `celery worker` gets it too).
-SERVICE_ROLES = ("slack", "discord", "telegram")
+OTHER_ROLES = {
+    "up": "set up and run everything locally: Redis, the CPU model, a worker, the console",
+    "worker": "run a Celery worker",
+    "health": "probe this host's /healthz (or /readyz with --ready): container healthchecks",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tertulia", description="LLM work in your team chat.")
     sub = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
-    for role, (_module, text) in ROLES.items():
+    helps = {**{name: role.help for name, role in ROLES.items()}, **OTHER_ROLES}
+    for role, text in helps.items():
         child = sub.add_parser(role, help=text, add_help=False)
         child.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
-def run_worker(argv: list[str]) -> int:
-    """A Celery worker on the threads pool; extra arguments go to Celery."""
-    from core.settings import get_settings
-    from worker.celery_app import app
-
-    settings = get_settings()
-    args = [
-        "worker",
-        "-P", "threads",
-        "-c", str(settings.worker_concurrency),
-        "-Q", settings.queue,
-        "-l", settings.log_level,
-        *argv,
-    ]
-    app.worker_main(args)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in ROLES:
+    if not argv or (argv[0] not in ROLES and argv[0] not in OTHER_ROLES):
         build_parser().parse_args(argv)  # prints the usage or the help, and exits
         return 2
     # The role's own parser owns everything after the role, flags included.
     role, rest = argv[0], argv[1:]
-    if role in SERVICE_ROLES:
-        from core.settings import get_settings
-        from tertulia.logs import configure_logging
-        from tertulia.observability import start_process_ops
-
-        configure_logging(get_settings().log_level)
-        start_process_ops(get_settings())
+    if role == "up":
+        return up.main(rest)
+    if role == "health":
+        return health.main(rest)
+    settings = get_settings()
     if role == "worker":
-        return run_worker(rest)
-    module = importlib.import_module(ROLES[role][0])
-    return int(module.main(rest) or 0)
+        return run_worker(rest, settings)
+    chosen = ROLES[role]
+    if chosen.json_logs:
+        configure_logging(settings.log_level)
+    if not _asks_for_help(rest):
+        start_process_ops(settings)  # health and metrics, when their ports are set: here, once
+    return chosen.run(rest, build_services(settings))
+
+
+def _asks_for_help(argv: list[str]) -> bool:
+    return "-h" in argv or "--help" in argv
 
 
 if __name__ == "__main__":

@@ -5,20 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.ports import JobObserver
 from core.settings import Settings
+from tertulia.bootstrap import Services
+from tertulia.health import start_for
+from tertulia.metrics import default_observer, register_queue_depth, start_metrics_server
+from worker.llm.directory import ModelClients
 
 
-def worker_observer() -> JobObserver:
-    from tertulia.metrics import default_observer
-
-    return default_observer()
-
-
-def model_readiness(services: Any) -> Callable[[], bool]:
+def model_readiness(services: Services) -> Callable[[], bool]:
     """The worker is ready when every model it sends jobs to by default answers /health."""
-    from worker.llm.directory import ModelClients
-
     registry = services.registry
     models = ModelClients(registry, settings=services.settings)
     names = sorted({registry.default, *(n for n in registry.jobs.values() if n in registry.models)})
@@ -29,10 +24,7 @@ def start_process_ops(
     settings: Settings, *, model_healthy: Callable[[], bool] | None = None, celery_app: Any = None
 ) -> None:
     """Health (/healthz, /readyz) and metrics (/metrics) of one long-running process;
-    each only when its port setting is non-zero."""
-    from tertulia.health import start_for
-    from tertulia.metrics import default_observer, register_queue_depth, start_metrics_server
-
+    each only when its port setting is non-zero. Called once per process, by its root."""
     if settings.metrics_port:
         default_observer()  # the job metrics exist (at zero) before the first job
         if celery_app is not None:

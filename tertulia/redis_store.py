@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import redis
@@ -40,11 +40,50 @@ return until_ms
 
 
 class RedisKeys:
+    """Every key we write, named here and nowhere else, under the configured prefix."""
+
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
     def __call__(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    def job(self, job_id: str) -> str:
+        return self("job", job_id)
+
+    def job_refs(self, job_id: str) -> str:
+        return self("job", job_id, "refs")
+
+    def job_answer(self, job_id: str) -> str:
+        return self("job", job_id, "answer")
+
+    def history(self, scope: str) -> str:
+        return self("ctx", scope)
+
+    def recorded(self, job_id: str) -> str:
+        return self("ctx-recorded", job_id)
+
+    def scope_lock(self, scope: str) -> str:
+        return self("lock", scope)
+
+    def model_choice(self, scope: str) -> str:
+        return self("model", scope)
+
+    def rate(self, destination: str) -> str:
+        return self("rate", destination)
+
+    def seen(self, namespace: str, key: str) -> str:
+        return self("seen", namespace, key)
+
+    def memory(self, namespace: str, key: str) -> str:
+        return self(namespace, key)
+
+    def events(self, channel: str) -> str:
+        return self("console", channel)
+
+    def celery(self) -> str:
+        """The prefix of the broker's own keys (kombu's global_keyprefix)."""
+        return self("celery") + ":"
 
 
 class RedisJobStore:
@@ -54,24 +93,24 @@ class RedisJobStore:
         self._ttl = ttl_seconds
 
     def save(self, job: Job) -> None:
-        self._r.set(self._k("job", job.id), json.dumps(job.to_json()), ex=self._ttl)
+        self._r.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
 
     def load(self, job_id: str) -> Job | None:
-        raw = self._r.get(self._k("job", job_id))
+        raw = self._r.get(self._k.job(job_id))
         return Job.from_json(json.loads(raw)) if raw else None
 
     def save_refs(self, job_id: str, refs: list[str]) -> None:
-        self._r.set(self._k("job", job_id, "refs"), json.dumps(refs), ex=self._ttl)
+        self._r.set(self._k.job_refs(job_id), json.dumps(refs), ex=self._ttl)
 
     def load_refs(self, job_id: str) -> list[str]:
-        raw = self._r.get(self._k("job", job_id, "refs"))
+        raw = self._r.get(self._k.job_refs(job_id))
         return list(json.loads(raw)) if raw else []
 
     def save_answer(self, job_id: str, text: str) -> None:
-        self._r.set(self._k("job", job_id, "answer"), text.encode(), ex=self._ttl)
+        self._r.set(self._k.job_answer(job_id), text.encode(), ex=self._ttl)
 
     def load_answer(self, job_id: str) -> str | None:
-        raw = self._r.get(self._k("job", job_id, "answer"))
+        raw = self._r.get(self._k.job_answer(job_id))
         return raw.decode() if raw is not None else None
 
 
@@ -87,15 +126,15 @@ class RedisContextStore:
         self._lock_timeout = lock_timeout
 
     def history(self, scope: str) -> list[ChatTurn]:
-        raw = self._r.lrange(self._k("ctx", scope), 0, -1)
+        raw = self._r.lrange(self._k.history(scope), 0, -1)
         turns = [json.loads(item) for item in raw]
         return [ChatTurn(role=t["role"], content=t["content"]) for t in turns]
 
     def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
         # The marker makes a retried or redelivered job record its turns exactly once.
-        if not self._r.set(self._k("ctx-recorded", job_id), "1", nx=True, ex=self._ttl):
+        if not self._r.set(self._k.recorded(job_id), "1", nx=True, ex=self._ttl):
             return False
-        key = self._k("ctx", scope)
+        key = self._k.history(scope)
         pipe = self._r.pipeline(transaction=True)
         pipe.rpush(
             key,
@@ -107,11 +146,11 @@ class RedisContextStore:
         return True
 
     def clear(self, scope: str) -> None:
-        self._r.delete(self._k("ctx", scope))
+        self._r.delete(self._k.history(scope))
 
     @contextmanager
     def lock(self, scope: str) -> Iterator[None]:
-        lock = self._r.lock(self._k("lock", scope), timeout=self._lock_timeout, blocking_timeout=self._lock_timeout)
+        lock = self._r.lock(self._k.scope_lock(scope), timeout=self._lock_timeout, blocking_timeout=self._lock_timeout)
         if not lock.acquire():
             raise TimeoutError(f"scope {scope} stayed busy")
         try:
@@ -129,14 +168,14 @@ class RedisModelChoiceStore:
         self._ttl = ttl_seconds
 
     def get(self, scope: str) -> str | None:
-        raw = self._r.get(self._k("model", scope))
+        raw = self._r.get(self._k.model_choice(scope))
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def set(self, scope: str, name: str) -> None:
-        self._r.set(self._k("model", scope), name, ex=self._ttl)
+        self._r.set(self._k.model_choice(scope), name, ex=self._ttl)
 
     def clear(self, scope: str) -> None:
-        self._r.delete(self._k("model", scope))
+        self._r.delete(self._k.model_choice(scope))
 
 
 class RedisRateBudget:
@@ -147,11 +186,11 @@ class RedisRateBudget:
         self._penalize = client.register_script(_PENALIZE)
 
     def try_acquire(self, key: str, interval: float) -> float:
-        wait_ms = int(self._acquire(keys=[self._k("rate", key)], args=[max(int(interval * 1000), 1)]))
+        wait_ms = int(self._acquire(keys=[self._k.rate(key)], args=[max(int(interval * 1000), 1)]))
         return wait_ms / 1000.0
 
     def penalize(self, key: str, seconds: float) -> None:
-        self._penalize(keys=[self._k("rate", key)], args=[max(int(seconds * 1000), 1)])
+        self._penalize(keys=[self._k.rate(key)], args=[max(int(seconds * 1000), 1)])
 
 
 class RedisDeduplicator:
@@ -161,4 +200,44 @@ class RedisDeduplicator:
         self._ttl = ttl_seconds
 
     def first_time(self, namespace: str, key: str) -> bool:
-        return bool(self._r.set(self._k("seen", namespace, key), str(time.time()), nx=True, ex=self._ttl))
+        return bool(self._r.set(self._k.seen(namespace, key), str(time.time()), nx=True, ex=self._ttl))
+
+
+class RedisKeyValue:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, namespace: str, ttl_seconds: int) -> None:
+        self._r = client
+        self._k = keys
+        self._namespace = namespace
+        self._ttl = ttl_seconds
+
+    def get(self, key: str) -> str | None:
+        raw = self._r.get(self._k.memory(self._namespace, key))
+        return raw.decode() if raw is not None else None
+
+    def set(self, key: str, value: str) -> None:
+        self._r.set(self._k.memory(self._namespace, key), value, ex=self._ttl)
+
+
+class RedisEventLog:
+    """Redis streams, capped and expiring: a log nobody follows any more goes away."""
+
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int = 3600) -> None:
+        self._r = client
+        self._k = keys
+        self._ttl = ttl_seconds
+
+    def append(self, channel: str, event: Mapping[str, str]) -> None:
+        key = self._k.events(channel)
+        pipe = self._r.pipeline()
+        pipe.xadd(key, dict(event), maxlen=10_000)
+        pipe.expire(key, self._ttl)
+        pipe.execute()
+
+    def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
+        key = self._k.events(channel)
+        batches = self._r.xread({key: after}, block=max(int(block_seconds * 1000), 1), count=100)
+        return [
+            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+            for _stream, entries in batches or []
+            for entry_id, fields in entries
+        ]

@@ -60,10 +60,9 @@ class Child:
     grace: float = 10.0
 
 
-def role_command(module: str, argv: list[str]) -> list[str]:
-    """A child that runs ``module.main(argv)``, as ``tertulia <role>`` does."""
-    code = f"import sys; from {module} import main; sys.exit(main(sys.argv[1:]))"
-    return [sys.executable, "-c", code, *argv]
+def role_command(role: str, argv: list[str]) -> list[str]:
+    """A child that runs ``tertulia <role>``, through the one root that wires every role."""
+    return [sys.executable, "-m", "tertulia.cli", role, *argv]
 
 
 def say(text: str) -> None:
@@ -203,12 +202,10 @@ def start_local_model(stack: Stack, settings: Settings) -> None:
 
 
 def start_worker(stack: Stack, settings: Settings) -> None:
-    concurrency = stack.env.get("TERTULIA_WORKER_CONCURRENCY", str(settings.worker_concurrency))
-    queue = stack.env.get("TERTULIA_QUEUE", settings.queue)
+    # `tertulia worker` sets the pool, concurrency and queue from the settings (stack.env).
     child = stack.spawn(
         "worker",
-        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-P", "threads",
-         "-c", concurrency, "-Q", queue, "-n", f"up-{os.getpid()}@%h", "-l", "INFO",
+        [sys.executable, "-m", "tertulia.cli", "worker", "-n", f"up-{os.getpid()}@%h", "-l", "INFO",
          "--without-gossip", "--without-mingle"],
         log="worker.log",
         grace=20.0,  # Celery's warm shutdown lets running jobs finish; acks_late redelivers the rest
@@ -229,7 +226,7 @@ def start_worker(stack: Stack, settings: Settings) -> None:
 def start_adapters(stack: Stack) -> None:
     for platform, variable in ADAPTERS:
         if stack.env.get(variable):
-            child = stack.spawn(platform, role_command(f"bots.{platform}.app", []), log=f"{platform}.log")
+            child = stack.spawn(platform, role_command(platform, []), log=f"{platform}.log")
             say(f"{platform.capitalize()}: adapter started ({variable} is set), log {child.log_path}")
 
 
@@ -244,7 +241,7 @@ def check_background(stack: Stack, reported: set[str]) -> None:
 def run_console(stack: Stack, argv: list[str]) -> int:
     say("Console: ready. Type /help; Ctrl-D quits and stops everything above.")
     # Same process group as us, so it owns the terminal; Ctrl-C is the console's to handle.
-    console = subprocess.Popen(role_command("bots.console.app", argv), env=stack.env)
+    console = subprocess.Popen(role_command("console", argv), env=stack.env)
     signal.signal(signal.SIGINT, lambda _sig, _frame: None)
     reported: set[str] = set()
     try:
@@ -287,7 +284,11 @@ def main(argv: list[str]) -> int:
 
     settings = Settings()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(run_dir=settings.run_dir, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # One host, many processes: a health or metrics port set for the shell would be taken by
+    # the first child and fail the rest. `tertulia up` is for a laptop; deployments set them
+    # per container (docker-compose.yml).
+    env = {k: v for k, v in os.environ.items() if k not in ("TERTULIA_HEALTH_PORT", "TERTULIA_METRICS_PORT")}
+    stack = Stack(run_dir=settings.run_dir, env={**env, "PYTHONUNBUFFERED": "1"})
     say(f"logs and local data under {settings.run_dir}")
     code = 0
     try:

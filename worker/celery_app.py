@@ -1,27 +1,26 @@
-"""The Celery application. Configuration only; the task lives in worker/tasks.py."""
+"""The Celery configuration, one for the worker and every producer (adapters, tests), so
+both sides agree on broker, queue, pool and key prefix. Nothing here builds an app at
+import time: the worker's app is wired by the composition root (tertulia/worker_app.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
-from celery.signals import setup_logging, worker_init
 
-from core.settings import Settings, get_settings
+from core.settings import Settings
+
+# An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md).
+POOL = "threads"
 
 
 def create_app(settings: Settings) -> Celery:
-    """One configuration for the worker and for every producer (adapters, tests), so both
-    sides agree on broker, queue and key prefix."""
-    app = Celery("tertulia", broker=settings.effective_broker_url, include=["worker.tasks"], set_as_current=False)
+    app = Celery("tertulia", broker=settings.effective_broker_url, set_as_current=False)
     app.conf.update(
         task_default_queue=settings.queue,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
-        # An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md).
-        worker_pool="threads",
+        worker_pool=POOL,
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
@@ -33,24 +32,13 @@ def create_app(settings: Settings) -> Celery:
     return app
 
 
-app = create_app(get_settings())
-
-
-# --- logging, health and metrics of a worker process (however it was started) ---------
-
-
-@setup_logging.connect
-def _configure_logging(loglevel: Any = None, **_: Any) -> None:
-    # Connecting to this signal stops Celery from installing its own (unredacted) handlers.
-    from tertulia.logs import configure_logging
-
-    configure_logging(loglevel or "INFO")
-
-
-@worker_init.connect
-def _start_ops(**_: Any) -> None:
-    from tertulia.bootstrap import process_services
-    from tertulia.observability import model_readiness, start_process_ops
-
-    services = process_services()
-    start_process_ops(services.settings, model_healthy=model_readiness(services), celery_app=app)
+def worker_argv(settings: Settings, extra: list[str]) -> list[str]:
+    """``celery worker`` arguments for this deployment; ``extra`` goes last (it wins)."""
+    return [
+        "worker",
+        "-P", POOL,
+        "-c", str(settings.worker_concurrency),
+        "-Q", settings.queue,
+        "-l", settings.log_level,
+        *extra,
+    ]

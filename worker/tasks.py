@@ -1,56 +1,47 @@
-"""The Celery task: a thin shell over core.runner.JobRunner."""
+"""The Celery task: a thin shell over core.runner.JobRunner, registered on the app that the
+composition root builds (tertulia/worker_app.py)."""
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
+from collections.abc import Callable
 from typing import Any
 
-from celery import Task
+from celery import Celery, Task
 
 from core.errors import TertuliaError
 from core.runner import JobRunner
-from core.settings import get_settings
-from tertulia.bootstrap import build_runner, process_services
-from worker.celery_app import app
+from core.settings import Settings
 from worker.queue import RUN_JOB
 
 log = logging.getLogger("tertulia.worker")
 
-_runner: JobRunner | None = None
-_runner_lock = threading.Lock()
 
-
-def runner() -> JobRunner:
-    """One runner per worker process, built on first use (after the fork, if any)."""
-    global _runner
-    with _runner_lock:
-        if _runner is None:
-            from tertulia.observability import worker_observer
-
-            _runner = build_runner(process_services(), observer=worker_observer())
-        return _runner
-
-
-def backoff(retries: int) -> float:
-    """Exponential backoff with jitter (half the ceiling to all of it): jobs that failed
+def backoff(retries: int, *, base: float, ceiling: float) -> float:
+    """Exponential backoff with jitter (half the step to all of it): jobs that failed
     together spread out, and none retries sooner than half its step."""
-    settings = get_settings()
-    ceiling = min(settings.retry_backoff_max, settings.retry_backoff_base * (2**retries))
-    return random.uniform(ceiling / 2, ceiling)
+    step = min(ceiling, base * (2**retries))
+    return random.uniform(step / 2, step)
 
 
-@app.task(name=RUN_JOB, bind=True, acks_late=True, ignore_result=True, max_retries=None)
-def run_job(self: Task[Any, Any], job_id: str) -> None:
-    retries = int(self.request.retries or 0)
-    try:
-        runner().run(job_id, attempt=retries)
-    except TertuliaError as err:  # JobRunner.run re-raises only the retryable ones
-        if not err.retryable:
-            raise
-        if retries < get_settings().model_retries:
-            log.warning("busy or unreachable; retrying", extra={"job_id": job_id, "error": type(err).__name__})
-            raise self.retry(countdown=backoff(retries), exc=err) from err
-        log.error("busy or unreachable; giving up", extra={"job_id": job_id, "error": type(err).__name__})
-        runner().give_up(job_id, attempts=retries + 1)
+def register_tasks(app: Celery, *, runner: Callable[[], JobRunner], settings: Settings) -> Task[Any, Any]:
+    """Adds ``run_job`` to ``app``. ``runner`` gives the process's one JobRunner, built on
+    first use (after the fork, if any)."""
+
+    @app.task(name=RUN_JOB, bind=True, acks_late=True, ignore_result=True, max_retries=None)
+    def run_job(self: Task[Any, Any], job_id: str) -> None:
+        retries = int(self.request.retries or 0)
+        try:
+            runner().run(job_id, attempt=retries)
+        except TertuliaError as err:  # JobRunner.run re-raises only the retryable ones
+            if not err.retryable:
+                raise
+            if retries < settings.model_retries:
+                log.warning("busy or unreachable; retrying", extra={"job_id": job_id, "error": type(err).__name__})
+                wait = backoff(retries, base=settings.retry_backoff_base, ceiling=settings.retry_backoff_max)
+                raise self.retry(countdown=wait, exc=err) from err
+            log.error("busy or unreachable; giving up", extra={"job_id": job_id, "error": type(err).__name__})
+            runner().give_up(job_id, attempts=retries + 1)
+
+    return run_job

@@ -16,12 +16,11 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from bots.console.delivery import stream_key
 from core.commands import parse_line
 from core.messages import Attachment, InboundMessage
+from core.ports import EventLog
 from core.router import Outcome, Router
 from core.table import find_spec
-from tertulia.bootstrap import Services, build_router, build_services
 
 PROMPT = "you> "
 BOT = "tertulia> "
@@ -31,8 +30,9 @@ class ConsoleSession:
     def __init__(
         self,
         *,
-        services: Services,
         router: Router,
+        events: EventLog,
+        max_attachment_bytes: int,
         out: TextIO,
         reply_timeout: float,
         user: str,
@@ -42,14 +42,14 @@ class ConsoleSession:
         """``stream``: show answers as they grow (a person at a terminal); otherwise print
         each message once, final (a script reading stdout: one reply per line it sent)."""
         self._stream = stream
-        self._services = services
         self._router = router
+        self._events = events
+        self._max_attachment_bytes = max_attachment_bytes
         self._out = out
         self._timeout = reply_timeout
         self._user = user
         self._locale = locale
         self.session = uuid.uuid4().hex[:12]
-        self._key = stream_key(services.settings.key_prefix, self.session)
         self._last_id = "0-0"
 
     def message(self, text: str) -> InboundMessage:
@@ -81,7 +81,7 @@ class ConsoleSession:
         for name in files:
             path = Path(name).expanduser()
             size = path.stat().st_size if path.is_file() else 0
-            limit = self._services.settings.max_attachment_bytes
+            limit = self._max_attachment_bytes
             content = path.read_bytes() if path.is_file() and size <= limit else b""
             attachments.append(Attachment(name=path.name, size=size if path.is_file() else 0, content=content))
             if not path.is_file():
@@ -106,24 +106,20 @@ class ConsoleSession:
         shown: dict[str, str] = {}
         current: str | None = None
         deadline = time.monotonic() + self._timeout
-        redis = self._services.redis
         while time.monotonic() < deadline:
-            batches = redis.xread({self._key: self._last_id}, block=500, count=100)
-            for _stream, entries in batches or []:
-                for entry_id, fields in entries:
-                    self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    event = {k.decode(): v.decode() for k, v in fields.items()}
-                    if event["job"] != job_id:
-                        continue
-                    if event["op"] == "close":
-                        if current is not None:
-                            self._out.write("\n")
-                        self._out.flush()
-                        return
-                    if event["op"] == "finish" and not self._stream:
-                        self._out.write(f"{BOT}{event['text']}\n")
-                    elif event["op"] in ("post", "update", "finish") and self._stream:
-                        current = self._render(shown, current, event["ref"], event["text"])
+            for entry_id, event in self._events.read(self.session, after=self._last_id, block_seconds=0.5):
+                self._last_id = entry_id
+                if event["job"] != job_id:
+                    continue
+                if event["op"] == "close":
+                    if current is not None:
+                        self._out.write("\n")
+                    self._out.flush()
+                    return
+                if event["op"] == "finish" and not self._stream:
+                    self._out.write(f"{BOT}{event['text']}\n")
+                elif event["op"] in ("post", "update", "finish") and self._stream:
+                    current = self._render(shown, current, event["ref"], event["text"])
         self._out.write(f"\n{BOT}(no answer within {self._timeout:.0f}s; is a worker running?)\n")
         self._out.flush()
 
@@ -143,15 +139,20 @@ class ConsoleSession:
         return ref
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tertulia console", description=__doc__)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one reply")
     parser.add_argument("--locale", default=os.environ.get("LANG", "en").split(".")[0])
-    args = parser.parse_args(argv)
-    services = build_services()
+    return parser
+
+
+def main(argv: list[str], *, router: Router, events: EventLog, max_attachment_bytes: int) -> int:
+    """Runs the console with what the composition root (tertulia/cli.py) hands it."""
+    args = build_parser().parse_args(argv)
     session = ConsoleSession(
-        services=services,
-        router=build_router(services),
+        router=router,
+        events=events,
+        max_attachment_bytes=max_attachment_bytes,
         out=sys.stdout,
         reply_timeout=args.timeout,
         user=getpass.getuser(),

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -26,8 +27,9 @@ from core import catalogue
 from core.actions import help_text
 from core.commands import Command, command_from
 from core.messages import Attachment, InboundMessage
+from core.ports import Deduplicator
 from core.router import Outcome, Router
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from core.table import COMMANDS, FILE_COMMAND
 
 log = logging.getLogger("tertulia.discord")
@@ -38,7 +40,7 @@ _NO_MENTIONS = discord.AllowedMentions.none()
 class Adapter:
     """What the bot does with commands and messages; platform calls only, no model work."""
 
-    def __init__(self, *, router: Router, chains: ReplyChains, dedupe: Any) -> None:
+    def __init__(self, *, router: Router, chains: ReplyChains, dedupe: Deduplicator) -> None:
         self._router = router
         self._chains = chains
         self._dedupe = dedupe
@@ -115,7 +117,7 @@ def _bare_command(inbound: InboundMessage) -> Command | None:
 
 
 class TertuliaClient(discord.Client):
-    def __init__(self, *, adapter: Adapter | None, settings: Settings, model_names: Any) -> None:
+    def __init__(self, *, adapter: Adapter | None, settings: Settings, model_names: Callable[[], list[str]]) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the Developer Portal
         super().__init__(intents=intents, allowed_mentions=_NO_MENTIONS)
@@ -161,16 +163,8 @@ def _configure(settings: Settings) -> None:
         configure_gateway(settings.discord_gateway_url)
 
 
-async def _serve(settings: Settings, token: str) -> None:
-    from tertulia.bootstrap import build_router, build_services
-
-    services = build_services(settings)
-    adapter = Adapter(
-        router=build_router(services),
-        chains=ReplyChains(redis=services.redis, keys=services.keys),
-        dedupe=services.dedupe,
-    )
-    client = TertuliaClient(adapter=adapter, settings=settings, model_names=services.registry.names)
+async def _serve(settings: Settings, token: str, adapter: Adapter, model_names: Callable[[], list[str]]) -> None:
+    client = TertuliaClient(adapter=adapter, settings=settings, model_names=model_names)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.close()))
@@ -179,11 +173,10 @@ async def _serve(settings: Settings, token: str) -> None:
     log.info("discord adapter stopped")
 
 
-async def _sync_commands(settings: Settings, token: str, guild_id: int | None) -> list[str]:
-    from core.models import load_registry
-
-    registry = load_registry(settings.models_file, default_override=settings.default_model)
-    client = TertuliaClient(adapter=None, settings=settings, model_names=registry.names)
+async def _sync_commands(
+    settings: Settings, token: str, guild_id: int | None, model_names: Callable[[], list[str]]
+) -> list[str]:
+    client = TertuliaClient(adapter=None, settings=settings, model_names=model_names)
     async with client:
         await client.login(token)  # also learns the application id
         guild = discord.Object(id=guild_id) if guild_id else None
@@ -201,32 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    settings = get_settings()
-    from tertulia.logs import configure_logging
-
-    configure_logging(settings=settings)
+def main(
+    argv: list[str],
+    *,
+    settings: Settings,
+    adapter: Callable[[], Adapter],
+    model_names: Callable[[], list[str]],
+) -> int:
+    """Runs the adapter (or syncs the commands) with what the composition root hands it."""
+    args = build_parser().parse_args(argv)
     token = _token(settings)
     if not token:
         print("DISCORD_BOT_TOKEN is not set.", file=sys.stderr)
         return 2
     _configure(settings)
     if args.action == "sync-commands":
-        names = asyncio.run(_sync_commands(settings, token, args.guild))
+        names = asyncio.run(_sync_commands(settings, token, args.guild, model_names))
         where = f"guild {args.guild}" if args.guild else "globally"
         print(f"Registered {len(names)} commands {where}: {', '.join('/' + n for n in names)}")
         return 0
-    from tertulia.health import start_for
-
-    health = start_for(settings)  # /healthz and /readyz when TERTULIA_HEALTH_PORT is set
-    try:
-        asyncio.run(_serve(settings, token))
-    finally:
-        if health is not None:
-            health.stop()
+    asyncio.run(_serve(settings, token, adapter(), model_names))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bots.discord import replies
-from bots.discord.chains import ReplyChains
+from bots.discord.chains import CHAIN_TTL_SECONDS, NAMESPACE, ReplyChains
 from bots.discord.limits import (
     CHANNEL_MESSAGE_EDIT_INTERVAL,
     HISTORY_DEFAULT_MESSAGES,
@@ -34,6 +34,7 @@ from core.attachments import human_size
 from core.errors import InputError
 from core.jobs import Job
 from core.messages import Attachment
+from core.ports import PlatformResources
 
 log = logging.getLogger("tertulia.discord.delivery")
 
@@ -236,9 +237,9 @@ def _line(message: dict[str, Any]) -> str:
     return f"{name}: {content}"
 
 
-def create_delivery(services: Any) -> DiscordDelivery:
-    settings = services.settings
+def create_delivery(resources: PlatformResources) -> DiscordDelivery:
+    settings = resources.settings
     token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
     rest = DiscordRest(base_url=settings.discord_api_url, token=token)
-    chains = ReplyChains(redis=services.redis, keys=services.keys)
-    return DiscordDelivery(rest=rest, chains=chains, load_refs=services.jobs.load_refs)
+    chains = ReplyChains(memory=resources.memory(NAMESPACE, CHAIN_TTL_SECONDS))
+    return DiscordDelivery(rest=rest, chains=chains, load_refs=resources.load_refs)

@@ -21,7 +21,9 @@ from bots.slack import inbound
 from bots.slack.api import make_client
 from bots.slack.config import UMBRELLA, SlackConfig, get_slack_config
 from bots.slack.http_server import HttpServer
+from bots.slack.manifest import main as print_manifest
 from core import catalogue
+from core.ports import Deduplicator
 from core.router import Router
 from core.settings import Settings
 
@@ -37,7 +39,7 @@ class SlackAdapter:
         *,
         settings: Settings,
         router: Router,
-        dedupe: Any,
+        dedupe: Deduplicator,
         config: SlackConfig | None = None,
         client: WebClient | None = None,
     ) -> None:
@@ -158,14 +160,6 @@ class SlackAdapter:
         return locale
 
 
-def build_adapter(services: Any, *, config: SlackConfig | None = None) -> SlackAdapter:
-    from tertulia.bootstrap import build_router
-
-    return SlackAdapter(
-        settings=services.settings, router=build_router(services), dedupe=services.dedupe, config=config
-    )
-
-
 def run_socket_mode(adapter: SlackAdapter, *, app_token: str, stop: threading.Event) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -176,17 +170,20 @@ def run_socket_mode(adapter: SlackAdapter, *, app_token: str, stop: threading.Ev
     handler.close()  # type: ignore[no-untyped-call]
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tertulia slack", description="Run the Slack adapter.")
+    sub = parser.add_subparsers(dest="action")
+    sub.add_parser("manifest", help="print manifest.yml with the slash commands of the command table")
     parser.add_argument("--http", action="store_true", help="HTTP mode even when SLACK_APP_TOKEN is set")
     parser.add_argument("--port", type=int, default=None, help="HTTP mode port (default TERTULIA_SLACK_PORT)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return parser
 
-    from tertulia.bootstrap import build_services
 
-    services = build_services()
-    settings = services.settings
+def main(argv: list[str], *, settings: Settings, router: Callable[[], Router], dedupe: Deduplicator) -> int:
+    """Runs the adapter with what the composition root (tertulia/cli.py) hands it."""
+    args = build_parser().parse_args(argv)
+    if args.action == "manifest":
+        return print_manifest()
     if settings.slack_bot_token is None:
         log.error("SLACK_BOT_TOKEN is not set")
         return 2
@@ -194,7 +191,7 @@ def main(argv: list[str]) -> int:
     if not socket_mode and settings.slack_signing_secret is None:
         log.error("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
         return 2
-    adapter = build_adapter(services)
+    adapter = SlackAdapter(settings=settings, router=router(), dedupe=dedupe)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,15 +14,13 @@ from slack_sdk import WebClient
 
 from bots.slack.api import call, make_client
 from bots.slack.config import SlackConfig, get_slack_config
-from bots.slack.responder import SlackResponder, ThreadMemory
+from bots.slack.responder import SlackResponder
 from core.attachments import human_size
 from core.errors import BadRequest, Forbidden, InputError, RetryAfter, TransientDeliveryError
 from core.jobs import Job
 from core.messages import Attachment
+from core.ports import KeyValue, PlatformResources
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from tertulia.bootstrap import Services
 
 log = logging.getLogger("tertulia.slack.delivery")
 
@@ -33,7 +31,7 @@ READ_ATTEMPTS = 5  # conversations.* calls survive this many 429s in a row
 
 
 class SlackDelivery:
-    def __init__(self, *, client: WebClient, settings: Settings, config: SlackConfig, threads: ThreadMemory) -> None:
+    def __init__(self, *, client: WebClient, settings: Settings, config: SlackConfig, threads: KeyValue) -> None:
         self._client = client
         self._threads = threads
         self._settings = settings
@@ -167,24 +165,14 @@ class SlackDelivery:
         return str(name)
 
 
-class RedisThreadMemory:
-    def __init__(self, services: Services) -> None:
-        self._redis = services.redis
-        self._keys = services.keys
-        self._ttl = services.settings.job_ttl_seconds
-
-    def get(self, job_id: str) -> str | None:
-        raw = self._redis.get(self._keys("slack-thread", job_id))
-        return raw.decode() if isinstance(raw, bytes) else raw
-
-    def set(self, job_id: str, thread_ts: str) -> None:
-        self._redis.set(self._keys("slack-thread", job_id), thread_ts, ex=self._ttl)
+THREADS_NAMESPACE = "slack-thread"  # a job's answer thread: kept as long as the job
 
 
-def create_delivery(services: Services) -> SlackDelivery:
+def create_delivery(resources: PlatformResources) -> SlackDelivery:
+    settings = resources.settings
     return SlackDelivery(
-        client=make_client(services.settings),
-        settings=services.settings,
+        client=make_client(settings),
+        settings=settings,
         config=get_slack_config(),
-        threads=RedisThreadMemory(services),
+        threads=resources.memory(THREADS_NAMESPACE, settings.job_ttl_seconds),
     )

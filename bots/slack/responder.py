@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 from slack_sdk import WebClient
@@ -24,6 +23,7 @@ from bots.slack.api import NOT_A_MEMBER, call, error_code_of
 from core import catalogue
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
 from core.jobs import Job
+from core.ports import KeyValue
 
 log = logging.getLogger("tertulia.slack.responder")
 
@@ -41,19 +41,10 @@ class _Message:
     stopped: bool = False
 
 
-class ThreadMemory(Protocol):
-    """Where a job's answer thread is remembered, so that a retried job (a new Responder)
-    keeps answering under the header message it already posted."""
-
-    def get(self, job_id: str) -> str | None: ...
-
-    def set(self, job_id: str, thread_ts: str) -> None: ...
-
-
 class SlackResponder:
     max_chars = limits.MAX_CHARS
 
-    def __init__(self, *, client: WebClient, job: Job, streaming: bool, threads: ThreadMemory) -> None:
+    def __init__(self, *, client: WebClient, job: Job, streaming: bool, threads: KeyValue) -> None:
         self._client = client
         self._job = job
         self._threads = threads

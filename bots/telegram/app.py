@@ -27,6 +27,7 @@ from bots.telegram.delivery import CLOUD_DOWNLOAD_LIMIT
 from bots.telegram.inbound import Inbound, to_inbound
 from core import catalogue
 from core.attachments import human_size
+from core.ports import Deduplicator
 from core.router import Router
 from core.settings import Settings
 from core.table import COMMANDS
@@ -61,15 +62,14 @@ class TelegramAdapter:
     """Turns updates into router calls. The router is synchronous (Redis, Celery), so it
     runs in a thread and never blocks the event loop."""
 
-    def __init__(self, *, services: Any, router: Router | None = None) -> None:
-        self._services = services
-        self._router = router
+    def __init__(self, *, router_for: Callable[[str | None], Router], dedupe: Deduplicator) -> None:
+        self._router_for = router_for
+        self._dedupe = dedupe
+        self._router: Router | None = None
 
     async def setup(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        if self._router is None:
-            from tertulia.bootstrap import build_router
-
-            self._router = build_router(self._services, bot_username=application.bot.username)
+        # The router needs the bot's username (``/cmd@bot``), known once the bot is logged in.
+        self._router = self._router_for(application.bot.username)
         await publish_commands(application)
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -81,7 +81,7 @@ class TelegramAdapter:
         if inbound is None:
             return
         # Telegram redelivers an update when a webhook answer was slow or a poller restarts.
-        first = await asyncio.to_thread(self._services.dedupe.first_time, "telegram-update", str(update.update_id))
+        first = await asyncio.to_thread(self._dedupe.first_time, "telegram-update", str(update.update_id))
         if not first:
             log.info("duplicate update dropped", extra={"update_id": update.update_id})
             return
@@ -178,26 +178,21 @@ async def serve(
             await application.stop()
 
 
-def main(argv: list[str]) -> int:
+def main(
+    argv: list[str], *, settings: Settings, router_for: Callable[[str | None], Router], dedupe: Deduplicator
+) -> int:
+    """Runs the adapter with what the composition root (tertulia/cli.py) hands it."""
     parser = argparse.ArgumentParser(prog="tertulia telegram", description="Run the Telegram adapter.")
     parser.add_argument("--listen", default="0.0.0.0", help="webhook mode: address to listen on")
     args = parser.parse_args(argv)
-    from core.settings import get_settings
-    from tertulia.bootstrap import build_services
-    from tertulia.health import start_for
-    from tertulia.logs import configure_logging
-
-    settings = get_settings()
-    configure_logging(settings=settings)  # also quiets httpx, whose request log shows the token
     if settings.telegram_bot_token is None:
         print("TELEGRAM_BOT_TOKEN is not set.", file=sys.stderr)
         return 2
     if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
         print("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set.", file=sys.stderr)
         return 2
-    adapter = TelegramAdapter(services=build_services(settings))
+    adapter = TelegramAdapter(router_for=router_for, dedupe=dedupe)
     application = build_application(settings=settings, adapter=adapter)
-    health = start_for(settings)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -206,9 +201,5 @@ def main(argv: list[str]) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(application, adapter=adapter, settings=settings, listen=args.listen, stop=stop)
 
-    try:
-        asyncio.run(run())
-    finally:
-        if health is not None:
-            health.stop()
+    asyncio.run(run())
     return 0

@@ -19,6 +19,7 @@ from core.attachments import human_size
 from core.errors import BadRequest, InputError
 from core.jobs import Job
 from core.messages import Attachment
+from core.ports import PlatformResources
 
 log = logging.getLogger("tertulia.telegram.delivery")
 
@@ -195,8 +196,8 @@ class TelegramDelivery:
         return f"{author}: {text}"
 
 
-def create_delivery(services: Any) -> TelegramDelivery:
-    settings = services.settings
+def create_delivery(resources: PlatformResources) -> TelegramDelivery:
+    settings = resources.settings
     if settings.telegram_bot_token is None:
         raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
     # httpx logs every request URL at INFO, and Bot API URLs carry the token.

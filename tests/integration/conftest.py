@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,3 +16,10 @@ def tg(fake_ports: dict[str, int]) -> Iterator[FakeTelegram]:
     server = FakeTelegram(port=fake_ports["telegram"]).start()
     yield server
     server.stop()
+
+
+def router_for(services: Any) -> Callable[[str | None], Any]:
+    """What the composition root hands the Telegram adapter: a router for the bot's name."""
+    from tertulia.bootstrap import build_router
+
+    return lambda username: build_router(services, bot_username=username)

@@ -6,7 +6,6 @@ import io
 from typing import Any
 
 from bots.console.app import ConsoleSession
-from bots.console.delivery import stream_key
 
 
 class Transcript:
@@ -14,7 +13,8 @@ class Transcript:
         self.out = io.StringIO()
         self.services = services
         self.session = ConsoleSession(
-            services=services, router=router, out=self.out, reply_timeout=60, user="tester", locale=locale
+            router=router, events=services.events, max_attachment_bytes=services.settings.max_attachment_bytes,
+            out=self.out, reply_timeout=60, user="tester", locale=locale,
         )
 
     def say(self, line: str) -> str:
@@ -45,8 +45,9 @@ class Transcript:
 
     def events(self) -> list[dict[str, str]]:
         """Every delivery event the worker sent this console (post/update/finish/close)."""
-        key = stream_key(self.services.settings.key_prefix, self.session.session)
-        return [
-            {k.decode(): v.decode() for k, v in fields.items()}
-            for _id, fields in self.services.redis.xrange(key)
-        ]
+        found: list[dict[str, str]] = []
+        after = "0-0"
+        while batch := self.services.events.read(self.session.session, after=after, block_seconds=0.001):
+            found.extend(event for _id, event in batch)
+            after = batch[-1][0]
+        return found

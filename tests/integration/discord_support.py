@@ -64,7 +64,7 @@ class BotProcess:
 def start_bot(env: dict[str, str], log_path: Path, *args: str) -> BotProcess:
     log = open(log_path, "wb")  # noqa: SIM115 - the child owns it; closed with the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bots.discord", *args],
+        [sys.executable, "-m", "tertulia.cli", "discord", *args],  # as compose starts it
         cwd=REPO, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
     )
     log.close()

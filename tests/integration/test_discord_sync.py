@@ -26,7 +26,7 @@ EXPECTED_OPTIONS = {
 
 def sync(stack_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bots.discord", "sync-commands", *args],
+        [sys.executable, "-m", "tertulia.cli", "discord", "sync-commands", *args],
         cwd=REPO, env={**os.environ, **stack_env}, capture_output=True, text=True, timeout=60,
     )
 
@@ -66,7 +66,7 @@ def test_sync_commands_registers_every_command_with_its_options(
 def test_sync_commands_without_a_token_explains_and_fails(stack_env: dict[str, str]) -> None:
     env = {k: v for k, v in stack_env.items() if k != "DISCORD_BOT_TOKEN"}
     clean = {k: v for k, v in os.environ.items() if k != "DISCORD_BOT_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "bots.discord", "sync-commands"], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "tertulia.cli", "discord", "sync-commands"], cwd=REPO,
                           env={**clean, **env}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "DISCORD_BOT_TOKEN" in done.stderr

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bots.slack.config import SlackConfig
-from bots.slack.delivery import RedisThreadMemory, SlackDelivery
+from bots.slack.delivery import THREADS_NAMESPACE, SlackDelivery
 from bots.slack.limits import MAX_CHARS
 from core.delivery import StreamingReply
 from core.errors import Forbidden, InputError
@@ -27,7 +27,7 @@ def delivery(services: Any, **config: Any) -> SlackDelivery:
     from bots.slack.api import make_client
 
     return SlackDelivery(client=make_client(services.settings), settings=services.settings,
-                         config=SlackConfig(**config), threads=RedisThreadMemory(services))
+                         config=SlackConfig(**config), threads=services.memory(THREADS_NAMESPACE, 3600))
 
 
 def job(*, channel: str = "C1", reply: dict[str, str] | None = None, is_dm: bool = False, thread: str | None = None,

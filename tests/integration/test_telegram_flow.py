@@ -19,6 +19,7 @@ from fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, MAX_TEXT, FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
 from fakes.telegram_validate import check_entities, utf16_len
+from tests.integration.conftest import router_for
 
 pytestmark = pytest.mark.integration
 _ids = itertools.count(random.randint(10**6, 10**8) * 10)
@@ -30,7 +31,7 @@ def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def bot(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
-    runner = AdapterRunner(settings=settings, services=services).start()
+    runner = AdapterRunner(settings=settings, router_for=router_for(services), dedupe=services.dedupe).start()
     runner.menus = {language: list(commands) for language, commands in tg.commands.items()}
     yield runner
     runner.stop()

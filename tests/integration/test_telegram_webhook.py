@@ -16,6 +16,7 @@ from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
 from tests.conftest import free_port
+from tests.integration.conftest import router_for
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret_Token-for-tests"
@@ -28,7 +29,7 @@ def hook(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterato
     url = f"http://127.0.0.1:{port}/telegram/updates"
     webhook_settings = settings.model_copy(update={
         "telegram_webhook_url": url, "telegram_webhook_secret": SecretStr(SECRET), "telegram_port": port})
-    runner = AdapterRunner(settings=webhook_settings, services=services).start()
+    runner = AdapterRunner(settings=webhook_settings, router_for=router_for(services), dedupe=services.dedupe).start()
     assert tg.webhook == {"url": url, "secret_token": SECRET, "allowed_updates": ["message"]}
     yield url
     runner.stop()

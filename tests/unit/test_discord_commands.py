@@ -126,7 +126,7 @@ def test_a_bare_mention_gets_help_and_a_bare_file_is_summarised() -> None:
 
 
 def test_reply_chains_resolve_to_their_root() -> None:
-    chains = ReplyChains(redis=MemoryKV(), keys=lambda *parts: ":".join(parts))
+    chains = ReplyChains(memory=MemoryKV())
     assert chains.root_of("100") == "100"  # an unknown message roots a new conversation
     chains.remember("100", "100")
     chains.remember("101", "100")  # the bot's answer to it

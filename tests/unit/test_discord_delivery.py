@@ -104,7 +104,7 @@ def rest_for(discord: Discord) -> DiscordRest:
 
 def responder(discord: Discord, job: Job, *, refs: list[str] | None = None,
               chains: ReplyChains | None = None, clock: Callable[[], float] = time.time) -> DiscordResponder:
-    return DiscordResponder(rest=rest_for(discord), job=job, chains=chains or ReplyChains(redis=MemoryKV(), keys=keys),
+    return DiscordResponder(rest=rest_for(discord), job=job, chains=chains or ReplyChains(memory=MemoryKV()),
                             stored_refs=refs or [], clock=clock)
 
 
@@ -167,7 +167,7 @@ def test_a_network_fault_is_transient() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     rest = DiscordRest(base_url=API, token="t", transport=httpx.MockTransport(refuse))
-    r = DiscordResponder(rest=rest, job=make_job(), chains=ReplyChains(redis=MemoryKV(), keys=keys), stored_refs=[])
+    r = DiscordResponder(rest=rest, job=make_job(), chains=ReplyChains(memory=MemoryKV()), stored_refs=[])
     with pytest.raises(TransientDeliveryError):
         r.post("x")
 
@@ -211,7 +211,7 @@ def test_a_token_near_expiry_is_not_used(discord: Discord) -> None:
 
 def test_mention_answers_reply_to_the_user_and_join_its_chain(discord: Discord) -> None:
     redis = MemoryKV()
-    chains = ReplyChains(redis=redis, keys=keys)
+    chains = ReplyChains(memory=redis)
     r = responder(discord, make_job(mode=replies.MODE_CHANNEL, thread="4000"), chains=chains)
     first = r.post("a")
     second = r.post("b")
@@ -261,7 +261,7 @@ def test_fetch_file_respects_the_size_limit_and_sends_no_token_to_the_cdn() -> N
         return httpx.Response(200, content=b"x" * 100)
 
     delivery = DiscordDelivery(rest=DiscordRest(base_url=API, token="bot-secret", transport=httpx.MockTransport(cdn)),
-                               chains=ReplyChains(redis=MemoryKV(), keys=keys), load_refs=lambda _id: [])
+                               chains=ReplyChains(memory=MemoryKV()), load_refs=lambda _id: [])
     small = Attachment(name="a.txt", size=100, url="https://cdn.discordapp.test/attachments/1/2/a.txt?ex=1")
     assert delivery.fetch_file(small, max_bytes=1000) == b"x" * 100
     assert "authorization" not in seen[0].headers
@@ -277,7 +277,7 @@ def test_read_source_lists_recent_messages_oldest_first(discord: Discord) -> Non
         {"id": "1", "content": "first", "author": {"username": "ana", "global_name": None}},
     ]
     discord.scripted = [lambda request: httpx.Response(200, json=history)]
-    delivery = DiscordDelivery(rest=rest_for(discord), chains=ReplyChains(redis=MemoryKV(), keys=keys),
+    delivery = DiscordDelivery(rest=rest_for(discord), chains=ReplyChains(memory=MemoryKV()),
                                load_refs=lambda _id: [])
     job = make_job(args={"source": "channel", "messages": "500"})
     assert delivery.read_source(job) == "ana: first\nBo: third"

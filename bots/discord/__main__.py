@@ -1,3 +1,0 @@
-from bots.discord.app import main
-
-raise SystemExit(main())
