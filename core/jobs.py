@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.messages import InboundMessage
+from core.messages import AddressCodec, InboundMessage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,12 +30,12 @@ class Job:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Job:
+    def from_json(cls, data: dict[str, Any], *, addresses: AddressCodec) -> Job:
         return cls(
             id=data["id"],
             kind=str(data["kind"]),
             scope=data["scope"],
             args=dict(data.get("args") or {}),
             created_at=float(data["created_at"]),
-            message=InboundMessage.from_json(data["message"]),
+            message=InboundMessage.from_json(data["message"], addresses=addresses),
         )

@@ -4,7 +4,36 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class ReplyAddress(Protocol):
+    """Where and how to answer, in one platform's own terms (a Slack thread and
+    response_url, a Discord interaction, a Telegram topic): its adapter writes it, its
+    delivery reads it, and the core carries it without looking inside."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class NoAddress:
+    """The channel is address enough (the console, tests)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+
+class AddressCodec(Protocol):
+    """Rebuilds a platform's address from its JSON (the composition root knows the types)."""
+
+    def decode(self, platform: str, data: dict[str, Any]) -> ReplyAddress: ...
+
+
+class NoAddresses:
+    """A codec for stores that only ever hold addressless messages."""
+
+    def decode(self, platform: str, data: dict[str, Any]) -> ReplyAddress:
+        return NoAddress()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,8 +71,7 @@ class InboundMessage:
 
     ``addressed`` is the adapter's verdict that plain text is meant for the bot (a DM, a
     mention, a reply to the bot); the router treats addressed plain text as chat.
-    ``reply`` holds the platform ids a Responder needs (Slack ``response_url``, a Discord
-    interaction token, a Telegram ``message_thread_id``...); the core never reads it.
+    ``address`` is where the platform's delivery answers; the core never reads it.
     """
 
     platform: str
@@ -61,17 +89,18 @@ class InboundMessage:
     # Text around the message that a command may read when its line names none:
     # "thread" (the thread it is in), "reply" (the message it replies to), "channel".
     context: str | None = None
-    reply: dict[str, str] = field(default_factory=dict)
+    address: ReplyAddress = field(default_factory=NoAddress)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["attachments"] = [a.to_json() for a in self.attachments]
+        data["address"] = self.address.to_json()
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> InboundMessage:
+    def from_json(cls, data: dict[str, Any], *, addresses: AddressCodec) -> InboundMessage:
         fields = dict(data)
         fields["attachments"] = tuple(Attachment.from_json(a) for a in data.get("attachments", []))
-        fields["reply"] = dict(data.get("reply") or {})
+        fields["address"] = addresses.decode(str(data["platform"]), dict(data.get("address") or {}))
         return cls(**fields)
 

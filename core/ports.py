@@ -125,7 +125,8 @@ class Responder(Protocol):
 
     @property
     def destination(self) -> str:
-        """Key of the rate budget: a channel or chat, shared by every worker."""
+        """Key of the rate budget within the platform (a channel, a chat, a workspace),
+        shared by every worker; the runner adds the platform's name in front."""
         ...
 
     def start(self) -> None:

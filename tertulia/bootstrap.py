@@ -12,10 +12,16 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
+from bots.discord.address import DiscordAddress
+from bots.slack.address import SlackAddress
+from bots.telegram.address import TelegramAddress
+from core.messages import NoAddress, ReplyAddress
 from core.models import Registry, load_registry
 from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, PlatformResources
 from core.router import Router
@@ -36,6 +42,21 @@ from worker.llm.directory import ModelClients
 from worker.queue import CeleryJobQueue
 
 PLATFORMS = ("console", "slack", "discord", "telegram")
+
+
+_ADDRESS_TYPES: dict[str, Callable[[dict[str, Any]], ReplyAddress]] = {
+    "slack": SlackAddress.from_json,
+    "discord": DiscordAddress.from_json,
+    "telegram": TelegramAddress.from_json,
+}
+
+
+class PlatformAddresses:
+    """Each platform's reply-address type, for jobs read back from Redis."""
+
+    def decode(self, platform: str, data: dict[str, Any]) -> ReplyAddress:
+        build = _ADDRESS_TYPES.get(platform)
+        return build(data) if build is not None else NoAddress()
 
 
 @dataclass(kw_only=True)
@@ -93,7 +114,7 @@ def build_services(settings: Settings | None = None) -> Services:
         settings=settings,
         redis=client,
         keys=keys,
-        jobs=RedisJobStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
+        jobs=RedisJobStore(client, keys, ttl_seconds=settings.job_ttl_seconds, addresses=PlatformAddresses()),
         context=RedisContextStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         budget=RedisRateBudget(client, keys),

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import redis
 
 from core.jobs import Job
+from core.messages import AddressCodec
 from core.ports import ChatTurn
 
 # Atomically: if the slot is free, take it and book the next one; else say how long to wait.
@@ -87,17 +88,20 @@ class RedisKeys:
 
 
 class RedisJobStore:
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, addresses: AddressCodec
+    ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
+        self._addresses = addresses
 
     def save(self, job: Job) -> None:
         self._r.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
 
     def load(self, job_id: str) -> Job | None:
         raw = self._r.get(self._k.job(job_id))
-        return Job.from_json(json.loads(raw)) if raw else None
+        return Job.from_json(json.loads(raw), addresses=self._addresses) if raw else None
 
     def save_refs(self, job_id: str, refs: list[str]) -> None:
         self._r.set(self._k.job_refs(job_id), json.dumps(refs), ex=self._ttl)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bots.discord import replies
+from bots.discord.address import DiscordAddress, discord_address
 from bots.discord.chains import CHAIN_TTL_SECONDS, NAMESPACE, ReplyChains
 from bots.discord.limits import (
     CHANNEL_MESSAGE_EDIT_INTERVAL,
@@ -60,12 +60,13 @@ class DiscordResponder:
         self._job = job
         self._chains = chains
         self._clock = clock
-        reply = job.message.reply
-        self._channel = reply.get(replies.CHANNEL_ID) or job.message.channel
-        self._app_id = reply.get(replies.APPLICATION_ID, "")
-        self._token = reply.get(replies.INTERACTION_TOKEN, "")
-        self._interaction = reply.get(replies.MODE) == replies.MODE_INTERACTION and bool(self._token)
-        created = float(reply.get(replies.CREATED_AT) or job.created_at)
+        address = self._address = discord_address(job.message.address)
+        interaction = address.interaction
+        self._channel = address.channel_id
+        self._app_id = interaction.application_id if interaction is not None else 0
+        self._token = interaction.token if interaction is not None else ""
+        self._interaction = bool(self._token)
+        created = interaction.created_at if interaction is not None else job.created_at
         self._token_expires = created + INTERACTION_TOKEN_TTL
         if self._interaction and self._clock() > self._token_expires - INTERACTION_JOB_HEADROOM:
             # The job would outlive the token: answer in the channel from the start.
@@ -73,7 +74,7 @@ class DiscordResponder:
         # Mentions' answers join their reply chain; slash-command answers (even those
         # that fall back to the channel) are no chain's part.
         self._in_chain = (
-            reply.get(replies.MODE) == replies.MODE_CHANNEL and bool(job.message.thread) and not job.message.is_dm
+            interaction is None and bool(job.message.thread) and not job.message.is_dm
         )
         self._original_used = ORIGINAL in stored_refs
         self._replied = any(ref.startswith("c:") for ref in stored_refs)
@@ -133,7 +134,7 @@ class DiscordResponder:
         if target and not self._replied:
             # The first piece replies to what the user wrote (or to the interaction's
             # message), which is what ties the answer to its conversation on screen.
-            body["message_reference"] = {"message_id": target, "fail_if_not_exists": False}
+            body["message_reference"] = {"message_id": str(target), "fail_if_not_exists": False}
         created = self._rest.request("POST", f"/channels/{self._channel}/messages", json=body)
         self._replied = True
         message_id = str(created["id"])
@@ -176,9 +177,8 @@ class DiscordResponder:
         log.warning("interaction token no longer usable; answering in the channel: %s", err)
         self._interaction = False
 
-    def _reply_target(self) -> str | None:
-        reply = self._job.message.reply
-        return reply.get(replies.MESSAGE_ID) or reply.get(replies.RESPONSE_MESSAGE_ID) or None
+    def _reply_target(self) -> int | None:
+        return self._address.message_id or _response_message(self._address)
 
     def _webhook_path(self, message: str) -> str:
         return f"/webhooks/{self._app_id}/{self._token}/messages/{message}"
@@ -207,10 +207,10 @@ class DiscordDelivery:
     def read_source(self, job: Job) -> str:
         """Recent channel messages (oldest first) or the replied-to message, as
         ``name: text`` lines."""
-        reply = job.message.reply
-        channel = reply.get(replies.CHANNEL_ID) or job.message.channel
-        if job.args.get("source") == "reply" and reply.get(replies.REFERENCED_MESSAGE_ID):
-            message = self._rest.request("GET", f"/channels/{channel}/messages/{reply[replies.REFERENCED_MESSAGE_ID]}")
+        address = discord_address(job.message.address)
+        channel = address.channel_id
+        if job.args.get("source") == "reply" and address.referenced_message_id:
+            message = self._rest.request("GET", f"/channels/{channel}/messages/{address.referenced_message_id}")
             return _line(message)
         try:
             limit = int(job.args.get("messages") or HISTORY_DEFAULT_MESSAGES)
@@ -220,9 +220,9 @@ class DiscordDelivery:
         params: dict[str, str | int] = {"limit": limit}
         # Messages before the request itself (the user's message, or the interaction's
         # "thinking" response, which would otherwise take one of the N places).
-        before = reply.get(replies.MESSAGE_ID) or reply.get(replies.RESPONSE_MESSAGE_ID)
+        before = address.message_id or _response_message(address)
         if before:
-            params["before"] = before
+            params["before"] = str(before)
         messages = self._rest.request("GET", f"/channels/{channel}/messages", params=params) or []
         lines = [_line(m) for m in reversed(messages)]  # Discord lists newest first
         return "\n".join(line for line in lines if line)
@@ -235,6 +235,10 @@ def _line(message: dict[str, Any]) -> str:
     author = message.get("author") or {}
     name = author.get("global_name") or author.get("username") or "someone"
     return f"{name}: {content}"
+
+
+def _response_message(address: DiscordAddress) -> int | None:
+    return address.interaction.response_message_id if address.interaction is not None else None
 
 
 def create_delivery(resources: PlatformResources) -> DiscordDelivery:

@@ -12,7 +12,7 @@ import re
 
 import discord
 
-from bots.discord import replies
+from bots.discord.address import DiscordAddress, Interaction
 from core.messages import Attachment, InboundMessage
 
 PLATFORM = "discord"
@@ -57,21 +57,21 @@ def interaction_message(
 ) -> InboundMessage:
     user = interaction.user
     is_dm = interaction.guild_id is None
-    channel_id = str(interaction.channel_id or (interaction.channel.id if interaction.channel else user.id))
-    reply = {
-        replies.MODE: replies.MODE_INTERACTION,
-        replies.APPLICATION_ID: str(interaction.application_id),
-        replies.INTERACTION_ID: str(interaction.id),
-        replies.INTERACTION_TOKEN: interaction.token,
-        replies.CREATED_AT: f"{interaction.created_at.timestamp():.3f}",
-        replies.CHANNEL_ID: channel_id,
-    }
-    if response_message_id:
-        reply[replies.RESPONSE_MESSAGE_ID] = str(response_message_id)
+    channel_id = int(interaction.channel_id or (interaction.channel.id if interaction.channel else user.id))
+    address = DiscordAddress(
+        channel_id=channel_id,
+        interaction=Interaction(
+            application_id=int(interaction.application_id),
+            interaction_id=int(interaction.id),
+            token=interaction.token,
+            created_at=interaction.created_at.timestamp(),
+            response_message_id=response_message_id or None,
+        ),
+    )
     return InboundMessage(
         platform=PLATFORM,
         workspace=str(interaction.guild_id) if not is_dm else DM_WORKSPACE,
-        channel=channel_id,
+        channel=str(channel_id),
         thread=None if is_dm else f"user:{user.id}",
         user=str(user.id),
         user_name=user.display_name,
@@ -82,7 +82,7 @@ def interaction_message(
         message_id=str(interaction.id),
         attachments=attachments,
         context=context,
-        reply=reply,
+        address=address,
     )
 
 
@@ -92,14 +92,10 @@ def channel_message(
     guild_id = guild_id_of(message.channel, message.guild)
     is_dm = guild_id is None
     text = strip_mentions(message.content, bot_id, bot_role_id(message))
-    reply = {
-        replies.MODE: replies.MODE_CHANNEL,
-        replies.CHANNEL_ID: str(message.channel.id),
-        replies.MESSAGE_ID: str(message.id),
-    }
-    replied = message.reference is not None and bool(message.reference.message_id)
-    if message.reference is not None and message.reference.message_id:
-        reply[replies.REFERENCED_MESSAGE_ID] = str(message.reference.message_id)
+    referenced = message.reference.message_id if message.reference is not None else None
+    address = DiscordAddress(
+        channel_id=message.channel.id, message_id=message.id, referenced_message_id=referenced or None
+    )
     return InboundMessage(
         platform=PLATFORM,
         workspace=str(guild_id) if guild_id else DM_WORKSPACE,
@@ -113,8 +109,8 @@ def channel_message(
         addressed=True,
         message_id=str(message.id),
         attachments=tuple(attachment_of(a) for a in message.attachments),
-        context="reply" if replied else "channel",
-        reply=reply,
+        context="reply" if referenced else "channel",
+        address=address,
     )
 
 

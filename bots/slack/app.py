@@ -105,7 +105,7 @@ class SlackAdapter:
         outcome = self._router.handle(parsed.message, command=parsed.command)
         if outcome.reply:
             self._client.chat_postMessage(
-                channel=parsed.message.channel, thread_ts=parsed.message.reply.get("thread_ts"), text=outcome.reply
+                channel=parsed.message.channel, thread_ts=parsed.thread_ts, text=outcome.reply
             )
 
     def _on_summarize_shortcut(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -1,10 +1,8 @@
 """Slack payloads -> InboundMessage. Pure functions: no I/O, so they are unit-tested alone.
 
-Where the answer goes is decided here and carried in ``InboundMessage.reply`` (all strings):
-``mode`` "command" (a thread under a header message naming the command and who asked),
-``thread_ts`` (answer in that thread), ``response_url`` (fallback when the bot is not in
-the channel), ``command`` (the slash command as typed), ``assistant`` "1" (a DM thread:
-Slack's assistant container, which shows a "thinking" status).
+Where the answer goes is decided here and carried in the message's ``SlackAddress``
+(bots/slack/address.py): a thread, a header naming a slash command, a response_url
+fallback, Slack's assistant container.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bots.slack.address import SlackAddress, slack_address
 from core.commands import Command, command_from, parse_line, split_first_word
 from core.messages import Attachment, InboundMessage
 from core.table import FILE_COMMAND, find_spec, word_commands
@@ -30,6 +29,11 @@ class Parsed:
 
     message: InboundMessage
     command: Command | None = None
+
+    @property
+    def thread_ts(self) -> str | None:
+        """Where an immediate reply goes (the answer's own thread)."""
+        return slack_address(self.message.address).thread_ts
 
 
 def is_dm_channel(channel_id: str, channel_name: str | None = None) -> bool:
@@ -111,11 +115,10 @@ def from_slash_command(body: dict[str, Any], *, canonical: str | None, locale: s
         is_dm=is_dm_channel(channel, body.get("channel_name")),
         message_id=body.get("trigger_id"),
         context="channel",  # a slash command has no thread; it may read the channel
-        reply={
-            "mode": "command",
-            "command": f"{body.get('command') or '/' + command.name} {text}".strip(),
-            "response_url": str(body.get("response_url") or ""),
-        },
+        address=SlackAddress(
+            command=f"{body.get('command') or '/' + command.name} {text}".strip(),
+            response_url=str(body.get("response_url") or "") or None,
+        ),
     )
     return Parsed(message=message, command=command)
 
@@ -151,15 +154,15 @@ def _event_message(
 ) -> Parsed:
     ts = str(event.get("ts") or "")
     thread_ts = event.get("thread_ts")
-    reply: dict[str, str] = {}
+    address = SlackAddress()
     if is_dm:
         if thread_ts:  # a DM thread: Slack's assistant container, streamed in place
-            reply = {"thread_ts": str(thread_ts), "assistant": "1"}
+            address = SlackAddress(thread_ts=str(thread_ts), assistant=True)
         thread = str(thread_ts) if thread_ts else None
     else:
         # A mention is answered in its thread; a thread is one conversation scope.
         thread = str(thread_ts or ts)
-        reply = {"thread_ts": thread}
+        address = SlackAddress(thread_ts=thread)
     message = InboundMessage(
         platform=PLATFORM,
         workspace=str(body.get("team_id") or event.get("team") or ""),
@@ -173,7 +176,7 @@ def _event_message(
         message_id=ts,
         attachments=attachments,
         context="thread" if thread_ts else "channel",
-        reply=reply,
+        address=address,
     )
     return Parsed(message=message, command=command)
 
@@ -198,6 +201,6 @@ def from_message_shortcut(body: dict[str, Any], *, locale: str | None) -> Parsed
         addressed=True,
         message_id=body.get("trigger_id"),
         context="thread",
-        reply={"thread_ts": root, "response_url": str(body.get("response_url") or "")},
+        address=SlackAddress(thread_ts=root, response_url=str(body.get("response_url") or "") or None),
     )
     return Parsed(message=message, command=command_from(SHORTCUT_COMMAND))

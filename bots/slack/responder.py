@@ -1,6 +1,6 @@
 """The worker-side Responder for Slack: one job's answer into one place.
 
-Three ways to deliver, chosen per job from ``InboundMessage.reply``:
+Three ways to deliver, chosen per job from its ``SlackAddress``:
 - native streaming (chat.startStream / appendStream / stopStream) into a thread;
 - chat.postMessage then chat.update (a top-level DM, or where streaming is refused);
 - the slash command's response_url, when the bot is not a member of the channel.
@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from bots.slack import limits
+from bots.slack.address import slack_address
 from bots.slack.api import NOT_A_MEMBER, call, error_code_of
 from core import catalogue
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
@@ -49,10 +50,10 @@ class SlackResponder:
         self._job = job
         self._threads = threads
         message = job.message
-        self._reply = message.reply
+        self._address = slack_address(message.address)
         self._channel = message.channel
-        self._thread_ts: str | None = self._reply.get("thread_ts") or None
-        self._needs_header = self._reply.get("mode") == "command"
+        self._thread_ts: str | None = self._address.thread_ts
+        self._needs_header = self._address.command is not None
         if self._needs_header and (remembered := threads.get(job.id)):
             self._thread_ts, self._needs_header = remembered, False
         self._stream_ok = streaming
@@ -72,7 +73,7 @@ class SlackResponder:
         return limits.STREAM_INTERVAL if self._streams() else limits.UPDATE_INTERVAL
 
     def start(self) -> None:
-        if self._reply.get("assistant") and self._thread_ts:
+        if self._address.assistant and self._thread_ts:
             # The assistant container shows this until our first message lands.
             call(
                 self._client.assistant_threads_setStatus,
@@ -193,7 +194,7 @@ class SlackResponder:
         if not self._needs_header or self._via_response_url:
             return
         message = self._job.message
-        command = " ".join(self._reply.get("command", "").split())  # one line, inside backticks
+        command = " ".join((self._address.command or "").split())  # one line, inside backticks
         if len(command) > limits.HEADER_COMMAND_CHARS:
             command = command[: limits.HEADER_COMMAND_CHARS].rstrip() + "..."
         header = catalogue.text("asked_by", message.locale, command=f"`{command}`", user=f"<@{message.user}>")
@@ -208,7 +209,7 @@ class SlackResponder:
         self._threads.set(self._job.id, self._thread_ts)
 
     def _fallback_to_response_url(self, err: Forbidden) -> bool:
-        if error_code_of(err) in NOT_A_MEMBER and self._reply.get("response_url"):
+        if error_code_of(err) in NOT_A_MEMBER and self._address.response_url:
             log.info("bot is not in channel %s; answering through response_url", self._channel)
             self._via_response_url = True
             self._needs_header = False
@@ -216,10 +217,11 @@ class SlackResponder:
         return False
 
     def _post_to_response_url(self, text: str) -> None:
-        if self._posted_by_url >= limits.RESPONSE_URL_MAX_USES:
-            raise Forbidden("response_url used up")
+        url = self._address.response_url
+        if url is None or self._posted_by_url >= limits.RESPONSE_URL_MAX_USES:
+            raise Forbidden("no response_url left")
         try:
-            response = WebhookClient(self._reply["response_url"], timeout=15).send_dict(
+            response = WebhookClient(url, timeout=15).send_dict(
                 {"response_type": "in_channel", "replace_original": False, "text": to_mrkdwn(text)}
             )
         except OSError as err:

@@ -23,6 +23,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bots.telegram.address import telegram_address
 from bots.telegram.delivery import CLOUD_DOWNLOAD_LIMIT
 from bots.telegram.inbound import Inbound, to_inbound
 from core import catalogue
@@ -101,18 +102,17 @@ class TelegramAdapter:
 
     async def _say(self, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound, text: str) -> None:
         """A fixed catalogue text: plain (it contains '<title>' and the like), no parse mode."""
-        reply_to = inbound.message.reply.get("reply_to")
+        reply_to = telegram_address(inbound.message.address).reply_to
         await context.bot.send_message(
             int(inbound.message.channel),
             text,
             message_thread_id=_thread_id(inbound),
-            reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None,
+            reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None,
         )
 
 
 def _thread_id(inbound: Inbound) -> int | None:
-    value = inbound.message.reply.get("message_thread_id")
-    return int(value) if value else None
+    return telegram_address(inbound.message.address).message_thread_id
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

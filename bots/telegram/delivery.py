@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bots.telegram.address import TelegramAddress, telegram_address
 from bots.telegram.botapi import BotApi, EntityParseError, NotModified
 from bots.telegram.formatting import Rendered, plain, render, split_plain
 from core.attachments import human_size
@@ -50,12 +51,12 @@ class TelegramResponder:
 
     max_chars = MAX_MESSAGE_CHARS
 
-    def __init__(self, *, api: BotApi, reply: dict[str, str]) -> None:
+    def __init__(self, *, api: BotApi, address: TelegramAddress) -> None:
         self._api = api
-        self._chat_id = int(reply["chat_id"])
-        self._private = reply.get("chat_type") == "private"
-        self._thread_id = int(reply["message_thread_id"]) if reply.get("message_thread_id") else None
-        self._reply_to = int(reply["reply_to"]) if reply.get("reply_to") else None
+        self._chat_id = address.chat_id
+        self._private = address.private
+        self._thread_id = address.message_thread_id
+        self._reply_to = address.reply_to
         self.update_interval = PRIVATE_UPDATE_INTERVAL if self._private else GROUP_UPDATE_INTERVAL
         self._last: dict[str, str] = {}  # ref -> the markdown it last showed
         self._finished: dict[str, list[int]] = {}  # ref -> message ids holding its final text
@@ -63,7 +64,8 @@ class TelegramResponder:
     @property
     def destination(self) -> str:
         # Groups: the whole group shares one budget (topics included), as Telegram counts.
-        return f"telegram:{self._chat_id}"
+        # The runner prefixes the platform.
+        return str(self._chat_id)
 
     def start(self) -> None:
         self._api.call("sendChatAction", chat_id=self._chat_id, action="typing",
@@ -160,7 +162,7 @@ class TelegramDelivery:
         self._api = api
 
     def responder(self, job: Job) -> TelegramResponder:
-        return TelegramResponder(api=self._api, reply=job.message.reply)
+        return TelegramResponder(api=self._api, address=telegram_address(job.message.address))
 
     def fetch_file(self, attachment: Attachment, *, max_bytes: int) -> bytes:
         if attachment.content is not None:
@@ -188,12 +190,11 @@ class TelegramDelivery:
     def read_source(self, job: Job) -> str:
         """Only "reply" exists on Telegram: the Bot API cannot read a chat's history, so the
         adapter stored the replied-to message's text in the job when it arrived."""
-        reply = job.message.reply
-        text = reply.get("reply_text", "").strip()
+        address = telegram_address(job.message.address)
+        text = (address.replied_text or "").strip()
         if job.args.get("source") != "reply" or not text:
             raise InputError("nothing_to_summarize")
-        author = reply.get("reply_author") or "user"
-        return f"{author}: {text}"
+        return f"{address.replied_author or 'user'}: {text}"
 
 
 def create_delivery(resources: PlatformResources) -> TelegramDelivery:

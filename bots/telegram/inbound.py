@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from telegram import Message, MessageEntity
 from telegram.constants import ChatType
 
+from bots.telegram.address import TelegramAddress
 from bots.telegram.delivery import file_url
 from core.commands import Command, command_from, parse_line
 from core.messages import Attachment, InboundMessage
@@ -93,11 +94,6 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
         text = text.strip()
 
     topic = message.message_thread_id if message.is_topic_message else None
-    reply: dict[str, str] = {"chat_id": str(chat.id), "chat_type": str(chat.type)}
-    if topic is not None:
-        reply["message_thread_id"] = str(topic)
-    if not private:
-        reply["reply_to"] = str(message.message_id)
 
     # Only commands that read files get documents: their own (sent with the command as
     # caption), else the replied-to one. Other messages never carry a file the worker would
@@ -108,16 +104,23 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
     if own is not None:
         attachments.append(own)
     context: str | None = None
+    replied_text: str | None = None
     if replied is not None and spec is not None:
         replied_document = _document(replied) if spec.reads_files else None
         if own is None and replied_document is not None:
             attachments.append(replied_document)
-        replied_text = replied.text or replied.caption or ""
-        if replied_text.strip() and "reply" in spec.contexts:
+        if (replied.text or replied.caption or "").strip() and "reply" in spec.contexts:
             # The Bot API cannot fetch an old message later: the worker reads it from here.
-            reply["reply_text"] = replied_text
-            reply["reply_author"] = _author(replied)
+            replied_text = replied.text or replied.caption
             context = "reply"
+    address = TelegramAddress(
+        chat_id=chat.id,
+        private=private,
+        message_thread_id=topic,
+        reply_to=None if private else message.message_id,
+        replied_text=replied_text,
+        replied_author=_author(replied) if replied_text and replied is not None else None,
+    )
 
     inbound = InboundMessage(
         platform=PLATFORM,
@@ -134,6 +137,6 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
         message_id=str(message.message_id),
         attachments=tuple(attachments),
         context=context,
-        reply=reply,
+        address=address,
     )
     return Inbound(message=inbound, command=command)

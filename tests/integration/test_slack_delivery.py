@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bots.slack.address import SlackAddress
 from bots.slack.config import SlackConfig
 from bots.slack.delivery import THREADS_NAMESPACE, SlackDelivery
 from bots.slack.limits import MAX_CHARS
@@ -30,10 +31,11 @@ def delivery(services: Any, **config: Any) -> SlackDelivery:
                          config=SlackConfig(**config), threads=services.memory(THREADS_NAMESPACE, 3600))
 
 
-def job(*, channel: str = "C1", reply: dict[str, str] | None = None, is_dm: bool = False, thread: str | None = None,
+def job(*, channel: str = "C1", reply: SlackAddress | None = None, is_dm: bool = False, thread: str | None = None,
         args: dict[str, str] | None = None, message_id: str | None = None) -> Job:
     message = InboundMessage(platform="slack", workspace=f"{TEAM_ID}-{time.time_ns()}", channel=channel, user="U1",
-                             text="/chat hi", is_dm=is_dm, thread=thread, reply=reply or {}, message_id=message_id)
+                             text="/chat hi", is_dm=is_dm, thread=thread, address=reply or SlackAddress(),
+                             message_id=message_id)
     return Job(kind="chat", message=message, scope=scope_key(message), args=args or {})
 
 
@@ -63,7 +65,7 @@ def long_answer(size: int) -> str:
 def test_streams_natively_into_the_thread_and_lands_whole(services: Any, slack_api: FakeSlackAPI) -> None:
     text = long_answer(10_000)
     assert len(text) > 9_900
-    the_job = job(reply={"thread_ts": "1000.0001"})
+    the_job = job(reply=SlackAddress(thread_ts="1000.0001"))
     stream(services, delivery(services), the_job, text, step=300)
     (answer,) = slack_api.thread("C1", "1000.0001")
     assert answer.text == text and not answer.streaming  # whole, in order, code blocks intact, stream closed
@@ -76,7 +78,7 @@ def test_streams_natively_into_the_thread_and_lands_whole(services: Any, slack_a
 
 def test_an_answer_longer_than_a_message_splits_without_breaking_code(services: Any, slack_api: FakeSlackAPI) -> None:
     text = long_answer(25_000)
-    stream(services, delivery(services), job(reply={"thread_ts": "1000.0002"}), text, step=1500)
+    stream(services, delivery(services), job(reply=SlackAddress(thread_ts="1000.0002")), text, step=1500)
     pieces = [m.text for m in slack_api.thread("C1", "1000.0002")]
     assert len(pieces) == 3 and all(len(p) <= MAX_CHARS for p in pieces)
     for piece in pieces:
@@ -89,7 +91,7 @@ def test_an_answer_longer_than_a_message_splits_without_breaking_code(services: 
 def test_slash_command_answer_goes_under_a_header_naming_command_and_user(
     services: Any, slack_api: FakeSlackAPI
 ) -> None:
-    the_job = job(reply={"mode": "command", "command": "/essay The sea", "response_url": "x"})
+    the_job = job(reply=SlackAddress(command="/essay The sea", response_url="x"))
     stream(services, delivery(services), the_job, "An essay about the sea.")
     (header,) = [m for m in slack_api.bot_messages("C1") if m.thread_ts is None]
     assert "/essay The sea" in header.text and "<@U1>" in header.text
@@ -99,7 +101,7 @@ def test_slash_command_answer_goes_under_a_header_naming_command_and_user(
 
 def test_a_retried_job_keeps_its_header_and_message(services: Any, slack_api: FakeSlackAPI) -> None:
     slack = delivery(services)
-    the_job = job(reply={"mode": "command", "command": "/chat hi", "response_url": "x"})
+    the_job = job(reply=SlackAddress(command="/chat hi", response_url="x"))
     responder = slack.responder(the_job)
     first = StreamingReply(responder=responder, budget=services.budget, budget_key=f"slack:{time.time_ns()}")
     first.start()
@@ -115,7 +117,7 @@ def test_a_retried_job_keeps_its_header_and_message(services: Any, slack_api: Fa
 def test_not_in_channel_answers_through_response_url(services: Any, slack_api: FakeSlackAPI) -> None:
     slack_api.not_member.add("C9")
     url = slack_api.response_url_for("1")
-    the_job = job(channel="C9", reply={"mode": "command", "command": "/chat hi", "response_url": url})
+    the_job = job(channel="C9", reply=SlackAddress(command="/chat hi", response_url=url))
     stream(services, delivery(services), the_job, "**Hello** there", step=5)
     (posted,) = slack_api.responses
     assert posted["text"] == "*Hello* there" and posted["response_type"] == "in_channel"
@@ -125,7 +127,7 @@ def test_not_in_channel_answers_through_response_url(services: Any, slack_api: F
 def test_refused_streaming_falls_back_to_post_and_update(services: Any, slack_api: FakeSlackAPI) -> None:
     slack_api.streaming_enabled = False
     text = "word " * 300
-    stream(services, delivery(services), job(reply={"thread_ts": "1000.0003"}), text, step=200)
+    stream(services, delivery(services), job(reply=SlackAddress(thread_ts="1000.0003")), text, step=200)
     (answer,) = slack_api.thread("C1", "1000.0003")
     assert answer.text == text and slack_api.count("chat.postMessage") == 1
 
@@ -140,7 +142,7 @@ def test_a_top_level_dm_is_posted_and_edited(services: Any, slack_api: FakeSlack
 def test_a_429_mid_stream_is_waited_out_and_the_text_lands(services: Any, slack_api: FakeSlackAPI) -> None:
     slack_api.fail_nth("chat.appendStream", 1, retry_after=1)
     text = "token " * 400
-    the_job = job(reply={"thread_ts": "1000.0004"})
+    the_job = job(reply=SlackAddress(thread_ts="1000.0004"))
     responder = delivery(services).responder(the_job)
     reply = StreamingReply(responder=responder, budget=services.budget, budget_key=f"slack:{responder.destination}")
     for end in range(60, len(text), 60):

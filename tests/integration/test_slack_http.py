@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bots.slack.address import SlackAddress
 from fakes.slack_api import FakeSlackAPI
 from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
@@ -79,7 +80,7 @@ def test_a_command_is_acked_at_once_and_enqueues_a_job(slack_http: SlackHttp, sl
     wait_until(lambda: job_ids(slack_http.services) - before)
     (job,) = new_jobs(slack_http.services, before)
     assert job.kind == "essay" and job.args == {"title": "The history of coffee"}
-    assert job.message.reply["response_url"] == url and job.message.reply["mode"] == "command"
+    assert job.message.address == SlackAddress(command="/essay The history of coffee", response_url=url)
 
 
 def test_a_usage_reply_is_ephemeral_and_no_job(slack_http: SlackHttp, slack_api: FakeSlackAPI) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bots.telegram.address import TelegramAddress
 from bots.telegram.botapi import BotApi
 from bots.telegram.delivery import TelegramDelivery, file_url
 from core.delivery import StreamingReply
@@ -42,13 +43,12 @@ def delivery(fake: FakeTelegram) -> Iterator[TelegramDelivery]:
     api.close()
 
 
-def job_for(chat: dict[str, Any], *, thread: int | None = None, reply: dict[str, str] | None = None,
+def job_for(chat: dict[str, Any], *, thread: int | None = None, reply: dict[str, Any] | None = None,
             source: str | None = None) -> Job:
-    ids = {"chat_id": str(chat["id"]), "chat_type": chat["type"], **(reply or {})}
-    if thread is not None:
-        ids["message_thread_id"] = str(thread)
+    address = TelegramAddress(chat_id=int(chat["id"]), private=chat["type"] == "private", message_thread_id=thread,
+                              **(reply or {}))
     message = InboundMessage(platform="telegram", workspace="1", channel=str(chat["id"]), user="21", text="/chat x",
-                             is_dm=chat["type"] == "private", reply=ids)
+                             is_dm=chat["type"] == "private", address=address)
     return Job(kind="chat", message=message, scope="s", args={"source": source} if source else {})
 
 
@@ -78,7 +78,7 @@ def test_group_posts_once_then_edits_and_skips_identical_finals(tg: FakeTelegram
                                                                delivery: TelegramDelivery) -> None:
     group = tg.group(-100200)
     asked = tg.user_message(group, ANA, "/chat hi")["message"]["message_id"]
-    r = delivery.responder(job_for(group, reply={"reply_to": str(asked)}))
+    r = delivery.responder(job_for(group, reply={"reply_to": int(asked)}))
     ref = r.post("Part")
     r.update(ref, "Part one")
     r.update(ref, "Part one\n")  # renders the same: Telegram says "not modified", which is fine
@@ -88,7 +88,7 @@ def test_group_posts_once_then_edits_and_skips_identical_finals(tg: FakeTelegram
     assert tg.calls_of("sendMessage")[0].params["reply_parameters"]["message_id"] == asked
     assert tg.bot_texts(group["id"]) == ["Part one"]
     assert r.update_interval == 3.0  # 20 messages a minute per group
-    assert r.destination == "telegram:-100200"
+    assert r.destination == "-100200"  # the runner adds "telegram:" once
 
 
 def test_forum_topic_answers_stay_in_the_topic(tg: FakeTelegram, delivery: TelegramDelivery) -> None:
@@ -165,7 +165,7 @@ def test_files_over_the_cloud_limit_get_a_clear_error(tg: FakeTelegram, delivery
 
 def test_read_source_returns_the_stored_reply(tg: FakeTelegram, delivery: TelegramDelivery) -> None:
     group = tg.group(-100500)
-    job = job_for(group, reply={"reply_text": "Numbers are up.", "reply_author": "Ben"}, source="reply")
+    job = job_for(group, reply={"replied_text": "Numbers are up.", "replied_author": "Ben"}, source="reply")
     assert delivery.read_source(job) == "Ben: Numbers are up."
     with pytest.raises(InputError):
         delivery.read_source(job_for(group, source="reply"))

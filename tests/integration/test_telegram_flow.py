@@ -94,7 +94,7 @@ def test_immediate_commands_reply_without_a_job(world: FakeTelegram, tgi: Any, c
     assert not world.calls_of("sendMessageDraft") and not tgi.generation_requests()
 
 
-def test_group_answer_arrives_by_edits_within_the_group_limit(world: FakeTelegram, tgi: Any) -> None:
+def test_group_answer_arrives_by_edits_within_the_group_limit(world: FakeTelegram, tgi: Any, services: Any) -> None:
     reply = " ".join(f"word{i}" for i in range(90))
     tgi.script(reply)
     tgi.set_delays(between_tokens=0.08)  # a ~7 s stream
@@ -105,6 +105,9 @@ def test_group_answer_arrives_by_edits_within_the_group_limit(world: FakeTelegra
     sends = world.calls_of("sendMessage", chat_id=group["id"])
     edits = world.calls_of("editMessageText", chat_id=group["id"])
     assert len(sends) == 1 and len(edits) >= 1
+    # The group's shared budget, named once by platform: telegram:<chat>, not telegram:telegram:<chat>.
+    assert services.redis.exists(services.keys.rate(f"telegram:{group['id']}"))
+    assert not services.redis.exists(services.keys.rate(f"telegram:telegram:{group['id']}"))
     times = sorted(c.at for c in sends + edits)
     assert all(b - a >= 2.5 for a, b in itertools.pairwise(times)), times  # 20 a minute: one per 3 s
     assert len([t for t in times if t - times[0] < 60]) <= GROUP_MESSAGES_PER_MINUTE

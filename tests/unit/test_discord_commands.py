@@ -113,9 +113,9 @@ def test_mentions_are_stripped_from_the_text() -> None:
     assert strip_mentions("<@999> hi", 123) == "<@999> hi"
 
 
-def _inbound(text: str, *, attachments: tuple[Attachment, ...] = (), reply: dict[str, str] | None = None) -> Any:
+def _inbound(text: str, *, attachments: tuple[Attachment, ...] = ()) -> Any:
     return InboundMessage(platform="discord", workspace="g", channel="c", user="u", text=text,
-                          attachments=attachments, reply=reply or {})
+                          attachments=attachments)
 
 
 def test_a_bare_mention_gets_help_and_a_bare_file_is_summarised() -> None:

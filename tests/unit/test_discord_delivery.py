@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bots.discord import replies
+from bots.discord.address import DiscordAddress, Interaction
 from bots.discord.chains import ReplyChains
 from bots.discord.delivery import ORIGINAL, DiscordDelivery, DiscordResponder
 from bots.discord.limits import INTERACTION_TOKEN_TTL, MESSAGE_MAX_CHARS
@@ -73,19 +73,19 @@ def error(status: int, code: int) -> Answer:
     return lambda request: httpx.Response(status, json={"message": "no", "code": code})
 
 
-def make_job(*, mode: str = replies.MODE_INTERACTION, created: float | None = None, thread: str | None = None,
+INTERACTION, CHANNEL_MODE = "interaction", "channel"
+
+
+def make_job(*, mode: str = INTERACTION, created: float | None = None, thread: str | None = None,
              args: dict[str, str] | None = None, is_dm: bool = False) -> Job:
-    reply = {replies.MODE: mode, replies.CHANNEL_ID: CHANNEL}
-    if mode == replies.MODE_INTERACTION:
-        reply.update({
-            replies.APPLICATION_ID: APP, replies.INTERACTION_TOKEN: TOKEN, replies.INTERACTION_ID: "77",
-            replies.CREATED_AT: f"{time.time() if created is None else created:.3f}",
-            replies.RESPONSE_MESSAGE_ID: "5000",
-        })
+    if mode == INTERACTION:
+        address = DiscordAddress(channel_id=int(CHANNEL), interaction=Interaction(
+            application_id=int(APP), interaction_id=77, token=TOKEN,
+            created_at=time.time() if created is None else created, response_message_id=5000))
     else:
-        reply[replies.MESSAGE_ID] = "4000"
+        address = DiscordAddress(channel_id=int(CHANNEL), message_id=4000)
     message = InboundMessage(platform="discord", workspace="G1", channel=CHANNEL, user="U1", text="/chat hi",
-                             thread=thread, is_dm=is_dm, reply=reply)
+                             thread=thread, is_dm=is_dm, address=address)
     return Job(kind="chat", message=message, scope="s", args=args or {})
 
 
@@ -156,7 +156,7 @@ def test_429_raises_retry_after_with_discords_precise_seconds(discord: Discord) 
     (403, 50013, Forbidden), (400, 50035, BadRequest),
 ])
 def test_errors_map_onto_the_core_tree(discord: Discord, status: int, code: int, kind: type[Exception]) -> None:
-    r = responder(discord, make_job(mode=replies.MODE_CHANNEL))
+    r = responder(discord, make_job(mode=CHANNEL_MODE))
     discord.scripted = [error(status, code)]
     with pytest.raises(kind):
         r.post("x")
@@ -212,7 +212,7 @@ def test_a_token_near_expiry_is_not_used(discord: Discord) -> None:
 def test_mention_answers_reply_to_the_user_and_join_its_chain(discord: Discord) -> None:
     redis = MemoryKV()
     chains = ReplyChains(memory=redis)
-    r = responder(discord, make_job(mode=replies.MODE_CHANNEL, thread="4000"), chains=chains)
+    r = responder(discord, make_job(mode=CHANNEL_MODE, thread="4000"), chains=chains)
     first = r.post("a")
     second = r.post("b")
     bodies = discord.bodies()

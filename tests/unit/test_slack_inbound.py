@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bots.slack import inbound
+from bots.slack.address import SlackAddress
 from bots.slack.config import SlackConfig
 from bots.slack.limits import MARKDOWN_TEXT_LIMIT, MAX_CHARS
 from bots.slack.manifest import render as render_manifest
@@ -50,8 +51,7 @@ def test_slash_command_text_is_passed_with_canonical_name() -> None:
     parsed = inbound.from_slash_command(command("The sea", name="/ai-essay"), canonical="essay", locale="es-ES")
     m = parsed.message
     assert parsed.command == Command(name="essay", args={"title": "The sea"})
-    assert m.reply["mode"] == "command" and m.reply["command"] == "/ai-essay The sea"
-    assert m.reply["response_url"].startswith("https://hooks.slack.com/")
+    assert m.address == SlackAddress(command="/ai-essay The sea", response_url="https://hooks.slack.com/commands/T1/1/x")
     assert (m.workspace, m.channel, m.user, m.locale, m.thread, m.is_dm) == ("T1", "C1", "U1", "es-ES", None, False)
 
 
@@ -71,7 +71,7 @@ def test_mention_outside_a_thread_starts_a_thread_at_the_message() -> None:
     assert parsed is not None
     m = parsed.message
     assert m.text == "what is entropy?" and m.addressed
-    assert m.thread == "100.1" and m.reply == {"thread_ts": "100.1"}
+    assert m.thread == "100.1" and m.address == SlackAddress(thread_ts="100.1")
 
 
 def test_mention_in_a_thread_is_scoped_to_that_thread_only() -> None:
@@ -116,8 +116,8 @@ def test_dm_is_one_conversation_per_user() -> None:
     top = inbound.from_event(dm("hello"), bot_user_id=BOT, locale=None)
     threaded = inbound.from_event(dm("hello", thread_ts="150.0"), bot_user_id=BOT, locale=None)
     assert top and threaded
-    assert top.message.is_dm and top.message.reply == {}
-    assert threaded.message.reply == {"thread_ts": "150.0", "assistant": "1"}
+    assert top.message.is_dm and top.message.address == SlackAddress()
+    assert threaded.message.address == SlackAddress(thread_ts="150.0", assistant=True)
     assert scope_key(top.message) == scope_key(threaded.message) == "slack:T1:dm:U1"
 
 
@@ -138,7 +138,7 @@ def test_message_shortcut_summarises_the_thread_of_the_message() -> None:
             "message": {"type": "message", "ts": "70.0", "thread_ts": "60.0", "text": "x"},
             "response_url": "https://hooks.slack.com/app/T1/x"}
     parsed = inbound.from_message_shortcut(body, locale=None)
-    assert parsed.message.thread == "60.0" and parsed.message.reply["thread_ts"] == "60.0"
+    assert parsed.message.thread == "60.0" and parsed.thread_ts == "60.0"
     assert parsed.command == Command(name="summarize") and route(parsed).args == {"source": "thread"}
 
 

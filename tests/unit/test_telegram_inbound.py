@@ -6,7 +6,9 @@ from typing import Any
 
 from telegram import Update
 
+from bots.telegram.address import TelegramAddress
 from bots.telegram.inbound import Inbound, to_inbound
+from core.commands import Command
 from core.scope import scope_key
 from fakes.telegram_api import BOT
 from fakes.telegram_updates import UpdateFactory, user
@@ -34,7 +36,7 @@ def test_private_chat_is_the_users_scope_and_always_addressed() -> None:
     m = got.message
     assert (m.is_dm, m.addressed, m.text, m.locale, m.user_name) == (True, True, "hola", "es", "Ana")
     assert scope_key(m) == f"telegram:{BOT['id']}:dm:11"
-    assert m.reply == {"chat_id": "11", "chat_type": "private"}
+    assert m.address == TelegramAddress(chat_id=11, private=True)
 
 
 def test_group_plain_chatter_is_ignored_but_commands_pass_raw() -> None:
@@ -45,7 +47,8 @@ def test_group_plain_chatter_is_ignored_but_commands_pass_raw() -> None:
     assert got is not None
     assert got.message.text == "/chat@tertulia_test_bot hi there"
     assert not got.message.is_dm and got.message.thread is None
-    assert got.message.reply["reply_to"] == got.message.message_id
+    assert got.message.address.reply_to == int(str(got.message.message_id))  # type: ignore[attr-defined]
+    assert got.command == Command(name="chat", args={"text": "hi there"})  # parsed once, here
 
 
 def test_group_mention_is_addressed_and_the_mention_is_removed() -> None:
@@ -78,7 +81,8 @@ def test_forum_topics_are_separate_scopes_and_topic_creation_is_not_a_reply() ->
     assert a is not None and b is not None
     assert a.message.thread == str(first) and b.message.thread == str(second)
     assert scope_key(a.message) != scope_key(b.message)
-    assert a.message.reply["message_thread_id"] == str(first)
+    assert a.message.address == TelegramAddress(chat_id=forum["id"], message_thread_id=first,
+                                                reply_to=int(str(a.message.message_id)))
     assert a.message.context is None  # the topic's creation message is not something to summarise
 
 
@@ -89,8 +93,8 @@ def test_summarize_reply_to_text_stores_the_text_for_the_worker() -> None:
     got = convert(w.user_message(group, ANA, "/summarize", reply_to=original["message"]["message_id"]))
     assert got is not None
     assert got.message.context == "reply"
-    assert got.message.reply["reply_text"] == "The quarterly numbers are up 4%."
-    assert got.message.reply["reply_author"] == "Ben"
+    assert got.message.address.replied_text == "The quarterly numbers are up 4%."  # type: ignore[attr-defined]
+    assert got.message.address.replied_author == "Ben"  # type: ignore[attr-defined]
 
 
 def test_summarize_reply_to_a_document_attaches_it() -> None:
