@@ -180,3 +180,21 @@ _ES.update(
         "command.models": "Ver los modelos",
     }
 )
+
+# Reliability (issue 11): files that would cost far more to read than they weigh.
+_EN.update(
+    {
+        "file_bomb": "I won't read '{name}': it unpacks to far more data than a document of its size holds.",
+        "file_text_too_long": "The file '{name}' has more than {limit} characters of text, more than I can summarise.",
+    }
+)
+_ES.update(
+    {
+        "file_bomb": (
+            "No voy a leer '{name}': se descomprime en muchos más datos de los que contiene un documento de su tamaño."
+        ),
+        "file_text_too_long": (
+            "El archivo '{name}' tiene más de {limit} caracteres de texto, más de lo que puedo resumir."
+        ),
+    }
+)

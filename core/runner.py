@@ -199,7 +199,10 @@ class JobRunner:
             data = attachment.content
             if data is None:
                 data = platform.fetch_file(attachment, max_bytes=self._max_attachment_bytes)
-            parts.append(extract_text(attachment.name, data, max_bytes=self._max_attachment_bytes))
+            text = extract_text(
+                attachment.name, data, max_bytes=self._max_attachment_bytes, max_chars=self._max_document_chars
+            )
+            parts.append(text)
         if job.args.get("source"):
             parts.append(platform.read_source(job))
         if job.args.get("text"):
