@@ -28,7 +28,7 @@ from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
 from core.errors import ModelError, ModelStalled
 from core.models import ModelSpec
 from core.ports import ChatTurn, GenerationRequest, ModelInfo
-from core.prompts import render_prompt
+from core.prompts import neutralise, render_prompt
 from core.settings import Settings
 from worker.llm.common import (
     CountCache,
@@ -54,6 +54,13 @@ _JSON_MODES = ("json_schema", "json_object_schema")
 def chat_base(url: str) -> str:
     base = url.rstrip("/")
     return base + "/v1" if urlparse(base).path in ("", "/") else base
+
+
+def chat_messages(turns: tuple[ChatTurn, ...]) -> list[dict[str, str]]:
+    """The messages as sent. Servers that render a chat template into text (llama.cpp, TGI's
+    ``/v1``) tokenize it with special tokens parsed, so each turn's text is neutralised as
+    the raw formats' are (core/prompts.py); for OpenAI or Gemini that changes nothing visible."""
+    return [{"role": m.role, "content": neutralise(m.content)} for m in turns]
 
 
 def response_format(schema: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -163,7 +170,7 @@ class OpenAICompatClient:
         return payload
 
     def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = chat_messages(request.messages)
         payload = self._payload(request)
         where = f"model {self.name!r} at {self._base}"
         client: InferenceClient | None = None
