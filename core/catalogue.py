@@ -186,6 +186,7 @@ _EN.update(
     {
         "file_bomb": "I won't read '{name}': it unpacks to far more data than a document of its size holds.",
         "file_text_too_long": "The file '{name}' has more than {limit} characters of text, more than I can summarise.",
+        "model_stalled_retrying": "(The language model stopped answering; trying again...)",
     }
 )
 _ES.update(
@@ -196,5 +197,6 @@ _ES.update(
         "file_text_too_long": (
             "El archivo '{name}' tiene más de {limit} caracteres de texto, más de lo que puedo resumir."
         ),
+        "model_stalled_retrying": "(El modelo de lenguaje dejó de responder; lo intento de nuevo...)",
     }
 )

@@ -42,6 +42,7 @@ class StreamingReply:
         self._sleep = sleep
         self._clock = clock
         self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
+        self._fed = ""  # the answer so far, as last fed
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
 
     @property
@@ -58,6 +59,7 @@ class StreamingReply:
         """The answer so far. Cheap when the budget is spent: nothing is sent."""
         if not text.strip():
             return
+        self._fed = text
         chunks = [text]
         if len(text) > self._responder.max_chars:
             chunks = split_message(text, self._responder.max_chars)
@@ -83,6 +85,20 @@ class StreamingReply:
         for index, chunk in enumerate(split_message(text, self._responder.max_chars)):
             self._land(index, chunk)
 
+    def notice(self, line: str) -> None:
+        """``line`` after the answer so far, shown now: the user must hear that the model
+        stalled and the job will try again, even when the budget is busy (it waits for a
+        slot, as a final text does). A delivery fault here is logged, never raised: the
+        retry will deliver the answer itself."""
+        text = f"{self._fed.rstrip()}\n\n{line}" if self._fed.strip() else line
+        try:
+            chunks = split_message(text, self._responder.max_chars)
+            for index, chunk in enumerate(chunks[:-1]):
+                self._land(index, chunk)
+            self._deliver(lambda: self._show(len(chunks) - 1, chunks[-1]))
+        except Exception:
+            log.warning("the retry notice could not be shown", exc_info=True)
+
     def close(self) -> None:
         self._responder.close()
 
@@ -97,15 +113,24 @@ class StreamingReply:
     def _land(self, index: int, text: str) -> None:
         if self._final.get(index) == text:
             return
+
+        def land() -> None:
+            if index >= len(self._refs):
+                self._show(index, text)
+            self._responder.finish(self._refs[index], text)
+
+        self._deliver(land)
+        self._final[index] = text
+
+    def _deliver(self, send: Callable[[], None]) -> None:
+        """``send`` once a budget slot is free, through 429s and transient faults."""
         for attempt in range(FINAL_ATTEMPTS):
             wait = self._budget.try_acquire(self._key, self._responder.update_interval)
             if wait > 0:
                 self._sleep(wait)
                 continue
             try:
-                if index >= len(self._refs):
-                    self._show(index, text)
-                self._responder.finish(self._refs[index], text)
+                send()
             except RetryAfter as err:
                 self.rate_limit_waits.append(err.seconds)
                 self._budget.penalize(self._key, err.seconds)
@@ -114,6 +139,5 @@ class StreamingReply:
             except TransientDeliveryError:
                 self._sleep(TRANSIENT_BACKOFF * (attempt + 1))
                 continue
-            self._final[index] = text
             return
         raise TransientDeliveryError(f"could not deliver the final text after {FINAL_ATTEMPTS} attempts")

@@ -16,7 +16,7 @@ from core import catalogue, instructions
 from core.attachments import extract_text
 from core.delivery import StreamingReply
 from core.entities import ENTITIES_SCHEMA, EntitiesParseError, parse_entities, render_entities
-from core.errors import InputError, ModelError, ModelRejected, TertuliaError
+from core.errors import InputError, ModelError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job, JobKind
 from core.models import Registry
 from core.ports import (
@@ -95,6 +95,8 @@ class JobRunner:
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
+                if isinstance(err, ModelStalled):  # the user hears it now, not after every retry
+                    reply.notice(catalogue.text("model_stalled_retrying", job.message.locale))
                 raise
             log.warning("job failed: %s", type(err).__name__, extra={"job_id": job.id, "platform": platform})
             reply.finish(catalogue.text("internal_error", job.message.locale))

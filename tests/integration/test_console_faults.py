@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests.integration.console_support import Transcript
 
 pytestmark = pytest.mark.integration
 
+STALLED = "(The language model stopped answering; trying again...)"
 BUSY = (
     "Sorry, the language model is busy or unavailable right now and I couldn't answer after 4 tries. "
     "Please try again in a minute."
@@ -51,6 +53,19 @@ def test_fault_that_persists_gets_one_clear_message(chat: Transcript, tgi: Any, 
     assert "Traceback" not in answer
     finals = [e for e in chat.events() if e["op"] == "finish"]
     assert [e["text"] for e in finals] == [BUSY]  # one message, even after partial tokens
+
+
+def test_a_stall_behind_keepalives_is_told_at_once_then_answered_clearly(chat: Transcript, tgi: Any) -> None:
+    # The model sends two tokens, then only SSE keep-alive comments (every 0.3 s, well under
+    # the stack's 1.5 s token timeout) for a minute, on every try.
+    tgi.fail_next("stall_keepalive", times=10, after_tokens=2, stall_seconds=60.0, keepalive_seconds=0.3)
+    started = time.monotonic()
+    answer = chat.say("/chat hello there")
+    assert time.monotonic() - started < 30
+    assert answer.endswith(BUSY)
+    assert len(tgi.generation_requests()) == 4
+    notices = [e for e in chat.events() if e["op"] == "update" and e["text"].endswith(STALLED)]
+    assert notices and notices[0]["text"].startswith("Echo:")  # after the words already shown
 
 
 def test_dead_server_gets_retries_then_a_message(chat: Transcript) -> None:

@@ -103,10 +103,13 @@ def test_retryable_flags_follow_the_mapping() -> None:
     assert not to_model_error(_http_error(422)).retryable  # type: ignore[union-attr]
 
 
-def test_the_read_timeout_bounds_the_gap_not_the_answer() -> None:
+def test_the_read_timeout_is_only_the_backstop_of_the_first_token() -> None:
+    # Keep-alive bytes reset a socket read timeout, so the gap between tokens is the token
+    # watch's (worker/llm/watch.py); the read timeout bounds the headers and first token.
     timeout = stream_timeout(request_timeout=30.0, token_timeout=2.5)
-    assert timeout.read == 2.5
+    assert timeout.read == 30.0
     assert timeout.connect == 30.0
+    assert stream_timeout(request_timeout=5.0, token_timeout=20.0).read == 20.0
 
 
 def test_estimate_is_documented_chars_over_three_and_a_half() -> None:
