@@ -7,16 +7,19 @@ a slot, honour Retry-After, and retry transient faults.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 
-from core.errors import RetryAfter, TransientDeliveryError
+from core.errors import DeliveryError, RetryAfter, TransientDeliveryError
 from core.ports import RateBudget, Responder
 from core.splitter import split_message
 
 log = logging.getLogger("tertulia.delivery")
 
+# What a stale piece shows where the platform cannot delete it (language-neutral).
+STALE_MARKER = "(…)"
 FINAL_ATTEMPTS = 30  # a final text survives this many 429s / transient faults in a row
 TRANSIENT_BACKOFF = 1.0
 
@@ -81,9 +84,22 @@ class StreamingReply:
             log.warning("intermediate update failed; the next one carries the text", exc_info=True)
 
     def finish(self, text: str) -> None:
-        """The whole answer: every piece lands, in order."""
-        for index, chunk in enumerate(split_message(text, self._responder.max_chars)):
+        """The whole answer: every piece lands, in order; then every piece beyond it (left
+        by an attempt that was longer, or by an answer an error replaced) is removed, last
+        first, and the job's stored refs shrink with each."""
+        chunks = split_message(text, self._responder.max_chars)
+        for index, chunk in enumerate(chunks):
             self._land(index, chunk)
+        while len(self._refs) > len(chunks):
+            ref = self._refs[-1]
+            try:
+                self._deliver(functools.partial(self._responder.delete, ref))
+            except DeliveryError:  # the answer itself landed; a leftover piece must not fail it
+                log.warning("a stale piece could not be removed", exc_info=True)
+            self._refs.pop()
+            self._final.pop(len(self._refs), None)
+            if self._on_refs is not None:
+                self._on_refs(list(self._refs))
 
     def notice(self, line: str) -> None:
         """``line`` after the answer so far, shown now: the user must hear that the model
