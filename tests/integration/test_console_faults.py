@@ -125,6 +125,25 @@ def test_piped_console_answers_each_line_then_exits(
     assert replies[1:] == ["tertulia> Bonjour.", "tertulia> Hallo."]
 
 
+@pytest.mark.parametrize("mode", [{"PYTHONUTF8": "1"}, {"PYTHONUTF8": "0", "LC_ALL": "C.UTF-8"}],
+                         ids=["surrogateescape", "strict"])
+def test_invalid_utf8_typed_on_the_console_is_answered(
+    stack_env: dict[str, str], worker: Any, tgi: Any, mode: dict[str, str]
+) -> None:
+    # Latin-1 bytes in a UTF-8 terminal: in UTF-8 mode Python hands them on as lone
+    # surrogates, which no HTTP client can encode; otherwise reading the line fails.
+    tgi.reset()
+    tgi.script("Café au lait.")
+    result = subprocess.run(
+        [sys.executable, "-m", "tertulia.cli", "console"],
+        input=b"/translate fr caf\xe9 au lait \xff\n", capture_output=True, timeout=120,
+        env={**os.environ, **stack_env, **mode},
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    assert "tertulia> Café au lait." in result.stdout.decode()
+    assert "caf\ufffd au lait \ufffd" in tgi.prompts()[-1]
+
+
 @pytest.mark.parametrize("fault", ["http_422", "validation_in_stream"])
 def test_a_rejected_request_is_not_retried_and_says_why(chat: Transcript, tgi: Any, fault: str) -> None:
     tgi.fail_next(fault, times=5)

@@ -220,6 +220,20 @@ def test_a_slow_consumer_is_not_a_stalled_server(tgi: Any) -> None:
     assert "".join(seen) == "one two three"
 
 
+@pytest.mark.parametrize("route", ["tgi", "openai"])
+def test_a_422_shows_the_servers_own_reason(tgi: Any, route: str) -> None:
+    from core.runner import chat_safe_reason
+
+    if route == "tgi":
+        client: TGIClient | OpenAICompatClient = TGIClient(tgi_spec(tgi.url), settings=settings())
+    else:
+        client = OpenAICompatClient(openai_spec(f"{tgi.url}/v1"), settings=settings())
+    tgi.fail_next("http_422")
+    with pytest.raises(ModelRejected) as err:
+        list(client.stream(request()))
+    assert chat_safe_reason(err.value) == "Input validation error: scripted fault"
+
+
 def test_a_dead_server_is_unavailable() -> None:
     client = TGIClient(tgi_spec(dead_url()), settings=settings())
     with pytest.raises(ModelUnavailable):

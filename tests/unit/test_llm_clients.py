@@ -97,6 +97,24 @@ def test_our_own_bugs_are_not_model_errors() -> None:
     assert to_model_error(TypeError("x")) is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "Input validation error: `inputs` must have less than 5 tokens", "error_type": "validation"},
+        {"error": {"message": "Input validation error: `inputs` must have less than 5 tokens", "code": 422}},
+    ],
+    ids=["tgi", "openai"],
+)
+def test_a_422_says_the_servers_reason_first(body: dict[str, object]) -> None:
+    from core.runner import chat_safe_reason
+
+    response = httpx2.Response(422, json=body, request=httpx2.Request("POST", URL))
+    error = to_model_error(HfHubHTTPError("422 Client Error: Unprocessable Entity for url", response=response))
+    assert isinstance(error, ModelRejected)
+    assert chat_safe_reason(error) == "Input validation error: `inputs` must have less than 5 tokens"
+    assert "HTTP 422" in str(error)  # the logs still say where and what status
+
+
 def test_retryable_flags_follow_the_mapping() -> None:
     assert to_model_error(_http_error(429)).retryable  # type: ignore[union-attr]
     assert to_model_error(httpx2.ReadTimeout("x")).retryable  # type: ignore[union-attr]

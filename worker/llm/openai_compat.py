@@ -44,7 +44,7 @@ from worker.llm.common import (
     stall_message,
     stream_timeout,
 )
-from worker.llm.errors import from_event_message, from_status, to_model_error
+from worker.llm.errors import from_event_message, from_status, server_reason, to_model_error
 from worker.llm.tgi import DEFAULT_MAX_INPUT_TOKENS, DEFAULT_MAX_TOTAL_TOKENS
 from worker.llm.watch import watching
 
@@ -236,7 +236,8 @@ class OpenAICompatClient:
         ) as response:
             if response.status_code >= 400:
                 response.read()
-                raise from_status(response.status_code, f"HTTP {response.status_code}: {response.text[:500]}")
+                reason = server_reason(response) or response.text[:500]
+                raise from_status(response.status_code, f"{reason}\nHTTP {response.status_code}")
             for line in response.iter_lines():
                 if not line.startswith("data:"):
                     continue
