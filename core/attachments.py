@@ -143,6 +143,7 @@ class _BodyText:
         self._in_text = False
         self._cells: list[list[str]] = []  # one list of paragraphs per open table cell
         self._rows: list[list[str]] = []  # one list of cell texts per open table row
+        self._fallback = 0  # inside mc:Fallback: a copy of the mc:Choice just read
 
     def feed(self, chunk: bytes) -> None:
         self._parser.Parse(chunk, False)
@@ -155,7 +156,11 @@ class _BodyText:
 
     def _start(self, tag: str, _attrs: dict[str, str]) -> None:
         local = tag.rpartition(" ")[2]
-        if local == "t":
+        if local == "Fallback":
+            self._fallback += 1
+        elif self._fallback:
+            return
+        elif local == "t":
             self._in_text = True
         elif local == "tab":
             self._paragraph.append("\t")
@@ -168,7 +173,11 @@ class _BodyText:
 
     def _end(self, tag: str) -> None:
         local = tag.rpartition(" ")[2]
-        if local == "t":
+        if local == "Fallback":
+            self._fallback -= 1
+        elif self._fallback:
+            return
+        elif local == "t":
             self._in_text = False
         elif local == "p":
             line, self._paragraph = "".join(self._paragraph), []

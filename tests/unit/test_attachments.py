@@ -119,6 +119,11 @@ def pdf_document(streams: list[bytes], *, flate: bool = False) -> bytes:
         flt = b" /Filter /FlateDecode" if flate else b""
         objects.append(b"<< /Length %d%s >>\nstream\n" % (len(stream), flt) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return pdf_objects(objects)
+
+
+def pdf_objects(objects: list[bytes]) -> bytes:
+    """Numbered objects (1 is the catalog) with a correct xref table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -248,3 +253,30 @@ def test_a_docx_with_a_dtd_is_refused() -> None:
     with pytest.raises(InputError) as err:
         extract_text("dtd.docx", zip_archive([stored("word/document.xml", xml)]), max_bytes=TEN_MB)
     assert err.value.key == "file_bomb"
+
+
+def test_a_bomb_inside_a_form_xobject_is_refused_too() -> None:
+    # Text extraction also decodes the forms a page draws; 300 MB hidden in one is a bomb.
+    unit = b"0 0 m 1 1 l S\n" * (MB // 14)
+    form = b"\x78\xda" + repeated_deflate(unit, 300) + struct.pack(">I", repeated_adler32(unit, 300))
+    page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /XObject << /X1 5 0 R >> >> >>")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", page,
+        b"<< /Length 6 >>\nstream\n/X1 Do\nendstream",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 9 9] /Length %d /Filter /FlateDecode >>\nstream\n"
+        % len(form) + form + b"\nendstream",
+    ]
+    with pytest.raises(InputError) as err:
+        extract_text("form.pdf", pdf_objects(objects), max_bytes=TEN_MB)
+    assert err.value.key == "file_bomb"
+
+
+def test_docx_text_in_alternate_content_is_read_once() -> None:
+    mc = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+    xml = (
+        f'<w:document xmlns:w="{WORD_NS}" xmlns:mc="{mc}"><w:body><w:p><w:r><w:t>Hello </w:t></w:r>'
+        "<mc:AlternateContent><mc:Choice><w:t>box</w:t></mc:Choice><mc:Fallback><w:t>box</w:t></mc:Fallback>"
+        "</mc:AlternateContent></w:p></w:body></w:document>"
+    ).encode()
+    assert extract_text("a.docx", zip_archive([stored("word/document.xml", xml)]), max_bytes=TEN_MB) == "Hello box"
