@@ -236,3 +236,23 @@ _ES.update(
         "option.ask.file": "Un archivo .txt, .md, .pdf o .docx del que sacar la respuesta",
     }
 )
+
+# Reliability (issue 11): files that would cost far more to read than they weigh, stalls.
+_EN.update(
+    {
+        "file_bomb": "I won't read '{name}': it unpacks to far more data than a document of its size holds.",
+        "file_text_too_long": "The file '{name}' has more than {limit} characters of text, more than I can summarise.",
+        "model_stalled_retrying": "(The language model stopped answering; trying again...)",
+    }
+)
+_ES.update(
+    {
+        "file_bomb": (
+            "No voy a leer '{name}': se descomprime en muchos más datos de los que contiene un documento de su tamaño."
+        ),
+        "file_text_too_long": (
+            "El archivo '{name}' tiene más de {limit} caracteres de texto, más de lo que puedo resumir."
+        ),
+        "model_stalled_retrying": "(El modelo de lenguaje dejó de responder; lo intento de nuevo...)",
+    }
+)

@@ -7,16 +7,19 @@ a slot, honour Retry-After, and retry transient faults.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 
-from core.errors import RetryAfter, TransientDeliveryError
+from core.errors import DeliveryError, RetryAfter, TransientDeliveryError
 from core.ports import RateBudget, Responder
 from core.splitter import split_message
 
 log = logging.getLogger("tertulia.delivery")
 
+# What a stale piece shows where the platform cannot delete it (language-neutral).
+STALE_MARKER = "(…)"
 FINAL_ATTEMPTS = 30  # a final text survives this many 429s / transient faults in a row
 TRANSIENT_BACKOFF = 1.0
 
@@ -42,6 +45,7 @@ class StreamingReply:
         self._sleep = sleep
         self._clock = clock
         self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
+        self._fed = ""  # the answer so far, as last fed
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
 
     @property
@@ -58,6 +62,7 @@ class StreamingReply:
         """The answer so far. Cheap when the budget is spent: nothing is sent."""
         if not text.strip():
             return
+        self._fed = text
         chunks = [text]
         if len(text) > self._responder.max_chars:
             chunks = split_message(text, self._responder.max_chars)
@@ -79,9 +84,36 @@ class StreamingReply:
             log.warning("intermediate update failed; the next one carries the text", exc_info=True)
 
     def finish(self, text: str) -> None:
-        """The whole answer: every piece lands, in order."""
-        for index, chunk in enumerate(split_message(text, self._responder.max_chars)):
+        """The whole answer: every piece lands, in order; then every piece beyond it (left
+        by an attempt that was longer, or by an answer an error replaced) is removed, last
+        first, and the job's stored refs shrink with each."""
+        chunks = split_message(text, self._responder.max_chars)
+        for index, chunk in enumerate(chunks):
             self._land(index, chunk)
+        while len(self._refs) > len(chunks):
+            ref = self._refs[-1]
+            try:
+                self._deliver(functools.partial(self._responder.delete, ref))
+            except DeliveryError:  # the answer itself landed; a leftover piece must not fail it
+                log.warning("a stale piece could not be removed", exc_info=True)
+            self._refs.pop()
+            self._final.pop(len(self._refs), None)
+            if self._on_refs is not None:
+                self._on_refs(list(self._refs))
+
+    def notice(self, line: str) -> None:
+        """``line`` after the answer so far, shown now: the user must hear that the model
+        stalled and the job will try again, even when the budget is busy (it waits for a
+        slot, as a final text does). A delivery fault here is logged, never raised: the
+        retry will deliver the answer itself."""
+        text = f"{self._fed.rstrip()}\n\n{line}" if self._fed.strip() else line
+        try:
+            chunks = split_message(text, self._responder.max_chars)
+            for index, chunk in enumerate(chunks[:-1]):
+                self._land(index, chunk)
+            self._deliver(lambda: self._show(len(chunks) - 1, chunks[-1]))
+        except Exception:
+            log.warning("the retry notice could not be shown", exc_info=True)
 
     def close(self) -> None:
         self._responder.close()
@@ -97,15 +129,24 @@ class StreamingReply:
     def _land(self, index: int, text: str) -> None:
         if self._final.get(index) == text:
             return
+
+        def land() -> None:
+            if index >= len(self._refs):
+                self._show(index, text)
+            self._responder.finish(self._refs[index], text)
+
+        self._deliver(land)
+        self._final[index] = text
+
+    def _deliver(self, send: Callable[[], None]) -> None:
+        """``send`` once a budget slot is free, through 429s and transient faults."""
         for attempt in range(FINAL_ATTEMPTS):
             wait = self._budget.try_acquire(self._key, self._responder.update_interval)
             if wait > 0:
                 self._sleep(wait)
                 continue
             try:
-                if index >= len(self._refs):
-                    self._show(index, text)
-                self._responder.finish(self._refs[index], text)
+                send()
             except RetryAfter as err:
                 self.rate_limit_waits.append(err.seconds)
                 self._budget.penalize(self._key, err.seconds)
@@ -114,6 +155,5 @@ class StreamingReply:
             except TransientDeliveryError:
                 self._sleep(TRANSIENT_BACKOFF * (attempt + 1))
                 continue
-            self._final[index] = text
             return
         raise TransientDeliveryError(f"could not deliver the final text after {FINAL_ATTEMPTS} attempts")

@@ -115,8 +115,11 @@ class Responder(Protocol):
     """Delivers one job's answer to one destination.
 
     ``post`` creates a message and returns its reference; ``update`` replaces an
-    intermediate text; ``finish`` gives a message its final text. ``close`` is called
-    once when the job is over, whatever happened. Methods raise ``core.errors.RetryAfter``
+    intermediate text; ``finish`` gives a message its final text; ``delete`` removes a
+    message the final answer no longer needs (a piece of a longer failed attempt), or, where
+    the platform cannot delete it, edits it to ``core.delivery.STALE_MARKER``; a message
+    already gone is not an error. ``close`` is called once when the job is over, whatever
+    happened. Methods raise ``core.errors.RetryAfter``
     on a rate limit and ``BadRequest``/``Forbidden`` when retrying cannot help.
     """
 
@@ -138,6 +141,8 @@ class Responder(Protocol):
     def update(self, ref: str, text: str) -> None: ...
 
     def finish(self, ref: str, text: str) -> None: ...
+
+    def delete(self, ref: str) -> None: ...
 
     def close(self) -> None: ...
 

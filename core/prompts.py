@@ -10,10 +10,17 @@ BOS handling: TGI tokenizes the ``inputs`` string with the tokenizer's default
 omit the *leading* BOS that the Hugging Face template writes as text; every later
 ``<s>``/``</s>`` stays in the text, where the tokenizer parses it as the special token.
 The result is token-for-token what Meta's reference ``chat_completion`` encodes.
+
+Hygiene: every turn's text (the user's messages, files, threads, remembered turns) passes
+``neutralise`` first, so nothing in it reads as a special token or a role marker: a
+zero-width space goes after the first character of each (``<\u200b|im_end|>``,
+``[\u200bINST]``), and before a ``User:``/``Assistant:``/``System:`` line in formats
+whose turns are such lines. Clean text is unchanged, so the byte-for-byte checks hold.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +30,33 @@ from core.ports import ChatTurn
 _B_INST, _E_INST = "[INST]", "[/INST]"
 _B_SYS, _E_SYS = "<<SYS>>\n", "\n<</SYS>>\n\n"
 _LLAMA_BOS, _LLAMA_EOS = "<s>", "</s>"
+
+
+# Zero width: the tokenizer sees two pieces where a special token was, the reader sees
+# the same text. (U+200B is not removed by the normalizers of these tokenizers, and added
+# tokens are matched on the raw text before any normalizer runs.)
+BREAK = "\u200b"
+# Special tokens and format markers of every family we render: ChatML/Qwen/Llama-3 style
+# <|...|>, SentencePiece <s> </s> <unk> <pad>, T5 sentinels, Falcon's >>TITLE<< family,
+# Llama 2's [INST] [/INST] <<SYS>> <</SYS>>.
+_SPECIAL = re.compile(
+    r"<\|[^|<>\s]{1,40}\|>|</?s>|<unk>|<pad>|<extra_id_\d+>|>>[A-Z]{2,20}<<|\[/?INST\]|<</?SYS>>",
+    re.IGNORECASE,
+)
+_ROLE_LINE = re.compile(r"^([ \t]*)(user|assistant|system|human)([ \t]*:)", re.IGNORECASE | re.MULTILINE)
+
+
+def neutralise(text: str, *, role_lines: bool = False) -> str:
+    """``text`` with every special token and format marker broken by a zero-width space,
+    and with ``role_lines``, every line that starts like a ``User:`` turn too."""
+    text = _SPECIAL.sub(lambda m: m.group(0)[0] + BREAK + m.group(0)[1:], text)
+    if role_lines:
+        text = _ROLE_LINE.sub(lambda m: m.group(1) + BREAK + m.group(2) + m.group(3), text)
+    return text
+
+
+def _clean(messages: tuple[ChatTurn, ...], *, role_lines: bool = False) -> tuple[ChatTurn, ...]:
+    return tuple(ChatTurn(role=m.role, content=neutralise(m.content, role_lines=role_lines)) for m in messages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +94,7 @@ def _require_user_last(turns: list[ChatTurn]) -> None:
 
 
 def render_llama2(messages: tuple[ChatTurn, ...]) -> str:
-    system, rest = _split_system(messages)
+    system, rest = _split_system(_clean(messages))
     turns = _alternating(rest)
     _require_user_last(turns)
     if turns[0].role != "user":
@@ -84,7 +118,7 @@ def render_falcon(messages: tuple[ChatTurn, ...]) -> str:
     ``Assistant:`` (the official format from tiiuae/falcon-7b-instruct discussion #1, as
     vLLM's ``template_falcon.jinja`` renders it). That template has no system role; we put
     the system text on the first line, before the turns (documented in docs/models.md)."""
-    system, rest = _split_system(messages)
+    system, rest = _split_system(_clean(messages, role_lines=True))
     _require_user_last(rest)
     lines = [f"User: {m.content}" if m.role == "user" else f"Assistant: {m.content}" for m in rest]
     prefix = f"{system}\n" if system else ""
@@ -95,12 +129,13 @@ def render_chatml(messages: tuple[ChatTurn, ...]) -> str:
     """ChatML as SmolLM2-Instruct's template writes it. Without a system turn the SmolLM2
     template inserts its own default system line; we always send one, so it never does."""
     _require_user_last([m for m in messages if m.role != "system"])
+    messages = _clean(messages)
     body = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages)
     return body + "<|im_start|>assistant\n"
 
 
 def _instruction(messages: tuple[ChatTurn, ...]) -> str:
-    system, rest = _split_system(messages)
+    system, rest = _split_system(_clean(messages))
     _require_user_last(rest)
     request = rest[-1].content
     return f"{system}\n\n{request}" if system else request

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from core import catalogue
 from core.delivery import StreamingReply
-from core.errors import InputError, ModelRejected, TertuliaError
+from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job
 from core.models import Registry
 from core.ports import (
@@ -83,6 +83,8 @@ class JobRunner:
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
+                if isinstance(err, ModelStalled):  # the user hears it now, not after every retry
+                    reply.notice(catalogue.text("model_stalled_retrying", job.message.locale))
                 raise
             log.warning("job failed: %s", type(err).__name__, extra={"job_id": job.id})
             reply.finish(catalogue.text("internal_error", job.message.locale))

@@ -163,7 +163,9 @@ class JobWork:
             data = attachment.content
             if data is None:
                 data = self._platform.fetch_file(attachment, max_bytes=limits.max_attachment_bytes)
-            text = extract_text(attachment.name, data, max_bytes=limits.max_attachment_bytes)
+            text = extract_text(
+                attachment.name, data, max_bytes=limits.max_attachment_bytes, max_chars=limits.max_document_chars
+            )
             parts.append(f"[{attachment.name}]\n{text}" if len(self.job.message.attachments) > 1 else text)
         if self.job.args.get("source"):
             parts.append(self._platform.read_source(self.job))

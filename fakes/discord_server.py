@@ -133,11 +133,11 @@ class FakeDiscord(InteractionRoutes):
 
     def channel_texts(self, channel_id: str) -> list[str]:
         with self._lock:
-            return [self.messages[i]["content"] for i in self.channels.get(channel_id, [])]
+            return [self.messages[i]["content"] for i in self.channels.get(channel_id, []) if i in self.messages]
 
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(self.messages[i]) for i in self.channels.get(channel_id, [])]
+            return [dict(self.messages[i]) for i in self.channels.get(channel_id, []) if i in self.messages]
 
     # --- the HTTP app --------------------------------------------------------------------
 
@@ -157,6 +157,7 @@ class FakeDiscord(InteractionRoutes):
         r.add_get(f"{API}/channels/{{cid}}/messages", self._channel_list)
         r.add_get(f"{API}/channels/{{cid}}/messages/{{mid}}", self._channel_get)
         r.add_patch(f"{API}/channels/{{cid}}/messages/{{mid}}", self._channel_edit)
+        r.add_delete(f"{API}/channels/{{cid}}/messages/{{mid}}", self._channel_delete)
         r.add_post(f"{API}/channels/{{cid}}/typing", self._typing)
         r.add_put(f"{API}/applications/{{app}}/commands", self._put_commands)
         r.add_put(f"{API}/applications/{{app}}/guilds/{{gid}}/commands", self._put_commands)
@@ -242,6 +243,18 @@ class FakeDiscord(InteractionRoutes):
             if problem is not None:
                 return problem
             return json_response(self._edit_message(message_id, request[BODY]))
+
+    async def _channel_delete(self, request: web.Request) -> web.Response:
+        """204; a bot deletes its own messages, others' need MANAGE_MESSAGES (not granted here)."""
+        with self._lock:
+            message_id = request.match_info["mid"]
+            current = self.messages.get(message_id)
+            if current is None or current["channel_id"] != request.match_info["cid"]:
+                return error(404, 10008, "Unknown Message")
+            if current["author"]["id"] != APPLICATION_ID:
+                return error(403, 50013, "Missing Permissions")
+            self.messages.pop(message_id)
+            return web.Response(status=204)
 
     async def _channel_list(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "50"))

@@ -98,6 +98,16 @@ class WebApiMethods:
         message.edits += 1
         return {"channel": message.channel, "ts": message.ts, "text": message.text}
 
+    def _m_chat_delete(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A bot token deletes only the bot's own messages (cant_delete_message otherwise)."""
+        message = self._find(self._channel(p), str(p.get("ts")))
+        if message is None:
+            raise SlackError("message_not_found")
+        if message.bot_id != BOT_ID:
+            raise SlackError("cant_delete_message")
+        self.messages.remove(message)
+        return {"channel": message.channel, "ts": message.ts}
+
     def _m_chat_startStream(self, p: dict[str, Any]) -> dict[str, Any]:
         if not self.streaming_enabled:
             raise SlackError("feature_not_enabled")

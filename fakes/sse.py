@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,15 @@ async def open_sse(request: web.Request) -> web.StreamResponse:
 async def send(response: web.StreamResponse, data: dict[str, Any] | str) -> None:
     payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     await response.write(f"data: {payload}\n\n".encode())
+
+
+def keepalive(response: web.StreamResponse) -> Callable[[], Awaitable[None]]:
+    """Writes one SSE comment, as axum's ``KeepAlive`` (TGI's) does after 15 s of silence."""
+
+    async def comment() -> None:
+        await response.write(b":\n\n")
+
+    return comment
 
 
 def drop(request: web.Request) -> None:

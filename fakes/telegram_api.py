@@ -306,6 +306,19 @@ class FakeTelegram(UpdateFactory):
             message.pop("entities", None)
         return dict(message)
 
+    def _m_deletemessage(self, params: dict[str, Any]) -> bool:
+        """Bots delete their own messages (and, in private chats, incoming ones) sent less
+        than 48 hours ago; anything else "can't be deleted"."""
+        chat = self.chat(params.get("chat_id"))
+        message = self.messages.get(chat["id"], {}).get(params.get("message_id") or 0)
+        if message is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        own = message.get("from", {}).get("id") == self.bot["id"]
+        if not (own or chat["type"] == "private") or time.time() - message["date"] > 48 * 3600:
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        del self.messages[chat["id"]][message["message_id"]]
+        return True
+
     def _m_getfile(self, params: dict[str, Any]) -> dict[str, Any]:
         meta = self.files.get(str(params.get("file_id")))
         if meta is None:

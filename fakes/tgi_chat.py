@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from fakes import tgi_content as content
-from fakes.sse import Drop, drop, error_response, open_sse, send
+from fakes.sse import Drop, drop, error_response, keepalive, open_sse, send
 from fakes.tgi_native import STATUS_OF_TYPE
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
             await send(response, "[DONE]")
             return response
         body_pieces = pieces if finish == "eos_token" else pieces[:-1]
-        async for _, piece in server.events(plan, body_pieces):
+        async for _, piece in server.events(plan, body_pieces, keepalive(response)):
             await send(response, _chunk(base, piece, None))
         # The last token: EOS is special, so its delta content is "" (chat.rs).
         last = "" if finish == "eos_token" else (pieces[-1] if pieces else "")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from fakes import tgi_content as content
-from fakes.sse import Drop, drop, error_response, open_sse, send
+from fakes.sse import Drop, drop, error_response, keepalive, open_sse, send
 
 if TYPE_CHECKING:
     from fakes.tgi_server import FakeTGI, Plan
@@ -42,7 +42,7 @@ async def native_generation(
             return response
         # With eos_token, the last event is the EOS token (special); else the last text token.
         body_pieces = pieces if finish == "eos_token" else pieces[:-1]
-        async for index, piece in server.events(plan, body_pieces):
+        async for index, piece in server.events(plan, body_pieces, keepalive(response)):
             await send(response, _stream_event(index, _token(piece)))
         last = _EOS if finish == "eos_token" else _token(pieces[-1] if pieces else "")
         final = _stream_event(len(body_pieces) + 1, last)

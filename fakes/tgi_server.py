@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +42,10 @@ FAULTS = (
     "validation_in_stream",  # 200, then a `validation` error event
     "generation_in_stream",  # 200, then a `generation` error event
     "stall",  # some tokens, then silence (connection kept open), then the rest
+    "stall_keepalive",  # some tokens, then only SSE keep-alive comments (as TGI's axum sends), then the rest
     "close_mid_stream",  # some tokens, then the connection is dropped
 )
+KeepAlive = Callable[[], Awaitable[None]]
 _STATUS = {"http_429": 429, "http_503": 503, "http_422": 422, "http_424": 424}
 _ERRORS = {
     "overloaded": "Model is overloaded",
@@ -68,6 +72,7 @@ class Fault:
     kind: str
     after_tokens: int = 1
     stall_seconds: float = 30.0
+    keepalive_seconds: float = 15.0  # TGI (axum's KeepAlive) sends ":" after 15 s of silence
 
 
 @dataclass
@@ -214,12 +219,13 @@ class FakeTGI:
         with self._lock:
             self._replies.extend(replies)
 
-    def fail_next(self, kind: str, *, times: int = 1, after_tokens: int = 1, stall_seconds: float = 30.0) -> None:
+    def fail_next(self, kind: str, *, times: int = 1, after_tokens: int = 1, stall_seconds: float = 30.0,
+                  keepalive_seconds: float = 15.0) -> None:
         """Make the next ``times`` generation calls fail with ``kind`` (one of ``FAULTS``)."""
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
         with self._lock:
-            self._faults.extend(Fault(kind, after_tokens, stall_seconds) for _ in range(times))
+            self._faults.extend(Fault(kind, after_tokens, stall_seconds, keepalive_seconds) for _ in range(times))
 
     @property
     def requests(self) -> list[Recorded]:
@@ -292,26 +298,32 @@ class FakeTGI:
                 return out, "length"
         return out, "eos_token"
 
-    async def events(self, plan: Plan, pieces: list[str]) -> Any:
+    async def events(self, plan: Plan, pieces: list[str], keepalive: KeepAlive | None = None) -> Any:
         """Yields (index, piece) for each token, honouring the delays and the stream
         faults; raises ``Drop`` to cut the connection. A stream fault fires after
-        ``after_tokens`` tokens, or before the final event if the reply is shorter."""
-        fault = plan.fault if plan.fault is not None and plan.fault.kind in ("stall", "close_mid_stream") else None
+        ``after_tokens`` tokens, or before the final event if the reply is shorter.
+        ``keepalive`` writes one SSE comment (streams only)."""
+        stream_faults = ("stall", "stall_keepalive", "close_mid_stream")
+        fault = plan.fault if plan.fault is not None and plan.fault.kind in stream_faults else None
         await asyncio.sleep(self.first_token_delay)
         for index, piece in enumerate(pieces, start=1):
             if fault is not None and index == fault.after_tokens + 1:
-                await self._fault(fault)
+                await self._fault(fault, keepalive)
                 fault = None
             if index > 1:
                 await asyncio.sleep(self.token_delay)
             yield index, piece
         if fault is not None:
-            await self._fault(fault)
+            await self._fault(fault, keepalive)
 
-    async def _fault(self, fault: Fault) -> None:
+    async def _fault(self, fault: Fault, keepalive: KeepAlive | None) -> None:
         if fault.kind == "close_mid_stream":
             raise Drop
-        await asyncio.sleep(fault.stall_seconds)
+        until = time.monotonic() + fault.stall_seconds
+        while fault.kind == "stall_keepalive" and keepalive is not None and time.monotonic() < until:
+            await asyncio.sleep(min(fault.keepalive_seconds, max(until - time.monotonic(), 0)))
+            await keepalive()
+        await asyncio.sleep(max(until - time.monotonic(), 0))
 
     # --- routes ------------------------------------------------------------------------------
 

@@ -171,7 +171,8 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # Chatty transports: a line per HTTP request at INFO would drown the job lines.
-    for name in ("httpx", "httpcore", "urllib3", "websockets", "aiohttp.access"):
+    # httpx2/httpcore2 are huggingface_hub's fork of httpx: the model calls.
+    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "websockets", "aiohttp.access"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     logging.captureWarnings(True)
     return handler

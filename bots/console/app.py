@@ -159,6 +159,9 @@ def main(argv: list[str], *, router: Router, events: EventLog, max_attachment_by
         locale=args.locale,
         stream=sys.stdin.isatty(),
     )
+    # Bytes that are not UTF-8 (a Latin-1 terminal) become U+FFFD: kept as lone surrogates
+    # they would fail every JSON body the worker sends; under strict decoding, the read.
+    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
     interactive = sys.stdin.isatty()
     if interactive:
         print("tertulia console: /help for commands, Ctrl-D to quit.")

@@ -42,6 +42,9 @@ class ConsoleResponder:
     def finish(self, ref: str, text: str) -> None:
         self._emit("finish", ref, text)
 
+    def delete(self, ref: str) -> None:
+        self._emit("delete", ref)
+
     def close(self) -> None:
         self._emit("close")
 

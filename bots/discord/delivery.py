@@ -27,10 +27,12 @@ from bots.discord.limits import (
     INVALID_WEBHOOK_TOKEN,
     MESSAGE_MAX_CHARS,
     UNKNOWN_INTERACTION,
+    UNKNOWN_MESSAGE,
     UNKNOWN_WEBHOOK,
 )
 from bots.discord.rest import DiscordBadRequest, DiscordForbidden, DiscordRest
 from core.attachments import human_size
+from core.delivery import STALE_MARKER
 from core.errors import InputError
 from core.jobs import Job
 from core.messages import Attachment
@@ -109,6 +111,28 @@ class DiscordResponder:
 
     def finish(self, ref: str, text: str) -> None:
         self._edit(ref, text)
+
+    def delete(self, ref: str) -> None:
+        """DELETE the channel message, or the interaction's follow-up/original through its
+        webhook while the token lives; 10008 Unknown Message means it is gone already. A
+        piece Discord will not delete (or that a dead token can no longer reach) is edited
+        to the stale marker where it still can be."""
+        ref = self._moved.get(ref, ref)
+        if ref.startswith("c:"):
+            path, auth = f"/channels/{self._channel}/messages/{ref[2:]}", True
+        elif self._token_usable():
+            path, auth = self._webhook_path(ORIGINAL if ref == ORIGINAL else ref.removeprefix("w:")), False
+        else:
+            log.warning("a stale piece of an interaction outlived its token; it stays")
+            return
+        try:
+            self._rest.request("DELETE", path, auth=auth)
+        except (DiscordBadRequest, DiscordForbidden) as err:
+            if err.code != UNKNOWN_MESSAGE:
+                log.warning("could not delete a stale piece (%s); marking it", err)
+                self._edit(ref, STALE_MARKER)
+                return
+        self._last.pop(ref, None)
 
     def close(self) -> None:
         """Nothing to release: the HTTP client is shared by every job of the process."""

@@ -22,6 +22,7 @@ from bots.slack import limits
 from bots.slack.address import slack_address
 from bots.slack.api import NOT_A_MEMBER, call, error_code_of
 from core import catalogue
+from core.delivery import STALE_MARKER
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
 from core.jobs import Job
 from core.ports import KeyValue
@@ -140,6 +141,28 @@ class SlackResponder:
         if text != sent.text:
             call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
             sent.text = text
+
+    def delete(self, ref: str) -> None:
+        """chat.delete (a bot may delete its own messages); a stream is stopped first. Where
+        Slack refuses, the message is edited to the stale marker. A response_url piece
+        cannot be reached again (and is only ever sent final), so it is left alone."""
+        if ref.startswith("response_url:"):
+            self._messages.pop(ref, None)
+            return
+        sent = self._message(ref)
+        if sent.streaming and not sent.stopped:
+            with contextlib.suppress(BadRequest):
+                call(self._client.chat_stopStream, channel=self._channel, ts=ref)
+            sent.stopped = True
+        try:
+            call(self._client.chat_delete, channel=self._channel, ts=ref)
+        except (BadRequest, Forbidden) as err:
+            if error_code_of(err) == "message_not_found":
+                pass  # already gone
+            else:
+                log.warning("chat.delete refused (%s); marking the piece stale", error_code_of(err))
+                call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=STALE_MARKER)
+        self._messages.pop(ref, None)
 
     def close(self) -> None:
         for ts, sent in self._messages.items():

@@ -17,6 +17,7 @@ from bots.telegram.address import TelegramAddress, telegram_address
 from bots.telegram.botapi import BotApi, EntityParseError, NotModified
 from bots.telegram.formatting import Rendered, plain, render, split_plain
 from core.attachments import human_size
+from core.delivery import STALE_MARKER
 from core.errors import BadRequest, InputError
 from core.jobs import Job
 from core.messages import Attachment
@@ -99,6 +100,24 @@ class TelegramResponder:
         else:
             self._finished[ref] = self._with_fallback(text, lambda bodies: self._replace(ref, bodies))
         self._last[ref] = text
+
+    def delete(self, ref: str) -> None:
+        """deleteMessage for each message of the piece; one Telegram will not delete (older
+        than 48 hours) is edited to the stale marker. A draft that never became a message
+        is a preview that expires by itself: nothing to delete."""
+        if ref.startswith("draft:") and ref not in self._finished:
+            self._last.pop(ref, None)
+            return
+        for message_id in self._message_ids(ref):
+            try:
+                self._api.call("deleteMessage", chat_id=self._chat_id, message_id=message_id)
+            except BadRequest as err:
+                if "not found" in str(err).lower():
+                    continue  # gone already
+                log.warning("could not delete a stale piece (%s); marking it", err)
+                self._edit(message_id, plain(STALE_MARKER))
+        self._finished.pop(ref, None)
+        self._last.pop(ref, None)
 
     def close(self) -> None:
         """Nothing to release: the HTTP client is shared by the process."""

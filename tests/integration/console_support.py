@@ -37,6 +37,8 @@ class Transcript:
         for event in self.events():
             if event["job"] == job_id and event["op"] == "finish":
                 final[event["ref"]] = event["text"]
+            elif event["job"] == job_id and event["op"] == "delete":
+                final.pop(event["ref"], None)
         return "\n".join(final.values()).strip()
 
     def printed(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests.integration.console_support import Transcript
 
 pytestmark = pytest.mark.integration
 
+STALLED = "(The language model stopped answering; trying again...)"
 BUSY = (
     "Sorry, the language model is busy or unavailable right now and I couldn't answer after 4 tries. "
     "Please try again in a minute."
@@ -51,6 +53,19 @@ def test_fault_that_persists_gets_one_clear_message(chat: Transcript, tgi: Any, 
     assert "Traceback" not in answer
     finals = [e for e in chat.events() if e["op"] == "finish"]
     assert [e["text"] for e in finals] == [BUSY]  # one message, even after partial tokens
+
+
+def test_a_stall_behind_keepalives_is_told_at_once_then_answered_clearly(chat: Transcript, tgi: Any) -> None:
+    # The model sends two tokens, then only SSE keep-alive comments (every 0.3 s, well under
+    # the stack's 1.5 s token timeout) for a minute, on every try.
+    tgi.fail_next("stall_keepalive", times=10, after_tokens=2, stall_seconds=60.0, keepalive_seconds=0.3)
+    started = time.monotonic()
+    answer = chat.say("/chat hello there")
+    assert time.monotonic() - started < 30
+    assert answer.endswith(BUSY)
+    assert len(tgi.generation_requests()) == 4
+    notices = [e for e in chat.events() if e["op"] == "update" and e["text"].endswith(STALLED)]
+    assert notices and notices[0]["text"].startswith("Echo:")  # after the words already shown
 
 
 def test_dead_server_gets_retries_then_a_message(chat: Transcript) -> None:
@@ -108,6 +123,25 @@ def test_piped_console_answers_each_line_then_exits(
     replies = [line for line in result.stdout.splitlines() if line.startswith("tertulia> ")]
     assert replies[0].startswith("tertulia> I can help with:")
     assert replies[1:] == ["tertulia> Bonjour.", "tertulia> Hallo."]
+
+
+@pytest.mark.parametrize("mode", [{"PYTHONUTF8": "1"}, {"PYTHONUTF8": "0", "LC_ALL": "C.UTF-8"}],
+                         ids=["surrogateescape", "strict"])
+def test_invalid_utf8_typed_on_the_console_is_answered(
+    stack_env: dict[str, str], worker: Any, tgi: Any, mode: dict[str, str]
+) -> None:
+    # Latin-1 bytes in a UTF-8 terminal: in UTF-8 mode Python hands them on as lone
+    # surrogates, which no HTTP client can encode; otherwise reading the line fails.
+    tgi.reset()
+    tgi.script("Café au lait.")
+    result = subprocess.run(
+        [sys.executable, "-m", "tertulia.cli", "console"],
+        input=b"/translate fr caf\xe9 au lait \xff\n", capture_output=True, timeout=120,
+        env={**os.environ, **stack_env, **mode},
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    assert "tertulia> Café au lait." in result.stdout.decode()
+    assert "caf\ufffd au lait \ufffd" in tgi.prompts()[-1]
 
 
 @pytest.mark.parametrize("fault", ["http_422", "validation_in_stream"])

@@ -187,6 +187,52 @@ def test_tgi_faults_map_to_the_core_errors(tgi: Any, fault: str, expected: type[
     assert "".join(client.stream(request("again"))) == "Echo: again"
 
 
+@pytest.mark.parametrize("route", ["tgi", "openai"])
+def test_a_stall_behind_keepalive_comments_is_caught_by_the_token_timeout(tgi: Any, route: str) -> None:
+    # Keep-alive comments every 0.1 s reset any socket read timeout; only the time since the
+    # last token can see this stall (TGI sends them every 15 s, under the 20 s default).
+    tgi.fail_next("stall_keepalive", after_tokens=2, stall_seconds=20.0, keepalive_seconds=0.1)
+    if route == "tgi":
+        client: TGIClient | OpenAICompatClient = TGIClient(tgi_spec(tgi.url), settings=settings())
+    else:
+        client = OpenAICompatClient(openai_spec(f"{tgi.url}/v1"), settings=settings())
+    seen: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(ModelStalled, match=r"no token for 0\.5 s"):
+        for delta in client.stream(request("one two three four five six")):
+            seen.append(delta)
+            started = time.monotonic()  # the clock runs from the last token
+    assert time.monotonic() - started < 2.0
+    assert "".join(seen).startswith("Echo: one" if route == "tgi" else "Echo:")
+    assert "".join(client.stream(request("again"))) == "Echo: again"  # the pool is still sound
+
+
+def test_a_slow_consumer_is_not_a_stalled_server(tgi: Any) -> None:
+    # The time the caller spends between two tokens (a chat platform's rate limit) is not
+    # the server's: it must not count against the token timeout.
+    tgi.script("one two three")
+    client = TGIClient(tgi_spec(tgi.url), settings=settings())
+    seen = []
+    for delta in client.stream(request()):
+        seen.append(delta)
+        time.sleep(3 * TOKEN_TIMEOUT)
+    assert "".join(seen) == "one two three"
+
+
+@pytest.mark.parametrize("route", ["tgi", "openai"])
+def test_a_422_shows_the_servers_own_reason(tgi: Any, route: str) -> None:
+    from core.runner import chat_safe_reason
+
+    if route == "tgi":
+        client: TGIClient | OpenAICompatClient = TGIClient(tgi_spec(tgi.url), settings=settings())
+    else:
+        client = OpenAICompatClient(openai_spec(f"{tgi.url}/v1"), settings=settings())
+    tgi.fail_next("http_422")
+    with pytest.raises(ModelRejected) as err:
+        list(client.stream(request()))
+    assert chat_safe_reason(err.value) == "Input validation error: scripted fault"
+
+
 def test_a_dead_server_is_unavailable() -> None:
     client = TGIClient(tgi_spec(dead_url()), settings=settings())
     with pytest.raises(ModelUnavailable):

@@ -156,6 +156,12 @@ class RecordingResponder:
         self.messages[ref] = text
         self.calls.append(("finish", text))
 
+    def delete(self, ref: str) -> None:
+        self._maybe_fail()
+        self.order.remove(ref)
+        del self.messages[ref]
+        self.calls.append(("delete", ref))
+
     def close(self) -> None:
         self.closed = True
 

@@ -98,16 +98,37 @@ def test_our_own_bugs_are_not_model_errors() -> None:
     assert to_model_error(TypeError("x")) is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "Input validation error: `inputs` must have less than 5 tokens", "error_type": "validation"},
+        {"error": {"message": "Input validation error: `inputs` must have less than 5 tokens", "code": 422}},
+    ],
+    ids=["tgi", "openai"],
+)
+def test_a_422_says_the_servers_reason_first(body: dict[str, object]) -> None:
+    from core.runner import chat_safe_reason
+
+    response = httpx2.Response(422, json=body, request=httpx2.Request("POST", URL))
+    error = to_model_error(HfHubHTTPError("422 Client Error: Unprocessable Entity for url", response=response))
+    assert isinstance(error, ModelRejected)
+    assert chat_safe_reason(error) == "Input validation error: `inputs` must have less than 5 tokens"
+    assert "HTTP 422" in str(error)  # the logs still say where and what status
+
+
 def test_retryable_flags_follow_the_mapping() -> None:
     assert to_model_error(_http_error(429)).retryable  # type: ignore[union-attr]
     assert to_model_error(httpx2.ReadTimeout("x")).retryable  # type: ignore[union-attr]
     assert not to_model_error(_http_error(422)).retryable  # type: ignore[union-attr]
 
 
-def test_the_read_timeout_bounds_the_gap_not_the_answer() -> None:
+def test_the_read_timeout_is_only_the_backstop_of_the_first_token() -> None:
+    # Keep-alive bytes reset a socket read timeout, so the gap between tokens is the token
+    # watch's (worker/llm/watch.py); the read timeout bounds the headers and first token.
     timeout = stream_timeout(request_timeout=30.0, token_timeout=2.5)
-    assert timeout.read == 2.5
+    assert timeout.read == 30.0
     assert timeout.connect == 30.0
+    assert stream_timeout(request_timeout=5.0, token_timeout=20.0).read == 20.0
 
 
 def test_estimate_is_documented_chars_over_three_and_a_half() -> None:

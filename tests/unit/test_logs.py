@@ -142,3 +142,16 @@ def test_level_filters(stream: io.StringIO) -> None:
     logging.getLogger("x").info("hidden")
     logging.getLogger("x").warning("shown")
     assert [r["msg"] for r in lines(stream)] == ["shown"]
+
+
+def test_http_clients_do_not_log_every_request_at_info(stream: io.StringIO) -> None:
+    # httpx (platform clients) and httpx2 (huggingface_hub's, the model calls) each log one
+    # INFO line per request, URL included; at INFO the job lines must not drown in them.
+    import httpx
+    import httpx2
+
+    configure_logging("INFO", settings=Settings(), stream=stream)
+    httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))).get("http://model.test/info")
+    httpx2.Client(transport=httpx2.MockTransport(lambda r: httpx2.Response(200))).get("http://model.test/info")
+    logging.getLogger("tertulia.runner").info("a job line")
+    assert [r["msg"] for r in lines(stream)] == ["a job line"]

@@ -99,3 +99,36 @@ def test_retry_reuses_the_messages_already_posted() -> None:
     second = StreamingReply(responder=responder, budget=ManualBudget(), budget_key="k", refs=saved[-1])
     second.finish("the whole answer")
     assert responder.transcript() == ["the whole answer"]
+
+
+def test_finish_removes_the_pieces_a_shorter_answer_no_longer_needs() -> None:
+    responder = RecordingResponder(max_chars=500)
+    saved: list[list[str]] = []
+    first = StreamingReply(responder=responder, budget=ManualBudget(), budget_key="k", on_refs=saved.append,
+                           sleep=lambda s: None)
+    long = code_answer(200)
+    for end in range(50, len(long), 50):
+        first.feed(long[:end])
+    assert len(saved[-1]) >= 3
+    second = StreamingReply(responder=responder, budget=ManualBudget(), budget_key="k", refs=saved[-1],
+                            on_refs=saved.append, sleep=lambda s: None)
+    second.finish("Sorry, something went wrong.")
+    assert responder.transcript() == ["Sorry, something went wrong."]
+    assert saved[-1] == second.refs == responder.order  # the job's stored refs shrank with the pieces
+    deleted = [ref for op, ref in responder.calls if op == "delete"]
+    assert deleted == sorted(deleted, key=lambda ref: -int(ref[1:]))  # last first: what remains is a prefix
+
+
+def test_a_stale_piece_that_cannot_be_removed_does_not_fail_the_answer() -> None:
+    from core.errors import Forbidden
+
+    responder = RecordingResponder(max_chars=500)
+    reply = StreamingReply(responder=responder, budget=ManualBudget(), budget_key="k", sleep=lambda s: None)
+    reply.feed("a" * 400 + " " + "b" * 400)
+
+    def refuse(ref: str) -> None:
+        raise Forbidden("not allowed")
+
+    responder.delete = refuse  # type: ignore[method-assign]
+    reply.finish("short")
+    assert responder.transcript()[0] == "short" and reply.refs == ["m1"]

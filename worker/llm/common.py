@@ -13,6 +13,7 @@ from huggingface_hub import get_session, set_client_factory
 
 from core.models import ModelSpec
 from core.ports import GenerationRequest
+from worker.llm.watch import attach_response
 
 # Characters per token for the fallback estimate. English BPE tokenizers (Llama, GPT,
 # SmolLM2) average about 4 characters per token; 3.5 errs on the high side so that a
@@ -42,6 +43,8 @@ def ensure_session(*, max_keepalive: int = 256) -> httpx2.Client:
                     follow_redirects=True,
                     timeout=None,  # every call passes its own
                     limits=httpx2.Limits(max_connections=None, max_keepalive_connections=max_keepalive),
+                    # A generation's socket goes to its token watch (worker/llm/watch.py).
+                    event_hooks={"response": [attach_response]},
                 )
 
             set_client_factory(factory)
@@ -49,10 +52,23 @@ def ensure_session(*, max_keepalive: int = 256) -> httpx2.Client:
     return get_session()
 
 
+def first_token_timeout(*, request_timeout: float, token_timeout: float) -> float:
+    """The wait for a generation's first token: a server queues and prefills before it,
+    which a busy one may take longer than a gap between two tokens."""
+    return max(request_timeout, token_timeout)
+
+
 def stream_timeout(*, request_timeout: float, token_timeout: float) -> httpx2.Timeout:
-    """httpx applies ``read`` to each socket read, so it bounds the gap between two
-    streamed events (and the wait for the first one), never the whole answer."""
-    return httpx2.Timeout(connect=request_timeout, read=token_timeout, write=request_timeout, pool=request_timeout)
+    """httpx applies ``read`` to each socket read, and any byte (an SSE keep-alive comment
+    too) resets it; the time between *tokens* is bounded by the token watch
+    (worker/llm/watch.py). ``read`` is the backstop: the wait for the response headers,
+    and for a stream whose socket the watch could not see."""
+    read = first_token_timeout(request_timeout=request_timeout, token_timeout=token_timeout)
+    return httpx2.Timeout(connect=request_timeout, read=read, write=request_timeout, pool=request_timeout)
+
+
+def stall_message(where: str, seconds: float) -> str:
+    return f"{where}: no token for {seconds:g} s (the connection was still open)"
 
 
 def auth_headers(api_key: str | None) -> dict[str, str | None]:

@@ -55,6 +55,30 @@ def from_event_message(message: str) -> ModelError:
     return ModelRejected(message)
 
 
+def server_reason(response: object) -> str | None:
+    """What the server said went wrong, from its JSON error body: TGI's ``{"error": str,
+    "error_type": str}``, OpenAI's ``{"error": {"message": str}}``, or a ``message``/``detail``."""
+    try:
+        body = response.json()  # type: ignore[attr-defined]
+    except Exception:  # no body, not JSON, or a stream never read
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    found = error or body.get("message") or body.get("detail")
+    return " ".join(str(found).split())[:500] if found else None
+
+
+def _http_message(where: str, status: int, response: object, fallback: object) -> str:
+    """The server's reason on the first line (what a chat shows), where and status after it."""
+    reason = server_reason(response)
+    if reason:
+        return f"{reason}\n{where}: HTTP {status}"
+    return f"{where}: HTTP {status}: {fallback}"
+
+
 def _from_transport(exc: httpx2.TransportError, where: str) -> ModelError:
     text = f"{where}: {type(exc).__name__}: {exc}"
     if isinstance(exc, httpx2.ReadTimeout):
@@ -91,9 +115,11 @@ def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelE
             return _from_transport(cause, where)
         return ModelUnavailable(f"{where}: {exc}")
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        return from_status(exc.response.status_code, f"{where}: HTTP {exc.response.status_code}: {exc}")
+        status = exc.response.status_code
+        return from_status(status, _http_message(where, status, exc.response, exc))
     if isinstance(exc, httpx2.HTTPStatusError):
-        return from_status(exc.response.status_code, f"{where}: HTTP {exc.response.status_code}")
+        status = exc.response.status_code
+        return from_status(status, _http_message(where, status, exc.response, exc.response.reason_phrase))
     if isinstance(exc, httpx2.TransportError):
         return _from_transport(exc, where)
     if isinstance(exc, json.JSONDecodeError):

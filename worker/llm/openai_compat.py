@@ -28,7 +28,7 @@ from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
 from core.errors import ModelError, ModelStalled
 from core.models import ModelSpec
 from core.ports import ChatTurn, GenerationRequest, ModelInfo, TokenStream, Usage
-from core.prompts import render_prompt
+from core.prompts import neutralise, render_prompt
 from core.settings import Settings
 from worker.llm.common import (
     CountCache,
@@ -36,12 +36,15 @@ from worker.llm.common import (
     auth_headers,
     ensure_session,
     estimate_tokens,
+    first_token_timeout,
     pick,
     sampling,
+    stall_message,
     stream_timeout,
 )
-from worker.llm.errors import from_event_message, from_status, to_model_error
+from worker.llm.errors import from_event_message, from_status, server_reason, to_model_error
 from worker.llm.tgi import DEFAULT_MAX_INPUT_TOKENS, DEFAULT_MAX_TOTAL_TOKENS
+from worker.llm.watch import watching
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,13 @@ _JSON_MODES = ("json_schema", "json_object_schema")
 def chat_base(url: str) -> str:
     base = url.rstrip("/")
     return base + "/v1" if urlparse(base).path in ("", "/") else base
+
+
+def chat_messages(turns: tuple[ChatTurn, ...]) -> list[dict[str, str]]:
+    """The messages as sent. Servers that render a chat template into text (llama.cpp, TGI's
+    ``/v1``) tokenize it with special tokens parsed, so each turn's text is neutralised as
+    the raw formats' are (core/prompts.py); for OpenAI or Gemini that changes nothing visible."""
+    return [{"role": m.role, "content": neutralise(m.content)} for m in turns]
 
 
 def response_format(schema: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -71,6 +81,10 @@ class OpenAICompatClient:
         self._root = self._base.removesuffix("/v1")
         self._request_timeout = settings.request_timeout
         self._timeout = stream_timeout(request_timeout=settings.request_timeout, token_timeout=settings.token_timeout)
+        self._token_timeout = settings.token_timeout
+        self._first_token_timeout = first_token_timeout(
+            request_timeout=settings.request_timeout, token_timeout=settings.token_timeout
+        )
         self._health_timeout = health_timeout
         self._session = ensure_session(max_keepalive=max(settings.worker_concurrency, 16))
         self._json_mode = str(spec.extra.get("json_mode") or "json_schema")
@@ -161,52 +175,54 @@ class OpenAICompatClient:
         return payload
 
     def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = chat_messages(request.messages)
         payload = self._payload(request)
         where = f"model {self.name!r} at {self._base}"
         client: InferenceClient | None = None
         chunks: Iterable[ChatCompletionStreamOutput]
-        try:
-            if payload.get("response_format", {}).get("type") == "json_schema":
-                chunks = self._direct(messages, payload)
-            else:
-                # One InferenceClient per call (see tgi.py); the pool underneath is shared.
-                client = InferenceClient(
-                    base_url=f"{self._base}/chat/completions",
-                    api_key=self.spec.api_key() or None,
-                    timeout=cast(float, self._timeout),  # httpx accepts a Timeout wherever a float goes
-                    headers=auth_headers(self.spec.api_key()),  # type: ignore[arg-type]
-                )
-                chunks = client.chat_completion(
-                    messages,
-                    model=self.spec.model_id,
-                    stream=True,
-                    extra_body=payload,
-                )
-            finished = False
-            for chunk in chunks:
-                if chunk.usage is not None:
-                    usage.prompt_tokens = chunk.usage.prompt_tokens
-                    usage.generated_tokens = chunk.usage.completion_tokens
-                for choice in chunk.choices:
-                    text = choice.delta.content if choice.delta is not None else None
-                    if text:
-                        yield text
-                    if choice.finish_reason:
-                        finished = True
-                        usage.finish_reason = choice.finish_reason
-            if not finished:
-                raise ModelStalled(f"{where}: the stream ended without a finish_reason")
-        except ModelError:
-            raise
-        except Exception as exc:
-            mapped = to_model_error(exc, where=where)
-            if mapped is None:
+        with watching(first=self._first_token_timeout, between=self._token_timeout) as watch:
+            try:
+                if payload.get("response_format", {}).get("type") == "json_schema":
+                    chunks = self._direct(messages, payload)
+                else:
+                    # One InferenceClient per call (see tgi.py); the pool underneath is shared.
+                    client = InferenceClient(
+                        base_url=f"{self._base}/chat/completions",
+                        api_key=self.spec.api_key() or None,
+                        timeout=cast(float, self._timeout),  # httpx accepts a Timeout wherever a float goes
+                        headers=auth_headers(self.spec.api_key()),  # type: ignore[arg-type]
+                    )
+                    chunks = client.chat_completion(messages, model=self.spec.model_id, stream=True, extra_body=payload)
+                finished = False
+                for chunk in chunks:
+                    watch.tick()
+                    if chunk.usage is not None:
+                        usage.prompt_tokens = chunk.usage.prompt_tokens
+                        usage.generated_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        text = choice.delta.content if choice.delta is not None else None
+                        if text:
+                            with watch.paused():
+                                yield text
+                        if choice.finish_reason:
+                            finished = True
+                            usage.finish_reason = choice.finish_reason
+                if not finished:
+                    if watch.fired:
+                        raise ModelStalled(stall_message(where, self._token_timeout))
+                    raise ModelStalled(f"{where}: the stream ended without a finish_reason")
+            except ModelError:
                 raise
-            raise mapped from exc
-        finally:
-            if client is not None:
-                client.close()  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                if watch.fired:
+                    raise ModelStalled(stall_message(where, self._token_timeout)) from exc
+                mapped = to_model_error(exc, where=where)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            finally:
+                if client is not None:
+                    client.close()  # type: ignore[no-untyped-call]
 
     def _direct(self, messages: list[dict[str, str]], payload: dict[str, Any]) -> Iterator[ChatCompletionStreamOutput]:
         """The same request as ``chat_completion`` sends, posted on the shared session, for
@@ -218,7 +234,8 @@ class OpenAICompatClient:
         ) as response:
             if response.status_code >= 400:
                 response.read()
-                raise from_status(response.status_code, f"HTTP {response.status_code}: {response.text[:500]}")
+                reason = server_reason(response) or response.text[:500]
+                raise from_status(response.status_code, f"{reason}\nHTTP {response.status_code}")
             for line in response.iter_lines():
                 if not line.startswith("data:"):
                     continue

@@ -28,11 +28,14 @@ from worker.llm.common import (
     auth_headers,
     ensure_session,
     estimate_tokens,
+    first_token_timeout,
     pick,
     sampling,
+    stall_message,
     stream_timeout,
 )
 from worker.llm.errors import to_model_error
+from worker.llm.watch import watching
 
 _FALLBACK_INFO_SECONDS = 5.0  # a server that could not say its limits is asked again soon
 
@@ -58,6 +61,10 @@ class TGIClient:
         self._base = spec.url.rstrip("/")
         self._request_timeout = settings.request_timeout
         self._timeout = stream_timeout(request_timeout=settings.request_timeout, token_timeout=settings.token_timeout)
+        self._token_timeout = settings.token_timeout
+        self._first_token_timeout = first_token_timeout(
+            request_timeout=settings.request_timeout, token_timeout=settings.token_timeout
+        )
         self._health_timeout = health_timeout
         self._session = ensure_session(max_keepalive=max(settings.worker_concurrency, 16))
         self._headers = {k: v for k, v in auth_headers(spec.api_key()).items() if v is not None}
@@ -177,36 +184,45 @@ class TGIClient:
             headers=auth_headers(self.spec.api_key()),  # type: ignore[arg-type]
         )
         where = f"model {self.name!r} at {self._base}"
-        try:
-            events = cast(Iterator[TextGenerationStreamOutput], client.text_generation(prompt, stream=True, **params))
-            finished = False
-            for event in events:
-                token = event.token
-                if not token.special:
-                    shown = trimmer.feed(token.text)
-                    if shown:
-                        yield shown
-                if event.generated_text is not None or event.details is not None:
-                    finished = True
-                    if event.details is not None:
-                        usage.generated_tokens = event.details.generated_tokens
-                        usage.prompt_tokens = event.details.input_length
-                        usage.finish_reason = str(event.details.finish_reason)
-                    break
-            if not finished:
-                raise ModelStalled(f"{where}: the stream ended before its final event")
-            rest = trimmer.flush()
-            if rest:
-                yield rest
-        except ModelError:
-            raise
-        except Exception as exc:
-            mapped = to_model_error(exc, where=where)
-            if mapped is None:
+        with watching(first=self._first_token_timeout, between=self._token_timeout) as watch:
+            try:
+                events = cast(
+                    Iterator[TextGenerationStreamOutput], client.text_generation(prompt, stream=True, **params)
+                )
+                finished = False
+                for event in events:
+                    watch.tick()
+                    token = event.token
+                    if not token.special:
+                        shown = trimmer.feed(token.text)
+                        if shown:
+                            with watch.paused():
+                                yield shown
+                    if event.generated_text is not None or event.details is not None:
+                        finished = True
+                        if event.details is not None:
+                            usage.generated_tokens = event.details.generated_tokens
+                            usage.prompt_tokens = event.details.input_length
+                            usage.finish_reason = str(event.details.finish_reason)
+                        break
+                if not finished:
+                    if watch.fired:
+                        raise ModelStalled(stall_message(where, self._token_timeout))
+                    raise ModelStalled(f"{where}: the stream ended before its final event")
+                rest = trimmer.flush()
+                if rest:
+                    yield rest
+            except ModelError:
                 raise
-            raise mapped from exc
-        finally:
-            client.close()  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                if watch.fired:
+                    raise ModelStalled(stall_message(where, self._token_timeout)) from exc
+                mapped = to_model_error(exc, where=where)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            finally:
+                client.close()  # type: ignore[no-untyped-call]
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
