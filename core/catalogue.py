@@ -129,28 +129,6 @@ _ES["entities_bad_json"] = "No se pudo leer la lista de entidades del modelo. In
 _EN["summarizing_parts"] = "Summarising a long text in {parts} parts..."
 _ES["summarizing_parts"] = "Resumiendo un texto largo en {parts} partes..."
 
-# Suggested prompts for a new Slack assistant thread.
-_EN.update(
-    {
-        "slack.prompt.essay.title": "Write a short essay",
-        "slack.prompt.essay.message": "/essay The history of the printing press",
-        "slack.prompt.translate.title": "Translate a sentence",
-        "slack.prompt.translate.message": "/translate es Good morning, how are you?",
-        "slack.prompt.code.title": "Write some code",
-        "slack.prompt.code.message": "/code A Python function that checks whether a word is a palindrome",
-    }
-)
-_ES.update(
-    {
-        "slack.prompt.essay.title": "Escribe un ensayo breve",
-        "slack.prompt.essay.message": "/essay La historia de la imprenta",
-        "slack.prompt.translate.title": "Traduce una frase",
-        "slack.prompt.translate.message": "/translate en Buenos días, ¿cómo estás?",
-        "slack.prompt.code.title": "Escribe código",
-        "slack.prompt.code.message": "/code Una función en Python que compruebe si una palabra es un palíndromo",
-    }
-)
-
 # One-line command descriptions for the platforms' command menus.
 _EN.update(
     {

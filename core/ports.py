@@ -26,9 +26,7 @@ class ChatTurn:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelInfo:
-    model_id: str
-    max_input_tokens: int
-    max_total_tokens: int
+    max_input_tokens: int  # the prompt's limit, as the server states it (TGI /info) or the registry
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -64,7 +64,6 @@ class PromptFormat:
     name: str
     render: Callable[[tuple[ChatTurn, ...]], str]
     stop: tuple[str, ...]  # extra stop strings beyond the tokenizer's EOS
-    keeps_history: bool  # False: instruction models that see only the latest request
     description: str
 
 
@@ -158,35 +157,30 @@ FORMATS: dict[str, PromptFormat] = {
         name="llama-2",
         render=render_llama2,
         stop=("</s>", "[INST]"),
-        keeps_history=True,
         description="Llama 2 chat / Code Llama instruct: [INST] ... [/INST] with <<SYS>>",
     ),
     "falcon": PromptFormat(
         name="falcon",
         render=render_falcon,
         stop=("<|endoftext|>", "\nUser:"),
-        keeps_history=True,
         description="Falcon-instruct: User: / Assistant: lines",
     ),
     "chatml": PromptFormat(
         name="chatml",
         render=render_chatml,
         stop=("<|im_end|>", "<|im_start|>"),
-        keeps_history=True,
         description="ChatML: <|im_start|>role ... <|im_end|> (SmolLM2, Qwen, Hermes...)",
     ),
     "plain": PromptFormat(
         name="plain",
         render=render_plain,
         stop=("</s>",),
-        keeps_history=False,
         description="A plain instruction (BLOOMZ)",
     ),
     "t5": PromptFormat(
         name="t5",
         render=render_t5,
         stop=(),
-        keeps_history=False,
         description="A plain instruction for an encoder-decoder (Flan-T5)",
     ),
 }

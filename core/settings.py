@@ -1,8 +1,8 @@
 """Every setting, read from the environment once, in one place.
 
-Prefix ``TERTULIA_`` except the platforms' own conventional names (``SLACK_BOT_TOKEN``...),
-which are declared with an explicit alias. Secrets are ``SecretStr`` so that a settings
-object printed into a log shows ``**********``.
+Prefix ``TERTULIA_``. Each platform's own settings (its tokens, API URLs, ports) live with
+its adapter (``bots/<platform>/config.py``): the core knows no platform. Secrets are
+``SecretStr`` so that a settings object printed into a log shows ``**********``.
 """
 
 from __future__ import annotations
@@ -10,14 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _alias(name: str) -> AliasChoices:
-    return AliasChoices(name)
 
 
 class Settings(BaseSettings):
@@ -34,7 +29,6 @@ class Settings(BaseSettings):
     run_dir: Path = REPO_ROOT / ".run"  # logs, pid files and the private Redis of `tertulia up`
 
     # --- models ---
-    tgi_url: str = "http://127.0.0.1:8080"
     models_file: Path = REPO_ROOT / "config" / "models.toml"
     default_model: str | None = None  # overrides the registry's default
     request_timeout: float = 30.0  # connect; the first token (or token_timeout, if longer)
@@ -59,33 +53,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     health_port: int = 0  # 0: no health server for this process
     metrics_port: int = 0
-
-    # --- Slack ---
-    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_BOT_TOKEN"))
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias=_alias("SLACK_APP_TOKEN"))
-    slack_signing_secret: SecretStr | None = Field(
-        default=None, validation_alias=_alias("SLACK_SIGNING_SECRET")
-    )
-    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=_alias("SLACK_API_URL"))
-    slack_port: int = 3000
-
-    # --- Discord ---
-    discord_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("DISCORD_BOT_TOKEN"))
-    discord_api_url: str = Field(
-        default="https://discord.com/api/v10", validation_alias=_alias("DISCORD_API_URL")
-    )
-    discord_gateway_url: str | None = Field(default=None, validation_alias=_alias("DISCORD_GATEWAY_URL"))
-
-    # --- Telegram ---
-    telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=_alias("TELEGRAM_BOT_TOKEN"))
-    telegram_api_url: str = Field(
-        default="https://api.telegram.org", validation_alias=_alias("TELEGRAM_API_URL")
-    )
-    telegram_webhook_url: str | None = Field(default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_URL"))
-    telegram_webhook_secret: SecretStr | None = Field(
-        default=None, validation_alias=_alias("TELEGRAM_WEBHOOK_SECRET")
-    )
-    telegram_port: int = 8443
 
     @property
     def effective_broker_url(self) -> str:

@@ -9,17 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 from bots.telegram.app import TelegramAdapter, build_application, serve
+from bots.telegram.config import TelegramConfig
 from core.ports import Deduplicator
 from core.router import Router
-from core.settings import Settings
 
 
 class AdapterRunner:
-    def __init__(self, *, settings: Settings, router_for: Callable[[str | None], Router], dedupe: Deduplicator,
+    def __init__(self, *, config: TelegramConfig, router_for: Callable[[str | None], Router], dedupe: Deduplicator,
                  listen: str = "127.0.0.1") -> None:
-        self.settings = settings
+        self.config = config
         self.adapter = TelegramAdapter(router_for=router_for, dedupe=dedupe)
-        self.application = build_application(settings=settings, adapter=self.adapter)
+        self.application = build_application(config=config, adapter=self.adapter)
         self._listen = listen
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -34,7 +34,7 @@ class AdapterRunner:
             asyncio.set_event_loop(self._loop)
             self._stop = asyncio.Event()
             try:
-                self._loop.run_until_complete(serve(self.application, adapter=self.adapter, settings=self.settings,
+                self._loop.run_until_complete(serve(self.application, adapter=self.adapter, config=self.config,
                                                     listen=self._listen, stop=self._stop, on_started=self._ready.set))
             except BaseException as exc:
                 self.error = exc

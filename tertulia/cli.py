@@ -36,7 +36,7 @@ def run_console(argv: list[str], services: Services) -> int:
 def run_slack(argv: list[str], services: Services) -> int:
     from bots.slack.app import main
 
-    return main(argv, settings=services.settings, router=lambda: build_router(services), dedupe=services.dedupe)
+    return main(argv, router=lambda: build_router(services), dedupe=services.dedupe)
 
 
 def run_discord(argv: list[str], services: Services) -> int:
@@ -47,14 +47,13 @@ def run_discord(argv: list[str], services: Services) -> int:
         chains = ReplyChains(memory=services.memory(NAMESPACE, CHAIN_TTL_SECONDS))
         return Adapter(router=build_router(services), chains=chains, dedupe=services.dedupe)
 
-    return main(argv, settings=services.settings, adapter=adapter, model_names=services.registry.names)
+    return main(argv, adapter=adapter, model_names=services.registry.names)
 
 
 def run_telegram(argv: list[str], services: Services) -> int:
     from bots.telegram.app import main
 
-    return main(argv, settings=services.settings, dedupe=services.dedupe,
-                router_for=lambda username: build_router(services, bot_username=username))
+    return main(argv, dedupe=services.dedupe, router_for=lambda username: build_router(services, bot_username=username))
 
 
 @dataclass(frozen=True, kw_only=True)

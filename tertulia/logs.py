@@ -19,8 +19,12 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
-from core.settings import Settings
+from bots.discord.config import DiscordConfig
+from bots.slack.config import SlackConfig
+from bots.telegram.config import TelegramConfig
+from core.settings import Settings, get_settings
 
 CONTEXT_FIELDS = ("job_id", "platform", "scope")
 REDACTED = "[REDACTED]"
@@ -47,7 +51,7 @@ _job_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.Contex
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
-def secret_values(settings: Settings) -> list[str]:
+def secret_values(settings: BaseSettings) -> list[str]:
     """The plain values of every ``SecretStr`` setting that is set."""
     values: list[str] = []
     for name in type(settings).model_fields:
@@ -144,23 +148,29 @@ def job_context(*, job_id: str, platform: str | None = None, scope: str | None =
 _HANDLER_NAME = "tertulia-json"
 
 
+def platform_configs() -> list[BaseSettings]:
+    """Each platform's own settings, as this process's environment gives them: their tokens
+    are secrets to redact even in a process that does not run that platform."""
+    return [SlackConfig(), DiscordConfig(), TelegramConfig()]
+
+
 def configure_logging(
     level: str | int = "INFO",
     *,
     settings: Settings | None = None,
+    configs: Iterable[BaseSettings] | None = None,
     extra_secrets: Iterable[str] = (),
     stream: IO[str] | None = None,
 ) -> logging.Handler:
     """Route the root logger to one JSON handler on stderr (or ``stream``).
 
     Idempotent: calling it again replaces our handler rather than adding a second one.
-    Secrets come from ``settings`` (default: ``core.settings.get_settings()``).
+    Secrets come from ``settings`` (default: ``get_settings()``) and the platforms' own
+    settings (default: ``platform_configs()``).
     """
-    if settings is None:
-        from core.settings import get_settings
-
-        settings = get_settings()
-    redactor = Redactor(secrets=[*secret_values(settings), *extra_secrets])
+    settings = settings or get_settings()
+    sources = [settings, *(platform_configs() if configs is None else configs)]
+    redactor = Redactor(secrets=[*(v for source in sources for v in secret_values(source)), *extra_secrets])
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RedactingFilter(redactor))

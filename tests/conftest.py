@@ -134,3 +134,20 @@ def worker(stack_env: dict[str, str], tgi: Any, redis_client: redis.Redis, tmp_p
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     with running_worker(env=stack_env, log_path=log_path) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def slack_config(stack_env: dict[str, str]) -> Any:
+    """Slack's own settings as a process given the stack's environment reads them."""
+    from bots.slack.config import SlackConfig
+
+    with environ(stack_env):
+        return SlackConfig()
+
+
+@pytest.fixture(scope="session")
+def telegram_config(stack_env: dict[str, str]) -> Any:
+    from bots.telegram.config import TelegramConfig
+
+    with environ(stack_env):
+        return TelegramConfig()

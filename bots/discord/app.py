@@ -20,6 +20,7 @@ from discord import app_commands
 
 from bots.discord.chains import ReplyChains
 from bots.discord.commands import build_commands
+from bots.discord.config import DiscordConfig, get_discord_config
 from bots.discord.endpoints import configure_gateway, configure_rest, discover_gateway
 from bots.discord.inbound import channel_message, guild_id_of, interaction_message, is_addressed, is_from_person
 from bots.discord.localization import CommandTranslator
@@ -29,7 +30,6 @@ from core.commands import Command, command_from
 from core.messages import Attachment, InboundMessage
 from core.ports import Deduplicator
 from core.router import Outcome, Router
-from core.settings import Settings
 from core.table import COMMANDS, FILE_COMMAND
 
 log = logging.getLogger("tertulia.discord")
@@ -117,20 +117,20 @@ def _bare_command(inbound: InboundMessage) -> Command | None:
 
 
 class TertuliaClient(discord.Client):
-    def __init__(self, *, adapter: Adapter | None, settings: Settings, model_names: Callable[[], list[str]]) -> None:
+    def __init__(self, *, adapter: Adapter | None, config: DiscordConfig, model_names: Callable[[], list[str]]) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the Developer Portal
         super().__init__(intents=intents, allowed_mentions=_NO_MENTIONS)
         self.tree = app_commands.CommandTree(self)
         self._adapter = adapter
-        self._settings = settings
+        self._config = config
         handler: Any = adapter if adapter is not None else _NotServing()
         for command in build_commands(handler, model_names=model_names):
             self.tree.add_command(command)
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(CommandTranslator())
-        if self._adapter is not None and not self._settings.discord_gateway_url:
+        if self._adapter is not None and not self._config.gateway_url:
             # As Discord asks: the gateway URL comes from GET /gateway/bot (through the
             # configured REST base, so a proxy or test server names its own gateway).
             try:
@@ -153,18 +153,18 @@ class _NotServing:
         return None
 
 
-def _token(settings: Settings) -> str | None:
-    return settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
+def _token(config: DiscordConfig) -> str | None:
+    return config.bot_token.get_secret_value() if config.bot_token else None
 
 
-def _configure(settings: Settings) -> None:
-    configure_rest(settings.discord_api_url)
-    if settings.discord_gateway_url:
-        configure_gateway(settings.discord_gateway_url)
+def _configure(config: DiscordConfig) -> None:
+    configure_rest(config.api_url)
+    if config.gateway_url:
+        configure_gateway(config.gateway_url)
 
 
-async def _serve(settings: Settings, token: str, adapter: Adapter, model_names: Callable[[], list[str]]) -> None:
-    client = TertuliaClient(adapter=adapter, settings=settings, model_names=model_names)
+async def _serve(config: DiscordConfig, token: str, adapter: Adapter, model_names: Callable[[], list[str]]) -> None:
+    client = TertuliaClient(adapter=adapter, config=config, model_names=model_names)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.close()))
@@ -174,9 +174,9 @@ async def _serve(settings: Settings, token: str, adapter: Adapter, model_names: 
 
 
 async def _sync_commands(
-    settings: Settings, token: str, guild_id: int | None, model_names: Callable[[], list[str]]
+    config: DiscordConfig, token: str, guild_id: int | None, model_names: Callable[[], list[str]]
 ) -> list[str]:
-    client = TertuliaClient(adapter=None, settings=settings, model_names=model_names)
+    client = TertuliaClient(adapter=None, config=config, model_names=model_names)
     async with client:
         await client.login(token)  # also learns the application id
         guild = discord.Object(id=guild_id) if guild_id else None
@@ -197,21 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(
     argv: list[str],
     *,
-    settings: Settings,
     adapter: Callable[[], Adapter],
     model_names: Callable[[], list[str]],
 ) -> int:
     """Runs the adapter (or syncs the commands) with what the composition root hands it."""
     args = build_parser().parse_args(argv)
-    token = _token(settings)
+    config = get_discord_config()
+    token = _token(config)
     if not token:
         print("DISCORD_BOT_TOKEN is not set.", file=sys.stderr)
         return 2
-    _configure(settings)
+    _configure(config)
     if args.action == "sync-commands":
-        names = asyncio.run(_sync_commands(settings, token, args.guild, model_names))
+        names = asyncio.run(_sync_commands(config, token, args.guild, model_names))
         where = f"guild {args.guild}" if args.guild else "globally"
         print(f"Registered {len(names)} commands {where}: {', '.join('/' + n for n in names)}")
         return 0
-    asyncio.run(_serve(settings, token, adapter(), model_names))
+    asyncio.run(_serve(config, token, adapter(), model_names))
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from bots.discord.address import DiscordAddress, discord_address
 from bots.discord.chains import CHAIN_TTL_SECONDS, NAMESPACE, ReplyChains
+from bots.discord.config import get_discord_config
 from bots.discord.limits import (
     CHANNEL_MESSAGE_EDIT_INTERVAL,
     HISTORY_DEFAULT_MESSAGES,
@@ -266,8 +267,8 @@ def _response_message(address: DiscordAddress) -> int | None:
 
 
 def create_delivery(resources: PlatformResources) -> DiscordDelivery:
-    settings = resources.settings
-    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
-    rest = DiscordRest(base_url=settings.discord_api_url, token=token)
+    config = get_discord_config()
+    token = config.bot_token.get_secret_value() if config.bot_token else None
+    rest = DiscordRest(base_url=config.api_url, token=token)
     chains = ReplyChains(memory=resources.memory(NAMESPACE, CHAIN_TTL_SECONDS))
     return DiscordDelivery(rest=rest, chains=chains, load_refs=resources.load_refs)

@@ -15,8 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
+from bots.slack.config import SlackConfig
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
-from core.settings import Settings
 
 DEFAULT_RETRY_AFTER = 1.0  # seconds, when a 429 names no Retry-After
 API_TIMEOUT = 15  # seconds per Web API call
@@ -48,10 +48,10 @@ NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
 
-def make_client(settings: Settings) -> WebClient:
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+def make_client(config: SlackConfig) -> WebClient:
+    token = config.bot_token.get_secret_value() if config.bot_token else None
     # No RateLimitErrorRetryHandler on purpose: a 429 must reach the shared throttle.
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=API_TIMEOUT)
+    return WebClient(token=token, base_url=config.api_url, timeout=API_TIMEOUT)
 
 
 def slack_error_code(err: BaseException) -> str | None:

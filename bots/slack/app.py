@@ -22,35 +22,31 @@ from bots.slack.api import make_client
 from bots.slack.config import UMBRELLA, SlackConfig, get_slack_config
 from bots.slack.http_server import HttpServer
 from bots.slack.manifest import main as print_manifest
-from core import catalogue
+from bots.slack.texts import suggested_prompts
 from core.ports import Deduplicator
 from core.router import Router
-from core.settings import Settings
 
 log = logging.getLogger("tertulia.slack")
 
 LOCALE_TTL = 3600.0  # seconds a user's locale (users.info) is remembered
-SUGGESTED_PROMPTS = ("essay", "translate", "code")  # catalogue: slack.prompt.<name>.title / .message
 
 
 class SlackAdapter:
     def __init__(
         self,
         *,
-        settings: Settings,
         router: Router,
         dedupe: Deduplicator,
         config: SlackConfig | None = None,
         client: WebClient | None = None,
     ) -> None:
-        self._settings = settings
         self._router = router
         self._dedupe = dedupe
         self._config = config or get_slack_config()
-        self._client = client or make_client(settings)
+        self._client = client or make_client(self._config)
         self._locales: dict[str, tuple[float, str | None]] = {}
         self._locales_lock = threading.Lock()
-        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        secret = self._config.signing_secret.get_secret_value() if self._config.signing_secret else ""
         self.app = App(client=self._client, signing_secret=secret, process_before_response=False)
         self._register()
 
@@ -118,7 +114,7 @@ class SlackAdapter:
 
     def _on_assistant_thread_started(self, event: dict[str, Any]) -> None:
         thread = event.get("assistant_thread") or {}
-        prompts = self._suggested_prompts(self._locale(thread.get("user_id")))
+        prompts = suggested_prompts(self._locale(thread.get("user_id")))
         if not prompts or not thread.get("channel_id") or not thread.get("thread_ts"):
             return
         self._client.assistant_threads_setSuggestedPrompts(
@@ -126,18 +122,6 @@ class SlackAdapter:
         )
 
     # --- helpers ------------------------------------------------------------------------
-
-    @staticmethod
-    def _suggested_prompts(locale: str | None) -> list[dict[str, str]]:
-        prompts = []
-        for name in SUGGESTED_PROMPTS:
-            try:
-                title = catalogue.text(f"slack.prompt.{name}.title", locale)
-                message = catalogue.text(f"slack.prompt.{name}.message", locale)
-            except KeyError:
-                continue  # the catalogue does not carry this prompt
-            prompts.append({"title": title, "message": message})
-        return prompts
 
     def _locale(self, user_id: object) -> str | None:
         """The user's Slack locale (users.info include_locale), cached; None on failure."""
@@ -179,28 +163,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str], *, settings: Settings, router: Callable[[], Router], dedupe: Deduplicator) -> int:
+def main(argv: list[str], *, router: Callable[[], Router], dedupe: Deduplicator) -> int:
     """Runs the adapter with what the composition root (tertulia/cli.py) hands it."""
     args = build_parser().parse_args(argv)
     if args.action == "manifest":
         return print_manifest()
-    if settings.slack_bot_token is None:
+    config = get_slack_config()
+    if config.bot_token is None:
         log.error("SLACK_BOT_TOKEN is not set")
         return 2
-    socket_mode = settings.slack_app_token is not None and not args.http
-    if not socket_mode and settings.slack_signing_secret is None:
+    socket_mode = config.app_token is not None and not args.http
+    if not socket_mode and config.signing_secret is None:
         log.error("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
         return 2
-    adapter = SlackAdapter(settings=settings, router=router(), dedupe=dedupe)
+    adapter = SlackAdapter(router=router(), dedupe=dedupe, config=config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if socket_mode:
-        assert settings.slack_app_token is not None
-        run_socket_mode(adapter, app_token=settings.slack_app_token.get_secret_value(), stop=stop)
+        assert config.app_token is not None
+        run_socket_mode(adapter, app_token=config.app_token.get_secret_value(), stop=stop)
         return 0
-    config = get_slack_config()
-    server = HttpServer(app=adapter.app, host=config.host, port=args.port or settings.slack_port)
+    server = HttpServer(app=adapter.app, host=config.host, port=args.port or config.port)
     server.start()
     stop.wait()
     log.info("stopping the Slack HTTP server")

@@ -20,7 +20,6 @@ from core.errors import BadRequest, Forbidden, InputError, RetryAfter, Transient
 from core.jobs import Job
 from core.messages import Attachment
 from core.ports import KeyValue, PlatformResources
-from core.settings import Settings
 
 log = logging.getLogger("tertulia.slack.delivery")
 
@@ -31,10 +30,9 @@ READ_ATTEMPTS = 5  # conversations.* calls survive this many 429s in a row
 
 
 class SlackDelivery:
-    def __init__(self, *, client: WebClient, settings: Settings, config: SlackConfig, threads: KeyValue) -> None:
+    def __init__(self, *, client: WebClient, config: SlackConfig, threads: KeyValue) -> None:
         self._client = client
         self._threads = threads
-        self._settings = settings
         self._config = config
         self._names: dict[str, str] = {}
         self._names_lock = threading.Lock()
@@ -55,7 +53,7 @@ class SlackDelivery:
         too_large = InputError("file_too_large", name=attachment.name, limit=human_size(max_bytes))
         if attachment.size > max_bytes:
             raise too_large
-        token = self._settings.slack_bot_token.get_secret_value() if self._settings.slack_bot_token else ""
+        token = self._config.bot_token.get_secret_value() if self._config.bot_token else ""
         data = bytearray()
         try:
             with (
@@ -79,7 +77,7 @@ class SlackDelivery:
 
     def _is_slack_url(self, url: str) -> bool:
         host = (urlsplit(url).hostname or "").lower()
-        api_host = (urlsplit(self._settings.slack_api_url).hostname or "").lower()
+        api_host = (urlsplit(self._config.api_url).hostname or "").lower()
         return host == api_host or host == "slack.com" or host.endswith(".slack.com")
 
     # --- what a summary reads -------------------------------------------------------------
@@ -169,10 +167,9 @@ THREADS_NAMESPACE = "slack-thread"  # a job's answer thread: kept as long as the
 
 
 def create_delivery(resources: PlatformResources) -> SlackDelivery:
-    settings = resources.settings
+    config = get_slack_config()
     return SlackDelivery(
-        client=make_client(settings),
-        settings=settings,
-        config=get_slack_config(),
-        threads=resources.memory(THREADS_NAMESPACE, settings.job_ttl_seconds),
+        client=make_client(config),
+        config=config,
+        threads=resources.memory(THREADS_NAMESPACE, resources.settings.job_ttl_seconds),
     )

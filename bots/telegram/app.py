@@ -24,13 +24,13 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bots.telegram.address import telegram_address
+from bots.telegram.config import TelegramConfig, get_telegram_config
 from bots.telegram.delivery import CLOUD_DOWNLOAD_LIMIT
 from bots.telegram.inbound import Inbound, to_inbound
 from core import catalogue
 from core.attachments import human_size
 from core.ports import Deduplicator
 from core.router import Router
-from core.settings import Settings
 from core.table import COMMANDS
 
 log = logging.getLogger("tertulia.telegram")
@@ -119,13 +119,13 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update failed", exc_info=context.error)
 
 
-def build_application(*, settings: Settings, adapter: TelegramAdapter) -> Application[Any, Any, Any, Any, Any, Any]:
-    if settings.telegram_bot_token is None:
+def build_application(*, config: TelegramConfig, adapter: TelegramAdapter) -> Application[Any, Any, Any, Any, Any, Any]:
+    if config.bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-    root = settings.telegram_api_url.rstrip("/")
+    root = config.api_url.rstrip("/")
     application = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token.get_secret_value())
+        .token(config.bot_token.get_secret_value())
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .concurrent_updates(True)
@@ -140,7 +140,7 @@ async def serve(
     application: Application[Any, Any, Any, Any, Any, Any],
     *,
     adapter: TelegramAdapter,
-    settings: Settings,
+    config: TelegramConfig,
     listen: str,
     stop: asyncio.Event,
     on_started: Callable[[], None] | None = None,
@@ -153,19 +153,19 @@ async def serve(
     async with application:
         await adapter.setup(application)
         await application.start()
-        if settings.telegram_webhook_url:
-            secret = settings.telegram_webhook_secret
+        if config.webhook_url:
+            secret = config.webhook_secret
             if secret is None:
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
             await updater.start_webhook(
                 listen=listen,
-                port=settings.telegram_port,
-                url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
-                webhook_url=settings.telegram_webhook_url,
+                port=config.port,
+                url_path=urlsplit(config.webhook_url).path.lstrip("/"),
+                webhook_url=config.webhook_url,
                 secret_token=secret.get_secret_value(),
                 allowed_updates=list(ALLOWED_UPDATES),
             )
-            log.info("telegram webhook listening", extra={"port": settings.telegram_port})
+            log.info("telegram webhook listening", extra={"port": config.port})
         else:
             await updater.start_polling(timeout=POLL_TIMEOUT_SECONDS, allowed_updates=list(ALLOWED_UPDATES))
             log.info("telegram polling started")
@@ -178,28 +178,27 @@ async def serve(
             await application.stop()
 
 
-def main(
-    argv: list[str], *, settings: Settings, router_for: Callable[[str | None], Router], dedupe: Deduplicator
-) -> int:
+def main(argv: list[str], *, router_for: Callable[[str | None], Router], dedupe: Deduplicator) -> int:
     """Runs the adapter with what the composition root (tertulia/cli.py) hands it."""
     parser = argparse.ArgumentParser(prog="tertulia telegram", description="Run the Telegram adapter.")
     parser.add_argument("--listen", default="0.0.0.0", help="webhook mode: address to listen on")
     args = parser.parse_args(argv)
-    if settings.telegram_bot_token is None:
+    config = get_telegram_config()
+    if config.bot_token is None:
         print("TELEGRAM_BOT_TOKEN is not set.", file=sys.stderr)
         return 2
-    if settings.telegram_webhook_url and settings.telegram_webhook_secret is None:
+    if config.webhook_url and config.webhook_secret is None:
         print("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set.", file=sys.stderr)
         return 2
     adapter = TelegramAdapter(router_for=router_for, dedupe=dedupe)
-    application = build_application(settings=settings, adapter=adapter)
+    application = build_application(config=config, adapter=adapter)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(application, adapter=adapter, settings=settings, listen=args.listen, stop=stop)
+        await serve(application, adapter=adapter, config=config, listen=args.listen, stop=stop)
 
     asyncio.run(run())
     return 0

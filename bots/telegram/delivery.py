@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from bots.telegram.address import TelegramAddress, telegram_address
 from bots.telegram.botapi import BotApi, EntityParseError, NotModified
+from bots.telegram.config import get_telegram_config
 from bots.telegram.formatting import Rendered, plain, render, split_plain
 from core.attachments import human_size
 from core.delivery import STALE_MARKER
@@ -217,10 +218,10 @@ class TelegramDelivery:
 
 
 def create_delivery(resources: PlatformResources) -> TelegramDelivery:
-    settings = resources.settings
-    if settings.telegram_bot_token is None:
+    config = get_telegram_config()
+    if config.bot_token is None:
         raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
     # httpx logs every request URL at INFO, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    api = BotApi(api_url=settings.telegram_api_url, token=settings.telegram_bot_token.get_secret_value())
+    api = BotApi(api_url=config.api_url, token=config.bot_token.get_secret_value())
     return TelegramDelivery(api=api)

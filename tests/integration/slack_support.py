@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 import pytest
 
 from bots.slack.app import SlackAdapter
-from bots.slack.config import SlackConfig
 from bots.slack.http_server import EVENTS_PATH, HttpServer
 from core.jobs import Job
 from core.router import Router
@@ -128,9 +127,8 @@ def mention(text: str, *, ts: str, channel: str = "C1", user: str = "U1", thread
 
 
 @pytest.fixture
-def slack_http(services: Any, slack_api: FakeSlackAPI) -> Iterator[SlackHttp]:
-    adapter = SlackAdapter(settings=services.settings, router=make_router(services), dedupe=services.dedupe,
-                           config=SlackConfig())
+def slack_http(services: Any, slack_api: FakeSlackAPI, slack_config: Any) -> Iterator[SlackHttp]:
+    adapter = SlackAdapter(router=make_router(services), dedupe=services.dedupe, config=slack_config)
     server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
     server.start()
     yield SlackHttp(adapter=adapter, server=server, services=services)

@@ -37,11 +37,10 @@ def socket_server(slack_api: FakeSlackAPI) -> Iterator[FakeSlackSocket]:
 
 
 def test_socket_mode_acks_envelopes_and_answers(services: Any, slack_api: FakeSlackAPI, socket_server: FakeSlackSocket,
-                                                worker: Any, tgi: Any) -> None:
+                                                worker: Any, tgi: Any, slack_config: SlackConfig) -> None:
     tgi.reset()
     tgi.script("Socket answer.")
-    adapter = SlackAdapter(settings=services.settings, router=make_router(services), dedupe=services.dedupe,
-                           config=SlackConfig())
+    adapter = SlackAdapter(router=make_router(services), dedupe=services.dedupe, config=slack_config)
     stop = threading.Event()
     runner = threading.Thread(target=run_socket_mode, kwargs={"adapter": adapter, "app_token": APP_TOKEN,
                                                               "stop": stop}, daemon=True)

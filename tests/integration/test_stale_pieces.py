@@ -81,8 +81,9 @@ def attempt(responder: Responder, services: Any, refs: Refs, *, stream: str | No
 
 
 @pytest.mark.parametrize("refused", [False, True], ids=["deleted", "refused-so-marked"])
-def test_slack_deletes_the_pieces_of_a_longer_attempt(services: Any, slack_api: FakeSlackAPI, refused: bool) -> None:
-    slack = SlackDelivery(client=make_client(services.settings), settings=services.settings, config=SlackConfig(),
+def test_slack_deletes_the_pieces_of_a_longer_attempt(services: Any, slack_api: FakeSlackAPI, refused: bool,
+                                                      slack_config: SlackConfig) -> None:
+    slack = SlackDelivery(client=make_client(slack_config), config=slack_config,
                           threads=services.memory(THREADS_NAMESPACE, 3600))
     message = InboundMessage(platform="slack", workspace=f"{TEAM_ID}-{time.time_ns()}", channel="C1", user="U1",
                              text="/chat hi", thread="1700000000.000001",

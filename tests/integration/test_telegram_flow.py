@@ -30,8 +30,8 @@ def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def bot(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
-    runner = AdapterRunner(settings=settings, router_for=router_for(services), dedupe=services.dedupe).start()
+def bot(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
+    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
     runner.menus = {language: list(commands) for language, commands in tg.commands.items()}
     yield runner
     runner.stop()

@@ -24,12 +24,11 @@ _ids = itertools.count(random.randint(10**6, 10**8) * 10)
 
 
 @pytest.fixture(scope="module")
-def hook(tg: FakeTelegram, settings: Any, services: Any, worker: Any) -> Iterator[str]:
+def hook(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/updates"
-    webhook_settings = settings.model_copy(update={
-        "telegram_webhook_url": url, "telegram_webhook_secret": SecretStr(SECRET), "telegram_port": port})
-    runner = AdapterRunner(settings=webhook_settings, router_for=router_for(services), dedupe=services.dedupe).start()
+    webhook = telegram_config.model_copy(update={"webhook_url": url, "webhook_secret": SecretStr(SECRET), "port": port})
+    runner = AdapterRunner(config=webhook, router_for=router_for(services), dedupe=services.dedupe).start()
     assert tg.webhook == {"url": url, "secret_token": SECRET, "allowed_updates": ["message"]}
     yield url
     runner.stop()

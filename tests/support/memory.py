@@ -183,9 +183,7 @@ class ScriptedModel:
 
         self.replies = list(replies or [])
         self.requests: list[object] = []
-        self._info = ModelInfo(
-            model_id="scripted", max_input_tokens=max_input_tokens, max_total_tokens=max_input_tokens * 2
-        )
+        self._info = ModelInfo(max_input_tokens=max_input_tokens)
 
     def info(self):  # type: ignore[no-untyped-def]
         return self._info

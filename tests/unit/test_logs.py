@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from bots.discord.config import DiscordConfig
+from bots.slack.config import SlackConfig
+from bots.telegram.config import TelegramConfig
 from core.settings import Settings
 from tertulia.logs import REDACTED, Redactor, configure_logging, job_context
 
@@ -27,14 +30,12 @@ def stream() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     out = io.StringIO()
-    settings = Settings(
-        slack_bot_token=SLACK_BOT,
-        slack_app_token=SLACK_APP,
-        telegram_bot_token=TELEGRAM,
-        discord_bot_token=DISCORD,
-        telegram_webhook_secret=WEBHOOK_SECRET,
-    )
-    configure_logging("DEBUG", settings=settings, stream=out)
+    configs = [
+        SlackConfig(bot_token=SLACK_BOT, app_token=SLACK_APP),
+        TelegramConfig(bot_token=TELEGRAM, webhook_secret=WEBHOOK_SECRET),
+        DiscordConfig(bot_token=DISCORD),
+    ]
+    configure_logging("DEBUG", settings=Settings(), configs=configs, stream=out)
     try:
         yield out
     finally:

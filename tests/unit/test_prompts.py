@@ -155,7 +155,6 @@ def test_instruction_formats_see_only_the_latest_request(name: str) -> None:
     rendered = render_prompt(name, NO_SYSTEM)
     assert "Another question" in rendered
     assert "Hello" not in rendered and "Hi there" not in rendered
-    assert not FORMATS[name].keeps_history
 
 
 # --- common -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ModelOverloaded
+from core.errors import DeliveryError, ModelOverloaded
 from core.jobs import Job
 from core.messages import InboundMessage
 from core.models import load_registry
@@ -84,3 +84,39 @@ def test_retryable_error_propagates_then_give_up_speaks_once() -> None:
         "Please try again in a minute."
     ]
     assert responder.closed
+
+
+class PlatformDown(DeliveryError):
+    """A platform fault the delivery itself does not wait out (the task retries the job)."""
+
+    retryable = True
+
+
+class FinishFailsOnce(RecordingResponder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def finish(self, ref: str, text: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise PlatformDown("the platform is down")
+        super().finish(ref, text)
+
+
+def test_a_failed_final_delivery_is_retried_without_asking_the_model_again() -> None:
+    model = ScriptedModel(["the only answer", "a second, different answer"])
+    jobs, context, responder = MemoryJobs(), MemoryContext(), FinishFailsOnce()
+    runner = JobRunner(
+        jobs=jobs, context=context, choices=MemoryChoices(), models=ListDirectory({"tgi": model}),
+        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
+        platforms=lambda name: MemoryPlatform(responder), budget=ManualBudget(),
+        max_document_chars=10_000, max_attachment_bytes=10_000,
+    )
+    job = chat_job(jobs, "hello")
+    with pytest.raises(PlatformDown):
+        runner.run(job.id, attempt=0)
+    runner.run(job.id, attempt=1)  # the task's retry
+    assert len(model.requests) == 1
+    assert responder.transcript() == ["the only answer"]
+    assert [t.content for t in context.history(job.scope)] == ["hello", "the only answer"]

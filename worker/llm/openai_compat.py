@@ -43,7 +43,7 @@ from worker.llm.common import (
     stream_timeout,
 )
 from worker.llm.errors import from_event_message, from_status, server_reason, to_model_error
-from worker.llm.tgi import DEFAULT_MAX_INPUT_TOKENS, DEFAULT_MAX_TOTAL_TOKENS
+from worker.llm.tgi import DEFAULT_MAX_INPUT_TOKENS
 from worker.llm.watch import watching
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ class OpenAICompatClient:
     def info(self) -> ModelInfo:
         """OpenAI-compatible servers publish no limits: the registry's (or defaults)."""
         max_input = self.spec.max_input_tokens or DEFAULT_MAX_INPUT_TOKENS
-        max_total = self.spec.max_total_tokens or max(DEFAULT_MAX_TOTAL_TOKENS, max_input + self.spec.max_new_tokens)
-        return ModelInfo(model_id=self.spec.model_id, max_input_tokens=max_input, max_total_tokens=max_total)
+        return ModelInfo(max_input_tokens=max_input)
 
     def render(self, messages: tuple[ChatTurn, ...]) -> str:
         """The server applies its own template; this rendering (the registry's

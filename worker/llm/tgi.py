@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 # Used when neither /info nor the registry gives the limits (TGI's own defaults).
 DEFAULT_MAX_INPUT_TOKENS = 1024
-DEFAULT_MAX_TOTAL_TOKENS = 2048
 # TGI rejects more than max_stop_sequences (4 by default).
 _MAX_STOPS = 4
 # Extra generation parameters of TGI's GenerateParameters that a request may carry.
@@ -97,11 +96,7 @@ class TGIClient:
             if response.status_code == 200:
                 data = response.json()
                 return (
-                    ModelInfo(
-                        model_id=str(data.get("model_id") or self.spec.model_id),
-                        max_input_tokens=int(data.get("max_input_tokens") or data["max_input_length"]),
-                        max_total_tokens=int(data["max_total_tokens"]),
-                    ),
+                    ModelInfo(max_input_tokens=int(data.get("max_input_tokens") or data["max_input_length"])),
                     True,
                 )
             log.warning("GET /info of %s answered %s; using the registry limits", self.name, response.status_code)
@@ -111,8 +106,7 @@ class TGIClient:
 
     def _fallback_info(self) -> ModelInfo:
         max_input = self.spec.max_input_tokens or DEFAULT_MAX_INPUT_TOKENS
-        max_total = self.spec.max_total_tokens or max(DEFAULT_MAX_TOTAL_TOKENS, max_input + self.spec.max_new_tokens)
-        return ModelInfo(model_id=self.spec.model_id, max_input_tokens=max_input, max_total_tokens=max_total)
+        return ModelInfo(max_input_tokens=max_input)
 
     def count_tokens(self, text: str) -> int:
         """TGI's ``/tokenize`` (the model's own tokenizer); ``estimate_tokens`` when the
