@@ -161,6 +161,7 @@ class Router:
                 raise InputError("too_long", limit=self._max_input_chars, length=len(value))
         job = Job(kind=kind, message=message, scope=scope_key(message), args=args)
         self._jobs.save(job)
+        self._jobs.admit(job)
         self._queue.enqueue(job.id)
         log.info("job queued", extra={"job_id": job.id, "kind": kind.value, "platform": message.platform})
         return Outcome(job=job)

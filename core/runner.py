@@ -143,12 +143,13 @@ class JobRunner:
 
     def _chat(self, job: Job, client: ModelClient, name: str, reply: StreamingReply) -> str:
         user_text = job.args["text"]
-        with self._context.lock(job.scope):
-            history = self._context.history(job.scope)
-            messages = self._fit_history(client, name, history, ChatTurn(role="user", content=user_text))
-            answer = self._stream(job, client, name, messages, reply)
-            if answer.strip():
-                self._context.record_exchange(job.scope, job_id=job.id, user=user_text, assistant=answer)
+        # One turn of a scope at a time, in arrival order: the worker runs only the head of
+        # the scope's line (JobLeases.claim), so no lock is held here.
+        history = self._context.history(job.scope)
+        messages = self._fit_history(client, name, history, ChatTurn(role="user", content=user_text))
+        answer = self._stream(job, client, name, messages, reply)
+        if answer.strip():
+            self._context.record_exchange(job.scope, job_id=job.id, user=user_text, assistant=answer)
         return answer
 
     def _fit_history(self, client: ModelClient, name: str, history: list[ChatTurn], user: ChatTurn) -> Messages:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from typing import Any
 
 # role -> (module whose main(argv) runs it, help)
 ROLES: dict[str, tuple[str, str]] = {
@@ -31,9 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_worker(argv: list[str]) -> int:
-    """A Celery worker on the threads pool; extra arguments go to Celery."""
+    """A Celery worker on the threads pool; extra arguments go to Celery. Returns the
+    worker's exit code, so that a worker that stopped on an error is restarted."""
+    # SIGTERM becomes Celery's cold shutdown, preceded by the soft shutdown (read at import).
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    from celery.signals import worker_init
+
     from core.settings import get_settings
     from worker.celery_app import app
+
+    workers: list[Any] = []
+    worker_init.connect(lambda sender=None, **_: workers.append(sender), weak=False)
 
     settings = get_settings()
     args = [
@@ -45,7 +55,7 @@ def run_worker(argv: list[str]) -> int:
         *argv,
     ]
     app.worker_main(args)
-    return 0
+    return int(getattr(workers[0], "exitcode", 0) or 0) if workers else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,16 +3,14 @@ configured prefix, so tests (and a second deployment) can share a server safely.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import redis
 
 from core.jobs import Job
 from core.ports import ChatTurn
+from tertulia.leases import RedisLeases
 
 # Atomically: if the slot is free, take it and book the next one; else say how long to wait.
 # Uses the server's clock so that workers on different hosts agree.
@@ -48,13 +46,19 @@ class RedisKeys:
 
 
 class RedisJobStore:
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, leases: RedisLeases
+    ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
+        self._leases = leases
 
     def save(self, job: Job) -> None:
         self._r.set(self._k("job", job.id), json.dumps(job.to_json()), ex=self._ttl)
+
+    def admit(self, job: Job) -> None:
+        self._leases.admit(job)
 
     def load(self, job_id: str) -> Job | None:
         raw = self._r.get(self._k("job", job_id))
@@ -69,15 +73,13 @@ class RedisJobStore:
 
 
 class RedisContextStore:
-    """History as a Redis list of JSON turns per scope, refreshed TTL on every write."""
+    """History as a Redis list of JSON turns per scope, refreshed TTL on every write. Turns
+    of one scope never overlap: only the head of its line runs (tertulia/leases.py)."""
 
-    def __init__(
-        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, lock_timeout: float = 600
-    ) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
-        self._lock_timeout = lock_timeout
 
     def history(self, scope: str) -> list[ChatTurn]:
         raw = self._r.lrange(self._k("ctx", scope), 0, -1)
@@ -101,18 +103,6 @@ class RedisContextStore:
 
     def clear(self, scope: str) -> None:
         self._r.delete(self._k("ctx", scope))
-
-    @contextmanager
-    def lock(self, scope: str) -> Iterator[None]:
-        lock = self._r.lock(self._k("lock", scope), timeout=self._lock_timeout, blocking_timeout=self._lock_timeout)
-        if not lock.acquire():
-            raise TimeoutError(f"scope {scope} stayed busy")
-        try:
-            yield
-        finally:
-            # LockError: it expired while we worked; the next turn already owns it.
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
 
 
 class RedisModelChoiceStore:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.signals import setup_logging, worker_init
@@ -29,7 +30,12 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": f"{settings.key_prefix}:celery:"},
         task_serializer="json",
         accept_content=["json"],
+        # SIGTERM (REMAP_SIGTERM=SIGQUIT, set by `tertulia worker`): running jobs get this long,
+        # then Celery cancels and requeues them (docs/decisions.md, "Soft shutdown").
+        worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,
     )
+    if urlsplit(settings.effective_broker_url).scheme in ("redis", "rediss"):
+        app.conf.broker_transport = "worker.redis_transport:Transport"  # survives Redis restarts
     return app
 
 

@@ -16,10 +16,15 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+import redis
+from kombu.exceptions import OperationalError
+
 from bots.console.delivery import stream_key
+from core import catalogue
 from core.messages import Attachment, InboundMessage
 from core.router import Outcome, Router
 from tertulia.bootstrap import Services, build_router, build_services
+from tertulia.up import redact
 
 PROMPT = "you> "
 BOT = "tertulia> "
@@ -171,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 session.say(line.rstrip("\n"))
             except KeyboardInterrupt:  # stop waiting for this reply, keep the console
                 print()
+            except (redis.RedisError, OperationalError) as err:  # one line, not a traceback
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                url = redact(services.settings.redis_url)
+                print(f"{BOT}{catalogue.text('store_unreachable', args.locale, url=url, reason=reason)}", flush=True)
     if interactive:
         print()
     return 0

@@ -10,11 +10,13 @@ from bots.console.delivery import stream_key
 
 
 class Transcript:
-    def __init__(self, *, services: Any, router: Any, locale: str | None = None) -> None:
+    def __init__(
+        self, *, services: Any, router: Any, locale: str | None = None, user: str = "tester", reply_timeout: float = 60
+    ) -> None:
         self.out = io.StringIO()
         self.services = services
         self.session = ConsoleSession(
-            services=services, router=router, out=self.out, reply_timeout=60, user="tester", locale=locale
+            services=services, router=router, out=self.out, reply_timeout=reply_timeout, user=user, locale=locale
         )
 
     def say(self, line: str) -> str:
