@@ -74,6 +74,7 @@ def stack_env_for(base: dict[str, str], *, tgi: FakeTGI, redis_url: str | None =
             "TERTULIA_TGI_URL": tgi.url,
             "TERTULIA_LEASE_SECONDS": "4",
             "TERTULIA_WORKER_CONCURRENCY": "8",
+            "TERTULIA_SOFT_SHUTDOWN_SECONDS": "1",  # test teardowns stop workers with jobs still queued
         }
     )
     if redis_url is not None:
