@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
+import threading
 from typing import Any
 
 # role -> (module whose main(argv) runs it, help)
@@ -47,15 +49,23 @@ def run_worker(argv: list[str]) -> int:
 
     settings = get_settings()
     args = [
-        "worker",
-        "-P", "threads",
+        "worker",  # the pool is the app's worker_pool: threads (worker/pool.py)
         "-c", str(settings.worker_concurrency),
         "-Q", settings.queue,
         "-l", settings.log_level,
         *argv,
     ]
     app.worker_main(args)
-    return int(getattr(workers[0], "exitcode", 0) or 0) if workers else 1
+    code = int(getattr(workers[0], "exitcode", 0) or 0) if workers else 1
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # A cold shutdown requeued the jobs still running; their threads must not hold the exit.
+        from worker.tasks import hand_back_leases
+
+        hand_back_leases()
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

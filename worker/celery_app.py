@@ -22,7 +22,7 @@ def create_app(settings: Settings) -> Celery:
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
         # An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md).
-        worker_pool="threads",
+        worker_pool="worker.pool:TaskPool",  # Celery's threads pool, fit for a cold shutdown
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,

@@ -107,8 +107,9 @@ def _start_leases(**_: Any) -> None:
 
 
 @worker_shutdown.connect
-def _abandon_leases(**_: Any) -> None:
-    # After a cold shutdown requeued our messages: the next worker may claim them at once.
+def hand_back_leases(**_: Any) -> None:
+    """The worker stopped (a cold shutdown requeued the messages of jobs still running):
+    let the next worker claim them at once rather than after their leases lapse."""
     if _leases is not None:
         try:
             _leases.abandon_all()
