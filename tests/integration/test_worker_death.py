@@ -34,11 +34,15 @@ def kill_mid_answer_then_recover(tmp_path: Path, stack: Stack, tgi: Any) -> None
         job_id = chat.submit("/chat tell me a long story")
         first_text(chat, job_id)
         sigkill(first)
+    before = len(chat.events())
     with stack.worker(tmp_path / "second.log") as second:
         alive = time.monotonic()
+        wait_until(lambda: len(chat.events()) > before, timeout=30)
+        resumed = time.monotonic() - alive
         final = chat.follow(job_id)
         recovered = time.monotonic() - alive
-        print(f"\nSIGKILLed job finished {recovered:.1f}s after a worker was alive")
+        lease = f"{stack.settings.lease_seconds:g} s"
+        print(f"\nSIGKILLed job resumed {resumed:.1f}s, finished {recovered:.1f}s after a worker was up, lease {lease}")
         assert final == answer, second.log()[-4000:]
         assert recovered < 30
 
