@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery.concurrency import thread
+from celery.worker import state
 
 
 class TaskPool(thread.TaskPool):
@@ -20,5 +21,7 @@ class TaskPool(thread.TaskPool):
         return None
 
     def on_stop(self) -> None:
-        # Queued jobs are cancelled; running ones are left to the process exit (see above).
-        self.executor.shutdown(wait=False, cancel_futures=True)  # type: ignore[attr-defined]
+        # A warm shutdown waits for running jobs, as Celery's pool does; a cold one leaves
+        # them to the process exit (see above). Queued jobs are cancelled either way.
+        cold = state.should_terminate not in (None, False)
+        self.executor.shutdown(wait=not cold, cancel_futures=True)  # type: ignore[attr-defined]

@@ -50,3 +50,42 @@ def test_a_stop_during_a_35s_answer_requeues_it_and_a_restart_completes_it(
             assert final == answer, second.log()[-3000:]
         refs = posts(chat, job_id)
         assert len(refs) == 1 and list(finals(chat, job_id)) == refs  # the same message, finished
+
+
+def test_a_plain_celery_worker_still_finishes_running_jobs_on_a_warm_shutdown(
+    tmp_path: Path, stack_env: dict[str, str]
+) -> None:
+    """`celery worker` without REMAP_SIGTERM: SIGTERM stays Celery's warm shutdown, and
+    worker/pool.py still waits for the running job (only a cold shutdown leaves it)."""
+    import os
+    import sys
+
+    from fakes.waiting import wait_until
+    from tests.support.processes import REPO
+
+    with fake_model(between_tokens=0.05) as tgi:
+        stack = Stack(stack_env_for(stack_env, tgi=tgi))
+        chat = stack.transcript()
+        answer = words(60)  # 3 s
+        tgi.script(answer)
+        log_path = tmp_path / "celery.log"
+        env = {k: v for k, v in {**os.environ, **stack.env}.items() if k != "REMAP_SIGTERM"}
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", stack.settings.queue,
+                 "-c", "4", "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            wait_until(lambda: b"ready." in log_path.read_bytes(), timeout=90)
+            job_id = chat.submit("/essay The sea")
+            first_text(chat, job_id)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+            assert any(e["job"] == job_id and e["op"] == "close" for e in chat.events()), log_path.read_text()
+            assert list(finals(chat, job_id).values()) == [answer]
+            # ... and acked before the connection closed: nothing went back to the queue.
+            assert stack.services.redis.llen(f"{stack.settings.key_prefix}:celery:{stack.settings.queue}") == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
