@@ -311,17 +311,16 @@ class LeaseKeeper:
     def tick(self) -> None:
         try:
             self._leases.renew()
+            if not self.healthy:  # back after an outage: give the others a lease period to renew
+                self._reap_after = time.monotonic() + self._leases.lease_ms / 1000
+                self.healthy = True
+                log.info("Redis reachable again; leases renewed")
             if time.monotonic() >= self._reap_after:
                 self._leases.reap()
         except redis.RedisError as err:
             if self.healthy:
                 log.warning("Redis unreachable; leases wait for it: %s", type(err).__name__)
             self.healthy = False
-            self._reap_after = time.monotonic() + self._leases.lease_ms / 1000
-            return
-        if not self.healthy:
-            log.info("Redis reachable again; leases renewed")
-        self.healthy = True
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):

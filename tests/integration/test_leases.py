@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -94,3 +95,34 @@ def test_a_retry_that_never_arrives_is_reaped(redis_client: redis.Redis, prefix:
     time.sleep(1.5)  # ... but this time it was lost: past its due time plus a lease
     leases.reap()
     assert sent == [job.id]
+
+
+def test_after_a_redis_outage_live_leases_are_renewed_before_anyone_reaps(tmp_path: Path) -> None:
+    """Redis was down longer than a lease: every lease looks lapsed when it returns. A keeper
+    that saw the outage waits a lease period before reaping, and live workers renew first."""
+    from tertulia.leases import LeaseKeeper
+    from tests.integration.fault_support import PrivateRedis
+
+    server = PrivateRedis(tmp_path / "redis").start()
+    try:
+        client = redis.Redis(port=server.port, socket_timeout=1, socket_connect_timeout=1)
+        sent: list[str] = []
+        live = make(client, "t", [])
+        other = make(redis.Redis(port=server.port, socket_timeout=1, socket_connect_timeout=1), "t", sent)
+        job = chat_job("hello")
+        live.admit(job)
+        assert live.claim(job.id) == "run"
+        keepers = [LeaseKeeper(live), LeaseKeeper(other)]
+        server.kill()
+        for keeper in keepers:
+            keeper.tick()  # both see Redis gone
+        time.sleep(1.5)  # longer than the lease
+        server.start()
+        keepers[1].tick()  # the other worker comes back first: it must not reap yet
+        for _ in range(6):  # the live worker renews, as its keeper does every lease/5
+            keepers[0].tick()
+            time.sleep(0.2)
+            keepers[1].tick()
+        assert sent == [] and live.owns(job.id)
+    finally:
+        server.stop()
