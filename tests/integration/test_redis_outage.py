@@ -24,25 +24,30 @@ def test_a_worker_with_jobs_in_flight_survives_a_redis_restart(tmp_path: Path, s
         with fake_model(between_tokens=0.1) as tgi:
             stack = Stack(stack_env_for(stack_env, tgi=tgi, redis_url=f"{server.url}/0"))
             with stack.worker(tmp_path / "worker.log") as worker:
-                chat = stack.transcript()
-                tgi.script(words(60), words(60))  # the first try, and the run after the outage
-                job = chat.submit("/chat tell me a long story")
-                first_text(chat, job)
+                chats = [stack.transcript(user=f"user{i}") for i in range(3)]
+                tgi.script(*[words(60)] * 6)  # three first tries, and the runs after the outage
+                jobs = [chat.submit(f"/chat tell me a long story {i}") for i, chat in enumerate(chats)]
+                for chat, job in zip(chats, jobs, strict=True):
+                    first_text(chat, job)
                 server.kill()
                 time.sleep(3)
                 server.start()
                 back = time.monotonic()
-                before = len(chat.events())
-                wait_until(lambda: len(chat.events()) > before, timeout=10)  # the job is moving again
-                print(f"\njob resumed {time.monotonic() - back:.1f}s after Redis returned", end="")
-                answer = chat.follow(job)
+                before = [len(chat.events()) for chat in chats]
+                for chat, count in zip(chats, before, strict=True):
+                    wait_until(lambda chat=chat, count=count: len(chat.events()) > count, timeout=10)  # moving again
+                print(f"\njobs resumed {time.monotonic() - back:.1f}s after Redis returned", end="")
+                answers = [chat.follow(job) for chat, job in zip(chats, jobs, strict=True)]
                 print(f", finished after {time.monotonic() - back:.1f}s")
-                assert answer == words(60)
+                assert answers == [words(60)] * 3
                 assert worker.proc.poll() is None, worker.log()[-3000:]
                 tgi.script("After the outage.")
-                assert chat.say("/chat still there?") == "After the outage."
+                assert chats[0].say("/chat still there?") == "After the outage."
                 assert worker.proc.poll() is None
                 assert "Unrecoverable error" not in worker.log()
+                for chat, job in zip(chats, jobs, strict=True):  # one exchange each, in the same message
+                    scope = stack.services.jobs.load(job).scope
+                    assert len(stack.services.context.history(scope)) == (4 if chat is chats[0] else 2)
     finally:
         server.stop()
 
