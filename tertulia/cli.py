@@ -59,7 +59,7 @@ def run_worker(argv: list[str]) -> int:
     code = int(getattr(workers[0], "exitcode", 0) or 0) if workers else 1
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         # A cold shutdown requeued the jobs still running; their threads must not hold the exit.
-        from worker.tasks import hand_back_leases
+        from worker.leased import hand_back_leases
 
         hand_back_leases()
         logging.shutdown()
