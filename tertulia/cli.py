@@ -43,6 +43,9 @@ def run_worker(argv: list[str]) -> int:
 
     from core.settings import get_settings
     from worker.celery_app import app
+    from worker.redis_transport import use_in_worker
+
+    use_in_worker(app)  # survives Redis restarts (docs/decisions.md)
 
     workers: list[Any] = []
     worker_init.connect(lambda sender=None, **_: workers.append(sender), weak=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.signals import setup_logging, worker_init
@@ -34,8 +33,6 @@ def create_app(settings: Settings) -> Celery:
         # then Celery cancels and requeues them (docs/decisions.md, "Soft shutdown").
         worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,
     )
-    if urlsplit(settings.effective_broker_url).scheme in ("redis", "rediss"):
-        app.conf.broker_transport = "worker.redis_transport:Transport"  # survives Redis restarts
     return app
 
 

@@ -15,7 +15,9 @@ so the restore, and the late acks of jobs that were running, reach the new Redis
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from celery import Celery
 from kombu.transport import redis as kombu_redis
 
 
@@ -32,3 +34,11 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def use_in_worker(app: Celery) -> None:
+    """A worker on a Redis broker consumes through this transport. Producers keep kombu's
+    own: only consuming hits the defect, and tools that read the broker URL's scheme from
+    the connection (Flower) keep seeing redis://."""
+    if urlsplit(str(app.conf.broker_url)).scheme in ("redis", "rediss"):
+        app.conf.broker_transport = f"{__name__}:Transport"
