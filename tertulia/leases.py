@@ -251,6 +251,7 @@ class RedisLeases:
         with self._lock:
             pairs = [item for job, token in self._held.items() for item in (job, token)]
         if not pairs:
+            self._r.ping()  # the keeper's health check even when this worker holds nothing
             return
         lost = {raw.decode() for raw in self._run("renew", self.lease_ms, *pairs)}
         if lost:
