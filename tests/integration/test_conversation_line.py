@@ -62,3 +62,24 @@ def test_waiting_caps_refuse_clearly(tmp_path: Path, stack_env: dict[str, str]) 
 
             wait_until(closed, timeout=60)
             assert chat.say("/chat one more") == "Echo: one more"  # answered jobs no longer count
+
+
+def test_a_retrying_turn_keeps_its_place_in_the_conversation(tmp_path: Path, stack_env: dict[str, str]) -> None:
+    with fake_model() as tgi:
+        backoff = {"TERTULIA_RETRY_BACKOFF_BASE": "1", "TERTULIA_RETRY_BACKOFF_MAX": "1"}
+        stack = Stack(stack_env_for(stack_env, tgi=tgi, **backoff))
+        chat = stack.transcript()
+        tgi.fail_next("http_429")  # the first turn's first try: busy; it retries after ~1 s
+        with stack.worker(tmp_path / "worker.log"):
+            first = chat.submit("/chat first")
+            second = chat.submit("/chat second")
+
+            def closed() -> bool:
+                return {e["job"] for e in chat.events() if e["op"] == "close"} >= {first, second}
+
+            wait_until(closed, timeout=60)
+        scope = stack.services.jobs.load(first).scope
+        turns = [(t.role, t.content) for t in stack.services.context.history(scope)]
+        assert turns == [
+            ("user", "first"), ("assistant", "Echo: first"), ("user", "second"), ("assistant", "Echo: second")
+        ]
