@@ -234,3 +234,31 @@ _ES.update(
         "model_stalled_retrying": "(El modelo de lenguaje dejó de responder; lo intento de nuevo...)",
     }
 )
+
+# Waiting-line caps (tertulia/leases.py) and an unreachable store.
+_EN.update(
+    {
+        "too_many_waiting_conversation": (
+            "This conversation already has {count} messages waiting for an answer (the limit is {limit}). "
+            "Please wait for them before sending more."
+        ),
+        "too_many_waiting_user": (
+            "You already have {count} requests waiting for an answer (the limit is {limit}). "
+            "Please wait for them before sending more."
+        ),
+        "store_unreachable": "Redis is unreachable at {url} ({reason}); is it running?",
+    }
+)
+_ES.update(
+    {
+        "too_many_waiting_conversation": (
+            "Esta conversación ya tiene {count} mensajes esperando respuesta (el límite es {limit}). "
+            "Espera a que terminen antes de enviar más."
+        ),
+        "too_many_waiting_user": (
+            "Ya tienes {count} peticiones esperando respuesta (el límite es {limit}). "
+            "Espera a que terminen antes de enviar más."
+        ),
+        "store_unreachable": "Redis no responde en {url} ({reason}); ¿está en marcha?",
+    }
+)

@@ -38,13 +38,12 @@ def converse(
     count: Callable[[Messages], int],
     generate: Callable[[Messages], str],
 ) -> str:
-    """One turn under the scope's lock, so that turns of one conversation never interleave.
-    The lock comes first: turns queued together take it in the order they were picked up."""
-    with context.lock(scope):
-        user = ChatTurn(role="user", content=text)
-        history = context.history(scope)
-        messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
-        answer = generate(messages)
-        if answer.strip():
-            context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)
+    """One turn. Turns of one conversation never overlap and keep their order: the worker
+    runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held."""
+    user = ChatTurn(role="user", content=text)
+    history = context.history(scope)
+    messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
+    answer = generate(messages)
+    if answer.strip():
+        context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)
     return answer

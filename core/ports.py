@@ -7,7 +7,6 @@ Adapters (bots/*), the worker and the Redis stores implement them; the compositi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -182,10 +181,6 @@ class ContextStore(Protocol):
 
     def clear(self, scope: str) -> None: ...
 
-    def lock(self, scope: str) -> AbstractContextManager[None]:
-        """Serialises the turns of one scope across workers."""
-        ...
-
 
 class ModelChoiceStore(Protocol):
     def get(self, scope: str) -> str | None: ...
@@ -197,6 +192,11 @@ class ModelChoiceStore(Protocol):
 
 class JobStore(Protocol):
     def save(self, job: Job) -> None: ...
+
+    def admit(self, job: Job) -> None:
+        """Puts a saved job in line (a /chat job behind its conversation's earlier ones);
+        raises ``InputError`` when its conversation or its user has too many waiting."""
+        ...
 
     def load(self, job_id: str) -> Job | None: ...
 
@@ -244,6 +244,28 @@ class PlatformResources:
     memory: Callable[[str, int], KeyValue]  # (namespace, ttl seconds) -> that namespace's store
     events: EventLog
     load_refs: Callable[[str], list[str]]  # a job's message references (JobStore.load_refs)
+
+
+Verdict = Literal["run", "done", "busy", "wait"]
+
+
+class JobLeases(Protocol):
+    """Who runs a job, across worker processes (docs/decisions.md, "Job leases").
+
+    ``claim`` answers "run" (this process now holds the job's lease and keeps it alive),
+    "done" (it finished already: a redelivered message), "busy" (a live worker holds it)
+    or "wait" (an earlier /chat of its conversation runs first; it is sent again when
+    that one ends). A lease that lapses (its worker died) is re-enqueued by any worker."""
+
+    def claim(self, job_id: str) -> Verdict: ...
+
+    def finished(self, job_id: str) -> None:
+        """The job is over (answered, refused or given up): never run it again."""
+        ...
+
+    def retry_later(self, job_id: str, seconds: float) -> None:
+        """Let go of the job until a retry, due in ``seconds``, claims it again."""
+        ...
 
 
 class Deduplicator(Protocol):

@@ -141,6 +141,7 @@ class Router:
             message = replace(message, attachments=())  # the worker never fetches what it won't read
         job = Job(kind=spec.name, message=message, scope=scope_key(message), args=args)
         self._jobs.save(job)
+        self._jobs.admit(job)
         self._queue.enqueue(job.id)
         log.info("job queued", extra={"job_id": job.id, "kind": job.kind, "platform": message.platform})
         return Outcome(job=job)

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     retry_backoff_base: float = 2.0
     retry_backoff_max: float = 60.0
     worker_concurrency: int = 256
+    # A running job holds a lease its worker renews; a dead worker's jobs are re-run once it lapses.
+    lease_seconds: float = 10.0
+    max_waiting_per_conversation: int = 10  # /chat messages of one conversation queued or running
+    max_waiting_per_user: int = 30  # jobs of one user queued or running
+    soft_shutdown_seconds: float = 10.0  # on SIGTERM, running jobs get this long before they are requeued
 
     # --- delivery ---
     console_update_interval: float = 0.05

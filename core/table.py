@@ -118,3 +118,13 @@ def find_spec(name: str) -> CommandSpec | None:
 def word_commands() -> dict[str, str]:
     """Words that, first in a mention or DM, start a command -> that command's name."""
     return {word: spec.name for spec in COMMANDS for word in spec.words}
+
+
+def uses_memory(name: str) -> bool:
+    """Whether a command's jobs may read and write their conversation's memory (their turns
+    must then run one at a time, in order)."""
+    spec = find_spec(name)
+    recipe = spec.recipe if spec is not None else None
+    if isinstance(recipe, Documents):
+        recipe = recipe.otherwise
+    return isinstance(recipe, Conversation)

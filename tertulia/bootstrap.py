@@ -27,6 +27,7 @@ from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, Platfo
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
+from tertulia.leases import RedisLeases
 from tertulia.redis_store import (
     RedisContextStore,
     RedisDeduplicator,
@@ -110,11 +111,17 @@ def build_services(settings: Settings | None = None) -> Services:
     )
     client = redis.Redis(connection_pool=pool)
     keys = RedisKeys(settings.key_prefix)
+    leases = RedisLeases(
+        client, settings.key_prefix, lease_seconds=settings.lease_seconds, job_ttl_seconds=settings.job_ttl_seconds,
+        max_per_conversation=settings.max_waiting_per_conversation, max_per_user=settings.max_waiting_per_user,
+    )  # fmt: skip
     return Services(
         settings=settings,
         redis=client,
         keys=keys,
-        jobs=RedisJobStore(client, keys, ttl_seconds=settings.job_ttl_seconds, addresses=PlatformAddresses()),
+        jobs=RedisJobStore(
+            client, keys, ttl_seconds=settings.job_ttl_seconds, addresses=PlatformAddresses(), leases=leases
+        ),
         context=RedisContextStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         budget=RedisRateBudget(client, keys),

@@ -5,32 +5,64 @@ adapter or the worker is handed."""
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import redis
+from kombu.exceptions import OperationalError
+
+from core import catalogue
 from core.settings import Settings, get_settings
 from tertulia import health, up
 from tertulia.bootstrap import Services, build_router, build_services
 from tertulia.logs import configure_logging
 from tertulia.observability import start_process_ops
+from tertulia.up import redact
 from worker.celery_app import worker_argv
 
 
 def run_worker(argv: list[str], settings: Settings) -> int:
     """A Celery worker with this deployment's pool, concurrency and queue; extra arguments
-    go to Celery. Its health and metrics start from Celery's worker_init signal."""
-    from tertulia.worker_app import app  # importing it builds the worker's app
+    go to Celery. Its health and metrics start from Celery's worker_init signal. Returns the
+    worker's exit code, so that a worker that stopped on an error is restarted."""
+    # SIGTERM becomes Celery's soft shutdown, then a cold one that requeues (read at import).
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    from celery.signals import worker_init
 
+    from tertulia.worker_app import app, hand_back_leases  # importing it builds the worker's app
+    from worker.redis_transport import use_in_worker
+
+    use_in_worker(app)  # survives Redis restarts (docs/decisions.md)
+    workers: list[Any] = []
+    worker_init.connect(lambda sender=None, **_: workers.append(sender), weak=False)
     app.worker_main(worker_argv(settings, argv))
-    return 0
+    code = int(getattr(workers[0], "exitcode", 0) or 0) if workers else 1
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # A cold shutdown requeued the jobs still running; their threads must not hold the exit.
+        hand_back_leases()
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 def run_console(argv: list[str], services: Services) -> int:
     from bots.console.app import main
 
+    def outage(err: BaseException, locale: str | None) -> str | None:
+        """One line for a store that doesn't answer (Redis, or the broker over it)."""
+        if not isinstance(err, redis.RedisError | OperationalError):
+            return None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return catalogue.text("store_unreachable", locale, url=redact(services.settings.redis_url), reason=reason)
+
     return main(argv, router=build_router(services), events=services.events,
-                max_attachment_bytes=services.settings.max_attachment_bytes)
+                max_attachment_bytes=services.settings.max_attachment_bytes, outage=outage)
 
 
 def run_slack(argv: list[str], services: Services) -> int:

@@ -3,17 +3,16 @@ configured prefix, so tests (and a second deployment) can share a server safely.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import redis
 
 from core.jobs import Job
 from core.messages import AddressCodec
 from core.ports import ChatTurn
+from tertulia.leases import RedisLeases
 
 # Atomically: if the slot is free, take it and book the next one; else say how long to wait.
 # Uses the server's clock so that workers on different hosts agree.
@@ -89,15 +88,25 @@ class RedisKeys:
 
 class RedisJobStore:
     def __init__(
-        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, addresses: AddressCodec
+        self,
+        client: redis.Redis[bytes],
+        keys: RedisKeys,
+        *,
+        ttl_seconds: int,
+        addresses: AddressCodec,
+        leases: RedisLeases,
     ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
         self._addresses = addresses
+        self._leases = leases
 
     def save(self, job: Job) -> None:
         self._r.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
+
+    def admit(self, job: Job) -> None:
+        self._leases.admit(job)
 
     def load(self, job_id: str) -> Job | None:
         raw = self._r.get(self._k.job(job_id))
@@ -119,15 +128,13 @@ class RedisJobStore:
 
 
 class RedisContextStore:
-    """History as a Redis list of JSON turns per scope, refreshed TTL on every write."""
+    """History as a Redis list of JSON turns per scope, refreshed TTL on every write. Turns
+    of one scope never overlap: only the head of its line runs (tertulia/leases.py)."""
 
-    def __init__(
-        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, lock_timeout: float = 600
-    ) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
-        self._lock_timeout = lock_timeout
 
     def history(self, scope: str) -> list[ChatTurn]:
         raw = self._r.lrange(self._k.history(scope), 0, -1)
@@ -151,18 +158,6 @@ class RedisContextStore:
 
     def clear(self, scope: str) -> None:
         self._r.delete(self._k.history(scope))
-
-    @contextmanager
-    def lock(self, scope: str) -> Iterator[None]:
-        lock = self._r.lock(self._k.scope_lock(scope), timeout=self._lock_timeout, blocking_timeout=self._lock_timeout)
-        if not lock.acquire():
-            raise TimeoutError(f"scope {scope} stayed busy")
-        try:
-            yield
-        finally:
-            # LockError: it expired while we worked; the next turn already owns it.
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
 
 
 class RedisModelChoiceStore:

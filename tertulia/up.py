@@ -202,13 +202,14 @@ def start_local_model(stack: Stack, settings: Settings) -> None:
 
 
 def start_worker(stack: Stack, settings: Settings) -> None:
-    # `tertulia worker` sets the pool, concurrency and queue from the settings (stack.env).
     child = stack.spawn(
         "worker",
-        [sys.executable, "-m", "tertulia.cli", "worker", "-n", f"up-{os.getpid()}@%h", "-l", "INFO",
+        # `tertulia worker`: SIGTERM is a soft shutdown, then a requeue (docs/decisions.md).
+        [sys.executable, "-m", "tertulia.cli", "worker", "-n", f"up-{os.getpid()}@%h",
          "--without-gossip", "--without-mingle"],
         log="worker.log",
-        grace=20.0,  # Celery's warm shutdown lets running jobs finish; acks_late redelivers the rest
+        # Running jobs get the soft-shutdown time, then are requeued; the rest is margin.
+        grace=settings.soft_shutdown_seconds + 10.0,
     )  # fmt: skip
     assert child.log_path is not None
     log_path = child.log_path

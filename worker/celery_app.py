@@ -8,8 +8,9 @@ from celery import Celery
 
 from core.settings import Settings
 
-# An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md).
-POOL = "threads"
+# An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md);
+# Celery's threads pool, made fit for a cold shutdown (worker/pool.py).
+POOL = "worker.pool:TaskPool"
 
 
 def create_app(settings: Settings) -> Celery:
@@ -28,15 +29,18 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": 3600, "global_keyprefix": f"{settings.key_prefix}:celery:"},
         task_serializer="json",
         accept_content=["json"],
+        # SIGTERM (REMAP_SIGTERM=SIGQUIT, set by `tertulia worker`): running jobs get this long,
+        # then Celery cancels and requeues them (docs/decisions.md, "Soft shutdown").
+        worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,
     )
     return app
 
 
 def worker_argv(settings: Settings, extra: list[str]) -> list[str]:
     """``celery worker`` arguments for this deployment; ``extra`` goes last (it wins)."""
+    # The pool is the app's worker_pool (POOL): Celery's -P takes only its own aliases.
     return [
         "worker",
-        "-P", POOL,
         "-c", str(settings.worker_concurrency),
         "-Q", settings.queue,
         "-l", settings.log_level,

@@ -13,6 +13,7 @@ from celery import Celery, Task
 from core.errors import TertuliaError
 from core.runner import JobRunner
 from core.settings import Settings
+from worker.leased import LeaseGate
 from worker.queue import RUN_JOB
 
 log = logging.getLogger("tertulia.worker")
@@ -25,23 +26,36 @@ def backoff(retries: int, *, base: float, ceiling: float) -> float:
     return random.uniform(step / 2, step)
 
 
-def register_tasks(app: Celery, *, runner: Callable[[], JobRunner], settings: Settings) -> Task[Any, Any]:
-    """Adds ``run_job`` to ``app``. ``runner`` gives the process's one JobRunner, built on
-    first use (after the fork, if any)."""
+def register_tasks(
+    app: Celery, *, runner: Callable[[], JobRunner], gate: Callable[[], LeaseGate], settings: Settings
+) -> Task[Any, Any]:
+    """Adds ``run_job`` to ``app``. ``runner`` gives the process's one JobRunner and ``gate``
+    its leases, each built on first use (after the fork, if any)."""
 
     @app.task(name=RUN_JOB, bind=True, acks_late=True, ignore_result=True, max_retries=None)
     def run_job(self: Task[Any, Any], job_id: str) -> None:
         retries = int(self.request.retries or 0)
+        lease = gate()
+        verdict = lease.through_outages(lambda: lease.leases.claim(job_id))
+        if verdict != "run":  # finished, running elsewhere, or waiting its turn: this message is spent
+            log.info("job not run by this message: %s", verdict, extra={"job_id": job_id})
+            return
+        released = False
         try:
-            runner().run(job_id, attempt=retries)
+            lease.run_through_outages(job_id, lambda: runner().run(job_id, attempt=retries))
         except TertuliaError as err:  # JobRunner.run re-raises only the retryable ones
             if not err.retryable:
                 raise
             if retries < settings.model_retries:
                 log.warning("busy or unreachable; retrying", extra={"job_id": job_id, "error": type(err).__name__})
                 wait = backoff(retries, base=settings.retry_backoff_base, ceiling=settings.retry_backoff_max)
+                lease.leases.retry_later(job_id, wait)  # before the retry is sent, so that it can claim the job
+                released = True
                 raise self.retry(countdown=wait, exc=err) from err
             log.error("busy or unreachable; giving up", extra={"job_id": job_id, "error": type(err).__name__})
             runner().give_up(job_id, attempts=retries + 1)
+        finally:
+            if not released:
+                lease.through_outages(lambda: lease.leases.finished(job_id))
 
     return run_job

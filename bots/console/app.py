@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -146,8 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str], *, router: Router, events: EventLog, max_attachment_bytes: int) -> int:
-    """Runs the console with what the composition root (tertulia/cli.py) hands it."""
+def main(
+    argv: list[str],
+    *,
+    router: Router,
+    events: EventLog,
+    max_attachment_bytes: int,
+    outage: Callable[[BaseException, str | None], str | None],
+) -> int:
+    """Runs the console with what the composition root (tertulia/cli.py) hands it.
+    ``outage`` says in one line that the store is down (None: not an outage)."""
     args = build_parser().parse_args(argv)
     session = ConsoleSession(
         router=router,
@@ -180,6 +189,11 @@ def main(argv: list[str], *, router: Router, events: EventLog, max_attachment_by
                 session.say(line.rstrip("\n"))
             except KeyboardInterrupt:  # stop waiting for this reply, keep the console
                 print()
+            except Exception as err:
+                said = outage(err, args.locale)
+                if said is None:
+                    raise
+                print(f"{BOT}{said}", flush=True)  # one line, not a traceback
     if interactive:
         print()
     return 0

@@ -9,12 +9,14 @@ from bots.console.app import ConsoleSession
 
 
 class Transcript:
-    def __init__(self, *, services: Any, router: Any, locale: str | None = None) -> None:
+    def __init__(
+        self, *, services: Any, router: Any, locale: str | None = None, user: str = "tester", reply_timeout: float = 60
+    ) -> None:
         self.out = io.StringIO()
         self.services = services
         self.session = ConsoleSession(
             router=router, events=services.events, max_attachment_bytes=services.settings.max_attachment_bytes,
-            out=self.out, reply_timeout=60, user="tester", locale=locale,
+            out=self.out, reply_timeout=reply_timeout, user=user, locale=locale,
         )
 
     def say(self, line: str) -> str:

@@ -3,9 +3,6 @@ They implement the same Protocols as the Redis stores; nothing of ours is patche
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from core.errors import RetryAfter
 from core.jobs import Job
 from core.ports import ChatTurn
@@ -34,6 +31,9 @@ class MemoryJobs:
 
     def save(self, job: Job) -> None:
         self.jobs[job.id] = job
+
+    def admit(self, job: Job) -> None:
+        """No caps here: tests/integration prove the Redis line and caps."""
 
     def load(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
@@ -73,10 +73,6 @@ class MemoryContext:
 
     def clear(self, scope: str) -> None:
         self.turns.pop(scope, None)
-
-    @contextmanager
-    def lock(self, scope: str) -> Iterator[None]:
-        yield
 
 
 class MemoryChoices:

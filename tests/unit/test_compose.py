@@ -323,3 +323,11 @@ def test_deployment_files_hold_no_real_secret(path: Path) -> None:
 
     text = path.read_text()
     assert Redactor()(text) == text, f"{path.name} contains something shaped like a token"
+
+
+def test_worker_grace_covers_the_soft_shutdown() -> None:
+    from core.settings import Settings
+
+    grace = services()["worker"]["stop_grace_period"]
+    assert grace.endswith("s")
+    assert int(grace[:-1]) >= Settings.model_fields["soft_shutdown_seconds"].default + 10
