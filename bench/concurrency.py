@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.report import write_section  # noqa: E402
-from fakes.waiting import free_port  # noqa: E402
 from fakes.tgi_server import FakeTGI  # noqa: E402
+from fakes.waiting import free_port  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -24,8 +24,8 @@ from core import instructions  # noqa: E402
 from core.models import load_registry  # noqa: E402
 from core.ports import GenerationRequest  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from tertulia.local_llm import LocalLLM  # noqa: E402
 from fakes.waiting import free_port  # noqa: E402
+from tertulia.local_llm import LocalLLM  # noqa: E402
 from worker.llm.openai_compat import OpenAICompatClient  # noqa: E402
 
 PROMPTS = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, wait_until
 from fakes.discord_gateway import FakeGateway
 from fakes.discord_payloads import message_create, person, slash_command
 from fakes.discord_server import FakeDiscord
+from tests.conftest import REPO, wait_until
 
 ANA = person("1000000000000000701", "ana")
 BRUNO = person("1000000000000000702", "bruno")

@@ -23,9 +23,9 @@ from bots.slack.config import SlackConfig
 from bots.slack.http_server import EVENTS_PATH, HttpServer
 from core.jobs import Job
 from core.router import Router
-from tests.conftest import free_port
 from fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI
 from fakes.slack_env import SIGNING_SECRET
+from tests.conftest import free_port
 from worker.celery_app import create_app
 from worker.queue import CeleryJobQueue
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from core.splitter import open_fence
-from tests.conftest import wait_until
 from fakes.discord_payloads import bot_mention, option, person
 from fakes.discord_server import APPLICATION_ID, BOT_USER, CHANNEL_ID
+from tests.conftest import wait_until
 from tests.integration import discord_support
 from tests.integration.discord_support import (
     ANA,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until
 from fakes.discord_gateway import MESSAGE_CONTENT_INTENT, FakeGateway
 from fakes.discord_payloads import bot_mention
 from fakes.discord_server import BOT_TOKEN
+from tests.conftest import wait_until
 from tests.integration import discord_support
 from tests.integration.discord_support import DiscordStack, start_bot
 

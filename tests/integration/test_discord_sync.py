@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
 from fakes.discord_server import APPLICATION_ID, GUILD_ID, FakeDiscord
+from tests.conftest import REPO
 from tests.integration import discord_support
 
 # The shared fixtures (bound here so pytest finds them in this module).

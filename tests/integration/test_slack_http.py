@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
 from fakes.slack_api import FakeSlackAPI
+from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
     job_ids,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
 from fakes.slack_api import BOT_TOKEN, FakeSlackAPI, Message
+from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
     mention,

@@ -12,9 +12,9 @@ import pytest
 
 from bots.slack.app import SlackAdapter, run_socket_mode
 from bots.slack.config import SlackConfig
-from tests.conftest import wait_until
 from fakes.slack_api import APP_TOKEN, TEAM_ID, FakeSlackAPI
 from fakes.slack_socket import FakeSlackSocket
+from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     event_callback,
     job_ids,

@@ -14,9 +14,9 @@ from core.delivery import StreamingReply
 from core.errors import InputError, RetryAfter
 from core.jobs import Job, JobKind
 from core.messages import Attachment, InboundMessage
-from tests.conftest import free_port
 from fakes.telegram_api import TOKEN, FakeTelegram
 from fakes.telegram_updates import user
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 ANA = user(21, "Ana")

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.conftest import free_port
 from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret_Token-for-tests"
