@@ -83,6 +83,7 @@ def test_setup_names_the_missing_compiler_before_pip(tmp_path: Path) -> None:
     (project / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "setup", project / "scripts" / "setup")
     shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+    shutil.copy(REPO / "requirements.lock", project / "requirements.lock")
     env = {"PATH": path_without_compilers(tmp_path / "bin"), "HOME": str(tmp_path)}
     result = subprocess.run(
         ["bash", str(project / "scripts" / "setup")], env=env, capture_output=True, text=True, timeout=60
