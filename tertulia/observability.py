@@ -15,14 +15,26 @@ def worker_observer() -> JobObserver:
     return default_observer()
 
 
-def model_readiness(services: Any) -> Callable[[], bool]:
-    """The worker is ready when every model it sends jobs to by default answers /health."""
-    from worker.llm.directory import ModelClients
+class ModelReadiness:
+    """The worker is ready when every model it sends jobs to by default answers /health.
+    ``by_model`` is the same check per model, for the ``tertulia_model_up`` gauge."""
 
-    registry = services.registry
-    models = ModelClients(registry, settings=services.settings)
-    names = sorted({registry.default, *(n for n in registry.jobs.values() if n in registry.models)})
-    return lambda: all(models.reachable(name) for name in names)
+    def __init__(self, services: Any) -> None:
+        from worker.llm.directory import ModelClients
+
+        registry = services.registry
+        self._models = ModelClients(registry, settings=services.settings)
+        self._names = sorted({registry.default, *(n for n in registry.jobs.values() if n in registry.models)})
+
+    def by_model(self) -> dict[str, bool]:
+        return {name: self._models.reachable(name) for name in self._names}
+
+    def __call__(self) -> bool:
+        return all(self.by_model().values())
+
+
+def model_readiness(services: Any) -> ModelReadiness:
+    return ModelReadiness(services)
 
 
 def start_process_ops(
@@ -31,11 +43,13 @@ def start_process_ops(
     """Health (/healthz, /readyz) and metrics (/metrics) of one long-running process;
     each only when its port setting is non-zero."""
     from tertulia.health import start_for
-    from tertulia.metrics import default_observer, register_queue_depth, start_metrics_server
+    from tertulia.metrics import register_process_metrics, start_metrics_server
 
     if settings.metrics_port:
-        default_observer()  # the job metrics exist (at zero) before the first job
-        if celery_app is not None:
-            register_queue_depth(celery_app)
+        # The job metrics exist (at zero) before the first job.
+        register_process_metrics(
+            celery_app=celery_app,
+            model_status=model_healthy.by_model if isinstance(model_healthy, ModelReadiness) else None,
+        )
         start_metrics_server(settings.metrics_port)
     start_for(settings, model_healthy=model_healthy)

@@ -318,3 +318,15 @@ def test_deployment_files_hold_no_real_secret(path: Path) -> None:
 
     text = path.read_text()
     assert Redactor()(text) == text, f"{path.name} contains something shaped like a token"
+
+
+def test_monitoring_runs_pinned_prometheus_and_grafana_under_its_profile() -> None:
+    all_services = services()
+    for name in ("prometheus", "grafana"):
+        svc = all_services[name]
+        assert svc["profiles"] == ["monitoring"], name
+        tag = svc["image"].rpartition(":")[2]
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin an exact version, not {tag!r}"
+    grafana = all_services["grafana"]
+    assert all(str(port).startswith("127.0.0.1:") for port in grafana["ports"])
+    assert all(volume.endswith(":ro") for volume in grafana["volumes"] if volume.startswith("./"))
