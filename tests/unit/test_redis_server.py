@@ -78,12 +78,17 @@ def path_without_compilers(folder: Path) -> str:
     return str(folder)
 
 
-def test_setup_names_the_missing_compiler_before_pip(tmp_path: Path) -> None:
+def project_copy(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     (project / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "setup", project / "scripts" / "setup")
     shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
     shutil.copy(REPO / "requirements.lock", project / "requirements.lock")
+    return project
+
+
+def test_setup_names_the_missing_compiler_before_pip(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)
     env = {"PATH": path_without_compilers(tmp_path / "bin"), "HOME": str(tmp_path)}
     result = subprocess.run(
         ["bash", str(project / "scripts" / "setup")], env=env, capture_output=True, text=True, timeout=60
@@ -92,3 +97,27 @@ def test_setup_names_the_missing_compiler_before_pip(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "compiler" in lines[0] and "build-essential" in lines[0], result.stderr
     assert not (project / ".venv").exists()  # it stopped before creating the venv, let alone pip
+
+
+def test_setup_names_a_missing_venv_module(tmp_path: Path) -> None:
+    """Debian's python3 without python3-venv: `-m venv` fails; setup says what to install."""
+    project = project_copy(tmp_path)
+    bin_dir = tmp_path / "bin"
+    path = path_without_compilers(bin_dir)
+    for compiler in ("cc", "c++"):
+        found = shutil.which(compiler)
+        assert found, compiler
+        (bin_dir / compiler).symlink_to(found)
+    (bin_dir / "python3").unlink()
+    fake_executable(bin_dir, "python3").write_text(
+        f'#!/bin/sh\ncase "$*" in *"-m venv"*) echo "ensurepip is not available" >&2; exit 1;; esac\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    result = subprocess.run(
+        ["bash", str(project / "scripts" / "setup")], env={"PATH": path, "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "python3-venv" in lines[0], result.stderr
+    assert not (project / ".venv").exists()
