@@ -357,3 +357,15 @@ def test_the_worker_may_run_without_tgi() -> None:
     # `--scale tgi=0` (vLLM or a hosted API instead) must not block the worker.
     tgi = services()["worker"]["depends_on"]["tgi"]
     assert tgi["condition"] == "service_healthy" and tgi["required"] is False
+
+
+def test_deploy_docs_list_every_service_with_its_pinned_image() -> None:
+    table = {}
+    for line in (REPO / "docs" / "deploy.md").read_text().splitlines():
+        match = re.match(r"\| `([a-z-]+)` \| `([^`]+)` \|", line)
+        if match:
+            table[match.group(1)] = match.group(2)
+    for name, svc in services().items():
+        if "build" in svc:
+            continue  # our image: the table says "this repo's Dockerfile"
+        assert table.get(name) == svc["image"], f"docs/deploy.md: `{name}` should show `{svc['image']}`"
