@@ -18,17 +18,18 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, from pyproject alone, so that a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject and the lock alone, so that a code change does not
+# reinstall them. requirements.lock pins every version (refresh: docs/deploy.md).
+COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir -p core worker bots tertulia \
  && pip install --upgrade pip setuptools wheel \
- && pip install ".[slack,discord,telegram]" \
+ && pip install -c requirements.lock ".[slack,discord,telegram]" \
  && pip uninstall -y tertulia
 COPY core ./core
 COPY worker ./worker
 COPY bots ./bots
 COPY tertulia ./tertulia
-RUN pip install --no-deps ".[slack,discord,telegram]"
+RUN pip install --no-deps -c requirements.lock ".[slack,discord,telegram]"
 
 # ---- runtime: the venv, the model registry and a non-root user ----------------------
 FROM ${PYTHON_IMAGE} AS runtime

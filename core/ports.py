@@ -7,6 +7,7 @@ Adapters (bots/*), the worker and the Redis stores implement them; the compositi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -272,6 +273,16 @@ class Deduplicator(Protocol):
     def first_time(self, namespace: str, key: str) -> bool:
         """True the first time (namespace, key) is seen within the TTL."""
         ...
+
+
+class JobLogging(Protocol):
+    """Sets the fields every log line carries while a job runs (job_id, platform, scope,
+    command, model), once, around the job (tertulia/logs.job_logging)."""
+
+    def __call__(
+        self, *, job_id: str, platform: str | None = None, scope: str | None = None, command: str | None = None,
+        model: str | None = None,
+    ) -> AbstractContextManager[object]: ...
 
 
 class JobObserver(Protocol):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from core import catalogue
 from core.delivery import StreamingReply
@@ -20,6 +21,7 @@ from core.jobs import Job
 from core.models import Registry
 from core.ports import (
     ContextStore,
+    JobLogging,
     JobObserver,
     JobStore,
     ModelChoiceStore,
@@ -48,6 +50,7 @@ class JobRunner:
         max_document_chars: int,
         max_attachment_bytes: int,
         observer: JobObserver | None = None,
+        logging: JobLogging | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -58,6 +61,8 @@ class JobRunner:
         self._budget = budget
         self._limits = ReadLimits(max_document_chars=max_document_chars, max_attachment_bytes=max_attachment_bytes)
         self._observer: JobObserver = observer or NullObserver()
+        # Every line logged while a job runs carries its id, platform, scope, command, model.
+        self._logging: JobLogging = logging or _no_log_context
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -67,6 +72,12 @@ class JobRunner:
         if job is None:
             log.warning("job expired before it ran", extra={"job_id": job_id})
             return
+        model = self.model_for(job)
+        with self._logging(job_id=job.id, platform=job.message.platform, scope=job.scope, command=job.kind,
+                           model=model):  # fmt: skip
+            self._run(job, model, attempt=attempt)
+
+    def _run(self, job: Job, model: str, *, attempt: int) -> None:
         reply = self._reply(job)
         if attempt == 0:
             self._observer.job_started(kind=job.kind, platform=job.message.platform)
@@ -75,7 +86,7 @@ class JobRunner:
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome = self._answer(job, reply)
+                answer, outcome = self._answer(job, model, reply)
                 self._jobs.save_answer(job.id, answer)
             else:
                 outcome = "ok"
@@ -100,19 +111,19 @@ class JobRunner:
         job = self._jobs.load(job_id)
         if job is None:
             return
-        reply = self._reply(job)
-        try:
-            reply.finish(catalogue.text("model_busy", job.message.locale, attempts=attempts))
-        finally:
-            self._close(job, reply, "model_busy")
+        with self._logging(job_id=job.id, platform=job.message.platform, scope=job.scope, command=job.kind):
+            reply = self._reply(job)
+            try:
+                reply.finish(catalogue.text("model_busy", job.message.locale, attempts=attempts))
+            finally:
+                self._close(job, reply, "model_busy")
 
-    def _answer(self, job: Job, reply: StreamingReply) -> tuple[str, str]:
+    def _answer(self, job: Job, model: str, reply: StreamingReply) -> tuple[str, str]:
         """(the text to land, the outcome for metrics). Input and rejection errors become
         the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
         if spec is None or spec.recipe is None:
             raise ValueError(f"job {job.id} names no runnable command: {job.kind!r}")
-        model = self.model_for(job)
         work = JobWork(
             job=job,
             spec=spec,
@@ -160,6 +171,11 @@ class JobRunner:
             for seconds in reply.rate_limit_waits:
                 self._observer.rate_limited(platform=platform, seconds=seconds)
             self._observer.delivered(platform=platform, seconds=max(time.time() - job.created_at, 0.0))
+
+
+@contextmanager
+def _no_log_context(**_fields: str | None) -> Iterator[None]:
+    yield
 
 
 def chat_safe_reason(err: Exception) -> str:

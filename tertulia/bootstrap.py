@@ -28,6 +28,7 @@ from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
 from tertulia.leases import RedisLeases
+from tertulia.logs import job_logging
 from tertulia.redis_store import (
     RedisContextStore,
     RedisDeduplicator,
@@ -163,4 +164,5 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         max_document_chars=services.settings.max_document_chars,
         max_attachment_bytes=services.settings.max_attachment_bytes,
         observer=observer,
+        logging=job_logging,
     )

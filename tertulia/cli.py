@@ -41,7 +41,8 @@ def run_worker(argv: list[str], settings: Settings) -> int:
     workers: list[Any] = []
     worker_init.connect(lambda sender=None, **_: workers.append(sender), weak=False)
     app.worker_main(worker_argv(settings, argv))
-    code = int(getattr(workers[0], "exitcode", 0) or 0) if workers else 1
+    # No worker started: --help, or a start that failed (which must not look like success).
+    code = int(getattr(workers[0], "exitcode", 0) or 0) if workers else int(not _asks_for_help(argv))
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         # A cold shutdown requeued the jobs still running; their threads must not hold the exit.
         hand_back_leases()

@@ -1,14 +1,25 @@
 """Structured JSON logs, one object per line, with secrets redacted from every record.
 
 ``configure_logging`` is called once per process by the composition root. Records carry
-``job_id``, ``platform`` and ``scope`` either from ``extra=`` or from ``job_context`` (a
-context variable, so that every line logged while a job runs says which job it was,
-including lines from libraries that know nothing about jobs).
+``job_id``, ``platform``, ``scope``, ``command`` and ``model`` (and an adapter's
+``event_id``) either from ``extra=`` or from a context set once around the work:
+``job_logging`` around a job, ``event_logging`` around an adapter's handling of one event.
+Both are context variables, so every line logged inside says which job or event it was,
+including lines from libraries that know nothing about jobs. ``scope`` is always written
+hashed (``scope_hash``): a conversation scope holds platform user and channel ids.
+
+The worker wraps each job once (worker/tasks.py owns that call):
+
+    with job_logging(job_id=job.id, platform=job.message.platform, scope=job.scope,
+                     command=job.kind.value) as fields:
+        ...                      # every line here carries the five fields
+        fields.set(model=name)   # known later: from here on, lines carry it too
 """
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 import re
@@ -26,7 +37,7 @@ from bots.slack.config import SlackConfig
 from bots.telegram.config import TelegramConfig
 from core.settings import Settings, get_settings
 
-CONTEXT_FIELDS = ("job_id", "platform", "scope")
+CONTEXT_FIELDS = ("job_id", "platform", "scope", "command", "model", "event_id")
 REDACTED = "[REDACTED]"
 
 # Token shapes that must never reach a log even when they are not our own settings (a
@@ -120,7 +131,7 @@ class JsonFormatter(logging.Formatter):
         for key in CONTEXT_FIELDS:
             value = getattr(record, key, None) or context.get(key)
             if value:
-                out[key] = str(value)
+                out[key] = scope_hash(str(value)) if key == "scope" else str(value)
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in out and not key.startswith("_"):
                 out[key] = value if isinstance(value, int | float | bool | type(None)) else str(value)
@@ -133,16 +144,69 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+_SCOPE_HASHED = re.compile(r"^s-[0-9a-f]{16}$")
+
+
+def scope_hash(scope: str) -> str:
+    """A stable, short stand-in for a conversation scope: lines of one conversation share it,
+    and no platform user or channel id reaches the log. Idempotent on its own output."""
+    if _SCOPE_HASHED.match(scope):
+        return scope
+    return "s-" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+class LogFields:
+    """The fields of the enclosing ``job_logging``/``event_logging``; ``set`` adds the ones
+    known only later (the model, once the job has chosen it)."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self._fields = fields
+
+    def set(self, **fields: str | None) -> None:
+        unknown = set(fields) - set(CONTEXT_FIELDS)
+        if unknown:
+            raise ValueError(f"not a log context field: {sorted(unknown)}")
+        self._fields.update({k: v for k, v in fields.items() if v})
+
+
 @contextmanager
-def job_context(*, job_id: str, platform: str | None = None, scope: str | None = None) -> Iterator[None]:
-    """Every record logged inside (in this thread or task) carries these fields. Context
-    variables are per thread, so concurrent jobs on Celery's threads never mix them."""
-    fields = {"job_id": job_id, "platform": platform, "scope": scope}
-    token = _job_context.set({k: v for k, v in fields.items() if v})
+def _context(fields: dict[str, str | None]) -> Iterator[LogFields]:
+    inherited = dict(_job_context.get() or {})
+    current = {**inherited, **{k: v for k, v in fields.items() if v}}
+    token = _job_context.set(current)
     try:
-        yield
+        yield LogFields(current)
     finally:
         _job_context.reset(token)
+
+
+@contextmanager
+def job_logging(
+    *, job_id: str, platform: str | None = None, scope: str | None = None, command: str | None = None,
+    model: str | None = None,
+) -> Iterator[LogFields]:
+    """Every record logged inside (in this thread or task) carries these fields, the scope
+    hashed. Context variables are per thread, so concurrent jobs on Celery's threads never
+    mix them; a thread the job starts itself starts without them."""
+    with _context(
+        {"job_id": job_id, "platform": platform, "scope": scope, "command": command, "model": model}
+    ) as fields:
+        yield fields
+
+
+@contextmanager
+def event_logging(*, platform: str, event_id: str) -> Iterator[LogFields]:
+    """An adapter's lines while it handles one inbound event (an update, an interaction, an
+    event callback): ``platform`` and the platform's ``event_id``."""
+    with _context({"platform": platform, "event_id": event_id}) as fields:
+        yield fields
+
+
+@contextmanager
+def job_context(*, job_id: str, platform: str | None = None, scope: str | None = None) -> Iterator[None]:
+    """``job_logging`` with the three fields callers have always passed."""
+    with job_logging(job_id=job_id, platform=platform, scope=scope):
+        yield
 
 
 _HANDLER_NAME = "tertulia-json"

@@ -1,4 +1,6 @@
-"""Prometheus metrics: a JobObserver for the runner, a queue-depth collector, the endpoint.
+"""Prometheus metrics: a JobObserver for the runner, queue-depth and model-up collectors, the
+endpoint. ``register_process_metrics`` is everything one process exports; the dashboard and
+alert rules under deploy/ may name only what it registers (tests/unit/test_dashboards.py).
 
 Every long-running process serves its own registry on ``TERTULIA_METRICS_PORT``. The
 Celery worker runs the threads pool, so one worker process is one registry and one port;
@@ -8,14 +10,19 @@ each scraped on its own address.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,15 @@ _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120
 # From job creation to the final text in chat: includes queueing and the whole generation.
 _DELIVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _WAIT_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+# From the model request to its last token: one generation (a map-reduce summary makes several).
+_GENERATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+
+# The generation in progress in this job's context: (kind, model, monotonic start). The runner
+# calls first_token and then tokens for one generation on the job's own thread, so a context
+# variable links the two without the JobObserver port carrying a request id.
+_generation: contextvars.ContextVar[tuple[str, str, float] | None] = contextvars.ContextVar(
+    "tertulia_generation", default=None
+)
 
 # Kombu's Redis transport keeps a queue at priority p > 0 in "<queue>\x06\x16<p>" (its
 # default priority steps); messages without a priority go to "<queue>" itself.
@@ -77,6 +93,13 @@ class PrometheusObserver:
             buckets=_WAIT_BUCKETS,
             registry=registry,
         )
+        self.generation_time = Histogram(
+            "tertulia_generation_seconds",
+            "From the model request to its last streamed token (time to the final text), by command and model",
+            ["kind", "model"],
+            buckets=_GENERATION_BUCKETS,
+            registry=registry,
+        )
         self.delivery_latency = Histogram(
             "tertulia_delivery_latency_seconds",
             "From the job's creation to its final text landing in chat",
@@ -89,10 +112,16 @@ class PrometheusObserver:
         _safely(self.jobs_started.labels(kind=kind, platform=platform).inc)
 
     def first_token(self, *, kind: str, model: str, seconds: float) -> None:
+        _generation.set((kind, model, time.monotonic() - max(0.0, seconds)))
         _safely(lambda: self.time_to_first_token.labels(kind=kind, model=model).observe(max(0.0, seconds)))
 
     def tokens(self, *, kind: str, model: str, prompt_tokens: int, generated_tokens: int) -> None:
+        current = _generation.get()
+        _generation.set(None)
+
         def count() -> None:
+            if current is not None and current[:2] == (kind, model):
+                self.generation_time.labels(kind=kind, model=model).observe(max(0.0, time.monotonic() - current[2]))
             if prompt_tokens > 0:
                 self.prompt_tokens.labels(kind=kind, model=model).inc(prompt_tokens)
             if generated_tokens > 0:
@@ -104,6 +133,7 @@ class PrometheusObserver:
         _safely(self.jobs.labels(kind=kind, platform=platform, outcome=outcome).inc)
 
     def model_error(self, *, model: str, error_type: str) -> None:
+        _generation.set(None)  # that generation ends here, untimed
         _safely(self.model_errors.labels(model=model, error_type=error_type).inc)
 
     def rate_limited(self, *, platform: str, seconds: float) -> None:
@@ -154,6 +184,8 @@ class QueueDepthCollector(Collector):
                 sizes = pipe.execute()
         except redis.RedisError:
             log.debug("queue depth unavailable", exc_info=True)
+            yield waiting  # the families without samples: the names stay known, no value is made up
+            yield unacked
             return
         steps = len(_PRIORITY_STEPS)
         for i, queue in enumerate(self._queues):
@@ -188,6 +220,74 @@ def register_queue_depth(app: Any, *, registry: CollectorRegistry = REGISTRY) ->
     )
     registry.register(collector)
     return collector
+
+
+class ModelUpCollector(Collector):
+    """``tertulia_model_up{model}``: 1 when the model server answers its health check at
+    scrape time, else 0. ``status`` returns {model name: reachable} (cached by the caller:
+    ``ModelClients.reachable`` remembers an answer for a few seconds)."""
+
+    def __init__(self, status: Callable[[], Mapping[str, bool]]) -> None:
+        self._status = status
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "tertulia_model_up", "1 when the model server answers its health check, else 0", labels=["model"]
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        try:
+            status = dict(self._status())
+        except Exception:  # a scrape must not fail because a check did
+            log.debug("model status unavailable", exc_info=True)
+            status = {}
+        for model, up in sorted(status.items()):
+            family.add_metric([model], 1.0 if up else 0.0)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield self._family()
+
+
+def register_process_metrics(
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    celery_app: Any = None,
+    model_status: Callable[[], Mapping[str, bool]] | None = None,
+) -> PrometheusObserver:
+    """Everything one process exports: the job metrics, the process's CPU, memory and
+    file descriptors (prometheus_client's process collector), and, for a worker, queue
+    depth and model reachability. The default registry has the process, platform and GC
+    collectors from import; a fresh registry (tests) gets its own."""
+    observer = default_observer() if registry is REGISTRY else PrometheusObserver(registry=registry)
+    if registry is not REGISTRY:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+    if celery_app is not None:
+        register_queue_depth(celery_app, registry=registry)
+    if model_status is not None:
+        registry.register(ModelUpCollector(model_status))
+    return observer
+
+
+def series_names(registry: CollectorRegistry) -> set[str]:
+    """Every series name a scrape of ``registry`` can show, including families that have
+    no sample yet (a labelled counter before its first job): ``x_total`` and ``x_created``
+    for a counter, ``x_bucket``, ``x_sum``, ``x_count`` for a histogram, and so on."""
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("_sum", "_count", "_created", ""),
+        "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+        "info": ("_info",),
+    }
+    names: set[str] = set()
+    for family in registry.collect():
+        names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
+        names.update(sample.name for sample in family.samples)
+    return names
 
 
 _started: dict[int, Any] = {}

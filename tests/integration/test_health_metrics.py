@@ -279,3 +279,21 @@ def test_a_job_moves_the_worker_metrics(ops_worker: dict[str, Any], services: An
     assert (sample(body, "tertulia_generated_tokens_total", kind="chat", model="tgi") or 0) > 0
     assert (sample(body, "tertulia_delivery_latency_seconds_count", platform="console") or 0) >= 1
     assert sample(body, "tertulia_queue_depth", queue=ops.queue) == 0.0  # taken off the queue
+
+
+def test_the_worker_exports_what_the_dashboard_reads(ops_worker: dict[str, Any], tgi: Any) -> None:
+    """`tertulia worker` registers the model-up gauge and the process collector, besides the
+    job metrics (deploy/grafana and deploy/prometheus read them)."""
+    tgi.reset()
+    url = f"http://127.0.0.1:{ops_worker['ports']['metrics']}/metrics"
+    body = get(url)[1]
+    assert sample(body, "tertulia_model_up", model="tgi") == 1.0
+    assert (sample(body, "process_resident_memory_bytes") or 0) > 10_000_000
+    assert sample(body, "process_cpu_seconds_total") is not None
+    assert "# TYPE tertulia_generation_seconds histogram" in body
+    tgi.set_healthy(False)
+    try:
+        # ModelClients remembers a health answer for a few seconds.
+        assert wait_until(lambda: sample(get(url)[1], "tertulia_model_up", model="tgi") == 0.0, timeout=30)
+    finally:
+        tgi.set_healthy(True)

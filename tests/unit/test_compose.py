@@ -331,3 +331,54 @@ def test_worker_grace_covers_the_soft_shutdown() -> None:
     grace = services()["worker"]["stop_grace_period"]
     assert grace.endswith("s")
     assert int(grace[:-1]) >= Settings.model_fields["soft_shutdown_seconds"].default + 10
+
+
+def test_monitoring_runs_pinned_prometheus_and_grafana_under_its_profile() -> None:
+    all_services = services()
+    for name in ("prometheus", "grafana"):
+        svc = all_services[name]
+        assert svc["profiles"] == ["monitoring"], name
+        tag = svc["image"].rpartition(":")[2]
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin an exact version, not {tag!r}"
+    grafana = all_services["grafana"]
+    assert all(str(port).startswith("127.0.0.1:") for port in grafana["ports"])
+    assert all(volume.endswith(":ro") for volume in grafana["volumes"] if volume.startswith("./"))
+
+
+def test_vllm_is_a_pinned_gpu_profile_matching_its_preset() -> None:
+    vllm = services()["vllm"]
+    assert vllm["profiles"] == ["vllm"]
+    image, _, tag = vllm["image"].rpartition(":")
+    assert image == "vllm/vllm-openai"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), f"pin an exact version, not {tag!r}"
+    devices = vllm["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert vllm["ipc"] == "host" or vllm.get("shm_size")
+    argv = as_argv(vllm["command"])
+    assert argv[argv.index("--model") + 1] == argv[argv.index("--served-model-name") + 1]
+    assert "--max-model-len" in argv
+    assert any("/health" in str(part) for part in vllm["healthcheck"]["test"])
+    # The registry's preset reaches it on the compose network, as .env.example says.
+    from core.models import load_registry
+
+    preset = load_registry(REPO / "config" / "models.toml", env={"TERTULIA_VLLM_URL": "http://vllm:8000/v1"}).get("vllm")
+    assert preset.url == "http://vllm:8000/v1" and preset.flavour.value == "openai"
+    assert "TERTULIA_VLLM_URL=http://vllm:8000/v1" in ENV_EXAMPLE.read_text()
+
+
+def test_the_worker_may_run_without_tgi() -> None:
+    # `--scale tgi=0` (vLLM or a hosted API instead) must not block the worker.
+    tgi = services()["worker"]["depends_on"]["tgi"]
+    assert tgi["condition"] == "service_healthy" and tgi["required"] is False
+
+
+def test_deploy_docs_list_every_service_with_its_pinned_image() -> None:
+    table = {}
+    for line in (REPO / "docs" / "deploy.md").read_text().splitlines():
+        match = re.match(r"\| `([a-z-]+)` \| `([^`]+)` \|", line)
+        if match:
+            table[match.group(1)] = match.group(2)
+    for name, svc in services().items():
+        if "build" in svc:
+            continue  # our image: the table says "this repo's Dockerfile"
+        assert table.get(name) == svc["image"], f"docs/deploy.md: `{name}` should show `{svc['image']}`"

@@ -15,7 +15,15 @@ from bots.discord.config import DiscordConfig
 from bots.slack.config import SlackConfig
 from bots.telegram.config import TelegramConfig
 from core.settings import Settings
-from tertulia.logs import REDACTED, Redactor, configure_logging, job_context
+from tertulia.logs import (
+    REDACTED,
+    Redactor,
+    configure_logging,
+    event_logging,
+    job_context,
+    job_logging,
+    scope_hash,
+)
 
 SLACK_BOT = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_APP = "xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef"
@@ -55,7 +63,7 @@ def test_each_record_is_one_json_object_with_the_job_fields(stream: io.StringIO)
     assert record["msg"] == "job j1 finished"
     assert record["level"] == "INFO"
     assert record["logger"] == "tertulia.worker"
-    assert (record["job_id"], record["platform"], record["scope"]) == ("j1", "slack", "slack:T1:C1:th")
+    assert (record["job_id"], record["platform"], record["scope"]) == ("j1", "slack", scope_hash("slack:T1:C1:th"))
     assert record["tokens"] == 42
     assert record["ts"].endswith("Z")
 
@@ -66,7 +74,7 @@ def test_job_context_tags_every_line_inside_it_and_none_after(stream: io.StringI
         log.warning("inside")
     log.warning("after")
     inside, after = lines(stream)
-    assert (inside["job_id"], inside["platform"], inside["scope"]) == ("j2", "telegram", "telegram:-100:7")
+    assert (inside["job_id"], inside["platform"], inside["scope"]) == ("j2", "telegram", scope_hash("telegram:-100:7"))
     assert "job_id" not in after
 
 
@@ -156,3 +164,58 @@ def test_http_clients_do_not_log_every_request_at_info(stream: io.StringIO) -> N
     httpx2.Client(transport=httpx2.MockTransport(lambda r: httpx2.Response(200))).get("http://model.test/info")
     logging.getLogger("tertulia.runner").info("a job line")
     assert [r["msg"] for r in lines(stream)] == ["a job line"]
+
+
+# --- job_logging, event_logging: the fields set once around the work ----------------------------
+
+
+def test_job_logging_tags_every_line_with_five_fields_and_no_raw_scope(stream: io.StringIO) -> None:
+    scope = "discord:g:111222333:user:444555666"
+    with job_logging(job_id="j5", platform="discord", scope=scope, command="chat") as fields:
+        logging.getLogger("worker.llm.tgi").debug("before the model is chosen")
+        fields.set(model="vllm")
+        logging.getLogger("core.delivery").warning("retrying an edit")
+    first, second = lines(stream)
+    assert {k: first[k] for k in ("job_id", "platform", "command")} == {"job_id": "j5", "platform": "discord",
+                                                                         "command": "chat"}
+    assert "model" not in first and second["model"] == "vllm"
+    assert first["scope"] == second["scope"] == scope_hash(scope) != scope
+    assert "444555666" not in stream.getvalue() and "111222333" not in stream.getvalue()
+
+
+def test_a_scope_hash_is_stable_short_and_idempotent() -> None:
+    digest = scope_hash("slack:T1:C1:1700000000.000100")
+    assert digest == scope_hash("slack:T1:C1:1700000000.000100") != scope_hash("slack:T1:C2:1700000000.000100")
+    assert digest.startswith("s-") and len(digest) == 18
+    assert scope_hash(digest) == digest
+
+
+def test_an_unknown_field_is_refused() -> None:
+    with job_logging(job_id="j6") as fields, pytest.raises(ValueError, match="user"):
+        fields.set(user="U123")
+
+
+def test_event_logging_tags_an_adapters_lines(stream: io.StringIO) -> None:
+    with event_logging(platform="telegram", event_id="update-991"):
+        logging.getLogger("bots.telegram.app").info("update received")
+        with job_logging(job_id="j7", command="translate"):
+            logging.getLogger("core.router").info("job queued")
+    received, queued = lines(stream)
+    assert (received["platform"], received["event_id"]) == ("telegram", "update-991") and "job_id" not in received
+    assert (queued["platform"], queued["event_id"], queued["job_id"]) == ("telegram", "update-991", "j7")
+
+
+def test_library_request_logs_are_quiet_at_info() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    out = io.StringIO()
+    try:
+        configure_logging("INFO", settings=Settings(), stream=out)
+        for name in ("httpx2", "httpcore2", "httpx", "urllib3"):
+            logging.getLogger(name).info('HTTP Request: POST http://tgi/generate_stream "HTTP/1.1 200 OK"')
+        logging.getLogger("httpx2").warning("connection pool is full")
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    (record,) = lines(out)
+    assert record["logger"] == "httpx2" and record["level"] == "WARNING"

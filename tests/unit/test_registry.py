@@ -21,6 +21,8 @@ PRESETS = {
     "falcon-instruct": (Flavour.TGI, "falcon"),
     "bloomz": (Flavour.TGI, "plain"),
     "flan-t5": (Flavour.TGI, "t5"),
+    "tgi-messages": (Flavour.OPENAI, None),
+    "vllm": (Flavour.OPENAI, None),
     "gpt-4": (Flavour.OPENAI, None),
     "gemini": (Flavour.OPENAI, None),
 }
