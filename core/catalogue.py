@@ -262,3 +262,11 @@ _ES.update(
         "store_unreachable": "Redis no responde en {url} ({reason}); ¿está en marcha?",
     }
 )
+
+# An adapter that cannot reach the queue says so rather than dropping the message.
+_EN["temporarily_unavailable"] = (
+    "Sorry, I can't take requests right now (my queue is unreachable). Please try again in a minute."
+)
+_ES["temporarily_unavailable"] = (
+    "Lo siento, ahora mismo no puedo atender peticiones (mi cola no responde). Inténtalo de nuevo en un minuto."
+)

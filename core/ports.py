@@ -270,8 +270,9 @@ class JobLeases(Protocol):
 
 
 class Deduplicator(Protocol):
-    def first_time(self, namespace: str, key: str) -> bool:
-        """True the first time (namespace, key) is seen within the TTL."""
+    def first_time(self, namespace: str, key: str, *, ttl_seconds: int | None = None) -> bool:
+        """True the first time (namespace, key) is seen within the TTL (the store's own
+        unless ``ttl_seconds`` says otherwise)."""
         ...
 
 

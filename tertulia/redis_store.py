@@ -198,8 +198,9 @@ class RedisDeduplicator:
         self._k = keys
         self._ttl = ttl_seconds
 
-    def first_time(self, namespace: str, key: str) -> bool:
-        return bool(self._r.set(self._k.seen(namespace, key), str(time.time()), nx=True, ex=self._ttl))
+    def first_time(self, namespace: str, key: str, *, ttl_seconds: int | None = None) -> bool:
+        ttl = ttl_seconds or self._ttl
+        return bool(self._r.set(self._k.seen(namespace, key), str(time.time()), nx=True, ex=ttl))
 
 
 class RedisKeyValue:

@@ -71,7 +71,7 @@ class Adapter:
             outcome = await asyncio.to_thread(self._router.handle, message, command=command)
         except Exception:
             log.exception("routing failed for interaction %s", interaction.id)
-            outcome = Outcome(reply=catalogue.text("internal_error", message.locale))
+            outcome = Outcome(reply=catalogue.text("temporarily_unavailable", message.locale))
         if outcome.job is not None:
             return  # a worker edits the deferred response
         reply = outcome.reply or help_text(COMMANDS, message.locale)
@@ -86,7 +86,7 @@ class Adapter:
         except Exception:
             log.exception("routing failed for message %s", message.id)
             locale = str(message.guild.preferred_locale.value) if message.guild is not None else None
-            outcome = Outcome(reply=catalogue.text("internal_error", locale))
+            outcome = Outcome(reply=catalogue.text("temporarily_unavailable", locale))
         if outcome is not None and outcome.reply:
             sent = await message.reply(outcome.reply, mention_author=False, allowed_mentions=_NO_MENTIONS)
             if root is not None:  # a reply to this answer continues the same conversation

@@ -23,12 +23,15 @@ from bots.slack.config import UMBRELLA, SlackConfig, get_slack_config
 from bots.slack.http_server import HttpServer
 from bots.slack.manifest import main as print_manifest
 from bots.slack.texts import suggested_prompts
+from core import catalogue
 from core.ports import Deduplicator
-from core.router import Router
+from core.router import Outcome, Router
 
 log = logging.getLogger("tertulia.slack")
 
 LOCALE_TTL = 3600.0  # seconds a user's locale (users.info) is remembered
+COMMAND_REPLAY_SECONDS = 600  # a slash command's trigger_id is remembered this long
+LOCALE_WAIT_SECONDS = 1.0  # of Slack's 3-second ack window, the most a locale lookup may take
 
 
 class SlackAdapter:
@@ -78,10 +81,26 @@ class SlackAdapter:
 
     def _command_listener(self, canonical: str) -> Callable[..., None]:
         def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-            ack()  # first, always: nothing below may delay Slack's 3-second window
-            command = None if canonical == UMBRELLA else canonical
-            parsed = inbound.from_slash_command(body, canonical=command, locale=self._locale(body.get("user_id")))
-            outcome = self._router.handle(parsed.message, command=parsed.command)
+            # Routed before the ack (the router touches Redis only, well inside Slack's 3
+            # seconds), so a command that cannot be queued is told so instead of acked and lost.
+            locale = self._locale_within(body.get("user_id"), LOCALE_WAIT_SECONDS)
+            trigger = str(body.get("trigger_id") or "")
+            try:
+                replayed = trigger and not self._dedupe.first_time(
+                    "slack-command", trigger, ttl_seconds=COMMAND_REPLAY_SECONDS
+                )
+                if replayed:
+                    log.info("dropping a replayed slash command")
+                    ack()  # its job exists already
+                    return
+                command = None if canonical == UMBRELLA else canonical
+                parsed = inbound.from_slash_command(body, canonical=command, locale=locale)
+                outcome = self._router.handle(parsed.message, command=parsed.command)
+            except Exception:
+                log.exception("a slash command could not be routed")
+                ack(text=catalogue.text("temporarily_unavailable", locale), response_type="ephemeral")
+                return
+            ack()
             if outcome.reply:
                 respond(text=outcome.reply, response_type="ephemeral")
 
@@ -98,7 +117,11 @@ class SlackAdapter:
         parsed = inbound.from_event(body, bot_user_id=context.get("bot_user_id"), locale=locale)
         if parsed is None:
             return
-        outcome = self._router.handle(parsed.message, command=parsed.command)
+        try:
+            outcome = self._router.handle(parsed.message, command=parsed.command)
+        except Exception:  # the event is acked already: say so rather than drop it
+            log.exception("an event could not be routed")
+            outcome = Outcome(reply=catalogue.text("temporarily_unavailable", locale))
         if outcome.reply:
             self._client.chat_postMessage(
                 channel=parsed.message.channel, thread_ts=parsed.thread_ts, text=outcome.reply
@@ -122,6 +145,15 @@ class SlackAdapter:
         )
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _locale_within(self, user_id: object, seconds: float) -> str | None:
+        """The user's locale (users.info, cached), waited for at most ``seconds``: the ack
+        path can't wait on Slack's Web API. A slow lookup finishes in the background."""
+        found: list[str | None] = []
+        lookup = threading.Thread(target=lambda: found.append(self._locale(user_id)), daemon=True)
+        lookup.start()
+        lookup.join(seconds)
+        return found[0] if found else None
 
     def _locale(self, user_id: object) -> str | None:
         """The user's Slack locale (users.info include_locale), cached; None on failure."""

@@ -82,7 +82,12 @@ class TelegramAdapter:
         if inbound is None:
             return
         # Telegram redelivers an update when a webhook answer was slow or a poller restarts.
-        first = await asyncio.to_thread(self._dedupe.first_time, "telegram-update", str(update.update_id))
+        try:
+            first = await asyncio.to_thread(self._dedupe.first_time, "telegram-update", str(update.update_id))
+        except Exception:  # the store is down: say so (Telegram won't redeliver an update we took)
+            log.exception("an update could not be checked for a replay")
+            await self._say(context, inbound, catalogue.text("temporarily_unavailable", inbound.message.locale))
+            return
         if not first:
             log.info("duplicate update dropped", extra={"update_id": update.update_id})
             return
@@ -92,7 +97,12 @@ class TelegramAdapter:
                                   limit=human_size(CLOUD_DOWNLOAD_LIMIT))
             await self._say(context, inbound, text)
             return
-        outcome = await asyncio.to_thread(self._router.handle, inbound.message, command=inbound.command)
+        try:
+            outcome = await asyncio.to_thread(self._router.handle, inbound.message, command=inbound.command)
+        except Exception:  # said, not dropped: Telegram won't redeliver an update we took
+            log.exception("an update could not be routed")
+            await self._say(context, inbound, catalogue.text("temporarily_unavailable", inbound.message.locale))
+            return
         if outcome.reply is not None:
             await self._say(context, inbound, outcome.reply)
         elif outcome.job is not None:

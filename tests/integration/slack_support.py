@@ -95,10 +95,11 @@ class SlackHttp:
             return err.code, err.read(), time.monotonic() - started
 
     def command(self, name: str, text: str, *, user: str = "U1", channel: str = "C1", response_url: str,
-                **kw: Any) -> tuple[int, bytes, float]:
+                trigger_id: str | None = None, **kw: Any) -> tuple[int, bytes, float]:
         form = {"token": "legacy", "team_id": TEAM_ID, "team_domain": "test", "channel_id": channel,
                 "channel_name": "general", "user_id": user, "user_name": "ana", "command": name, "text": text,
-                "api_app_id": "A0TEST", "response_url": response_url, "trigger_id": f"tr-{time.time_ns()}"}
+                "api_app_id": "A0TEST", "response_url": response_url,
+                "trigger_id": trigger_id or f"tr-{time.time_ns()}"}
         return self.post(urlencode(form), content_type="application/x-www-form-urlencoded", **kw)
 
     def event(self, event: dict[str, Any], *, event_id: str | None = None, **kw: Any) -> tuple[int, bytes, float]:

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from bots.slack.address import SlackAddress
+from core import catalogue
 from fakes.slack_api import FakeSlackAPI
+from fakes.waiting import free_port
 from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
@@ -69,6 +71,38 @@ def test_a_replayed_event_is_acknowledged_and_dropped(slack_http: SlackHttp, dra
     time.sleep(0.5)
     (job,) = new_jobs(slack_http.services, before)
     assert job.args == {"text": "what is entropy?"} and job.message.thread == "1.3"
+
+
+def test_a_replayed_slash_command_makes_one_job(slack_http: SlackHttp, slack_api: FakeSlackAPI, drain: Any) -> None:
+    # A validly signed command sent again (a retry, a replay) carries the same trigger_id.
+    before = job_ids(slack_http.services)
+    url = slack_api.response_url_for("replay")
+    for _ in range(3):
+        status, _, _ = slack_http.command("/essay", "Tides", response_url=url, trigger_id="tr-replayed-1")
+        assert status == 200
+    wait_until(lambda: job_ids(slack_http.services) - before)
+    time.sleep(0.5)
+    (job,) = new_jobs(slack_http.services, before)
+    assert job.args == {"title": "Tides"}
+
+
+def test_with_redis_down_a_command_is_told_so_not_dropped(slack_api: FakeSlackAPI, slack_config: Any,
+                                                         settings: Any) -> None:
+    from bots.slack.app import SlackAdapter
+    from bots.slack.http_server import HttpServer
+    from tertulia.bootstrap import build_router, build_services
+
+    dead = build_services(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/13"}))
+    adapter = SlackAdapter(router=build_router(dead), dedupe=dead.dedupe, config=slack_config)
+    server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        down = SlackHttp(adapter=adapter, server=server, services=dead)
+        status, body, seconds = down.command("/essay", "Tides", response_url=slack_api.response_url_for("down"))
+    finally:
+        server.stop()
+    assert status == 200 and seconds < 3.0
+    assert json.loads(body)["text"] == catalogue.text("temporarily_unavailable")
 
 
 def test_a_command_is_acked_at_once_and_enqueues_a_job(slack_http: SlackHttp, slack_api: FakeSlackAPI,
