@@ -18,15 +18,13 @@ The worker wraps each job once (worker/tasks.py owns that call):
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
 import logging
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import IO, Any
 
 from pydantic import SecretStr
@@ -35,9 +33,11 @@ from pydantic_settings import BaseSettings
 from bots.discord.config import DiscordConfig
 from bots.slack.config import SlackConfig
 from bots.telegram.config import TelegramConfig
+from core.logfields import CONTEXT_FIELDS, LogFields, current_fields, event_logging, job_logging
 from core.settings import Settings, get_settings
 
-CONTEXT_FIELDS = ("job_id", "platform", "scope", "command", "model", "event_id")
+__all__ = ["CONTEXT_FIELDS", "LogFields", "configure_logging", "event_logging", "job_logging", "scope_hash"]
+
 REDACTED = "[REDACTED]"
 
 # Token shapes that must never reach a log even when they are not our own settings (a
@@ -52,10 +52,6 @@ _PATTERNS = (
     re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{8,}"),  # Authorization: Bearer <x>
     re.compile(r"(?i)(?<=bot )[A-Za-z0-9._-]{40,}"),  # Authorization: Bot <discord token>
     re.compile(r"(?<=://)[^/\s:@]*:(?!\*+@)[^/\s@]+(?=@)"),  # user:password@ in URLs (redis://:pw@host)
-)
-
-_job_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
-    "tertulia_job_context", default=None
 )
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -127,7 +123,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        context = _job_context.get() or {}
+        context = current_fields.get() or {}
         for key in CONTEXT_FIELDS:
             value = getattr(record, key, None) or context.get(key)
             if value:
@@ -153,60 +149,6 @@ def scope_hash(scope: str) -> str:
     if _SCOPE_HASHED.match(scope):
         return scope
     return "s-" + hashlib.sha256(scope.encode()).hexdigest()[:16]
-
-
-class LogFields:
-    """The fields of the enclosing ``job_logging``/``event_logging``; ``set`` adds the ones
-    known only later (the model, once the job has chosen it)."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        self._fields = fields
-
-    def set(self, **fields: str | None) -> None:
-        unknown = set(fields) - set(CONTEXT_FIELDS)
-        if unknown:
-            raise ValueError(f"not a log context field: {sorted(unknown)}")
-        self._fields.update({k: v for k, v in fields.items() if v})
-
-
-@contextmanager
-def _context(fields: dict[str, str | None]) -> Iterator[LogFields]:
-    inherited = dict(_job_context.get() or {})
-    current = {**inherited, **{k: v for k, v in fields.items() if v}}
-    token = _job_context.set(current)
-    try:
-        yield LogFields(current)
-    finally:
-        _job_context.reset(token)
-
-
-@contextmanager
-def job_logging(
-    *, job_id: str, platform: str | None = None, scope: str | None = None, command: str | None = None,
-    model: str | None = None,
-) -> Iterator[LogFields]:
-    """Every record logged inside (in this thread or task) carries these fields, the scope
-    hashed. Context variables are per thread, so concurrent jobs on Celery's threads never
-    mix them; a thread the job starts itself starts without them."""
-    with _context(
-        {"job_id": job_id, "platform": platform, "scope": scope, "command": command, "model": model}
-    ) as fields:
-        yield fields
-
-
-@contextmanager
-def event_logging(*, platform: str, event_id: str) -> Iterator[LogFields]:
-    """An adapter's lines while it handles one inbound event (an update, an interaction, an
-    event callback): ``platform`` and the platform's ``event_id``."""
-    with _context({"platform": platform, "event_id": event_id}) as fields:
-        yield fields
-
-
-@contextmanager
-def job_context(*, job_id: str, platform: str | None = None, scope: str | None = None) -> Iterator[None]:
-    """``job_logging`` with the three fields callers have always passed."""
-    with job_logging(job_id=job_id, platform=platform, scope=scope):
-        yield
 
 
 _HANDLER_NAME = "tertulia-json"

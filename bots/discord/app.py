@@ -27,6 +27,7 @@ from bots.discord.localization import CommandTranslator
 from core import catalogue
 from core.actions import help_text
 from core.commands import Command, command_from
+from core.logfields import event_logging
 from core.messages import Attachment, InboundMessage
 from core.ports import Deduplicator
 from core.router import Outcome, Router
@@ -53,6 +54,17 @@ class Adapter:
         attachments: tuple[Attachment, ...] = (),
         context: str | None = None,
     ) -> None:
+        with event_logging(platform="discord", event_id=str(interaction.id)):
+            await self._run(interaction, command, attachments=attachments, context=context)
+
+    async def _run(
+        self,
+        interaction: discord.Interaction,
+        command: Command,
+        *,
+        attachments: tuple[Attachment, ...],
+        context: str | None,
+    ) -> None:
         # First, before any Redis or model work: Discord drops an interaction that is not
         # acknowledged within 3 seconds.
         try:
@@ -78,6 +90,10 @@ class Adapter:
         await interaction.edit_original_response(content=reply, allowed_mentions=_NO_MENTIONS)
 
     async def on_message(self, message: discord.Message, *, bot_id: int) -> None:
+        with event_logging(platform="discord", event_id=str(message.id)):
+            await self._on_message(message, bot_id=bot_id)
+
+    async def _on_message(self, message: discord.Message, *, bot_id: int) -> None:
         if not is_from_person(message) or not is_addressed(message, bot_id=bot_id):
             return
         root: str | None = None

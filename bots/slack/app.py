@@ -24,6 +24,7 @@ from bots.slack.http_server import HttpServer
 from bots.slack.manifest import main as print_manifest
 from bots.slack.texts import suggested_prompts
 from core import catalogue
+from core.logfields import event_logging
 from core.ports import Deduplicator
 from core.router import Outcome, Router
 
@@ -81,6 +82,10 @@ class SlackAdapter:
 
     def _command_listener(self, canonical: str) -> Callable[..., None]:
         def on_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            with event_logging(platform=inbound.PLATFORM, event_id=str(body.get("trigger_id") or "")):
+                command_routed(ack, body, respond)
+
+        def command_routed(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             # Routed before the ack (the router touches Redis only, well inside Slack's 3
             # seconds), so a command that cannot be queued is told so instead of acked and lost.
             locale = self._locale_within(body.get("user_id"), LOCALE_WAIT_SECONDS)
@@ -107,6 +112,10 @@ class SlackAdapter:
         return on_command
 
     def _on_event(self, body: dict[str, Any], context: dict[str, Any]) -> None:
+        with event_logging(platform=inbound.PLATFORM, event_id=str(body.get("event_id") or "")):
+            self._handle_event(body, context)
+
+    def _handle_event(self, body: dict[str, Any], context: dict[str, Any]) -> None:
         # bolt has acked the event already (process_before_response=False).
         event = body.get("event") or {}
         if event.get("type") == "app_mention" and inbound.is_dm_channel(str(event.get("channel") or "")):

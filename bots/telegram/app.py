@@ -29,6 +29,7 @@ from bots.telegram.delivery import CLOUD_DOWNLOAD_LIMIT
 from bots.telegram.inbound import Inbound, to_inbound
 from core import catalogue
 from core.attachments import human_size
+from core.logfields import event_logging
 from core.ports import Deduplicator
 from core.router import Router
 from core.table import COMMANDS
@@ -74,6 +75,10 @@ class TelegramAdapter:
         await publish_commands(application)
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        with event_logging(platform="telegram", event_id=str(update.update_id)):
+            await self._on_update(update, context)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if message is None or self._router is None:
             return

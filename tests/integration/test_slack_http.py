@@ -180,3 +180,25 @@ def test_tertulia_slack_serves_http_mode_and_stops_cleanly(stack_env: dict[str, 
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=15)
     assert code == 0, proc.stdout.read().decode() if proc.stdout else ""
+
+
+def test_an_adapters_lines_carry_the_platform_and_the_event_id(slack_http: SlackHttp, drain: Any) -> None:
+    import io
+    import logging
+
+    from tertulia.logs import configure_logging
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    out = io.StringIO()
+    configure_logging("INFO", settings=slack_http.services.settings, stream=out)
+    try:
+        before = job_ids(slack_http.services)
+        assert slack_http.event(mention("what is a tide?", ts="9.1"), event_id="EvLogged1")[0] == 200
+        wait_until(lambda: job_ids(slack_http.services) - before)
+        wait_until(lambda: "job queued" in out.getvalue())
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    (queued,) = [json.loads(line) for line in out.getvalue().splitlines() if '"job queued"' in line]
+    assert (queued["platform"], queued["event_id"]) == ("slack", "EvLogged1")

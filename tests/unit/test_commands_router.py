@@ -157,3 +157,10 @@ def test_scopes() -> None:
     assert scope_key(msg("x", thread="t")) != scope_key(msg("x", thread="u"))
     assert scope_key(msg("x", is_dm=True, channel="D1")) == scope_key(msg("x", is_dm=True, channel="D2"))
     assert scope_key(msg("x", is_dm=True, user="a")) != scope_key(msg("x", is_dm=True, user="b"))
+
+
+def test_a_bare_slash_gets_the_help_when_addressed_and_nothing_in_a_group() -> None:
+    router = make_router(MemoryJobs())
+    answered = router.handle(msg("/", addressed=True))
+    assert answered.reply is not None and "/essay <title>" in answered.reply
+    assert router.handle(msg("/")).ignored  # group chatter that is not for us

@@ -20,7 +20,6 @@ from tertulia.logs import (
     Redactor,
     configure_logging,
     event_logging,
-    job_context,
     job_logging,
     scope_hash,
 )
@@ -70,7 +69,7 @@ def test_each_record_is_one_json_object_with_the_job_fields(stream: io.StringIO)
 
 def test_job_context_tags_every_line_inside_it_and_none_after(stream: io.StringIO) -> None:
     log = logging.getLogger("some.library")
-    with job_context(job_id="j2", platform="telegram", scope="telegram:-100:7"):
+    with job_logging(job_id="j2", platform="telegram", scope="telegram:-100:7"):
         log.warning("inside")
     log.warning("after")
     inside, after = lines(stream)
@@ -79,7 +78,7 @@ def test_job_context_tags_every_line_inside_it_and_none_after(stream: io.StringI
 
 
 def test_job_context_with_only_the_job_id(stream: io.StringIO) -> None:
-    with job_context(job_id="j4"):
+    with job_logging(job_id="j4"):
         logging.getLogger("tertulia.worker").info("loading")
     (record,) = lines(stream)
     assert record["job_id"] == "j4" and "platform" not in record and "scope" not in record
@@ -87,7 +86,7 @@ def test_job_context_with_only_the_job_id(stream: io.StringIO) -> None:
 
 def test_job_context_belongs_to_its_thread(stream: io.StringIO) -> None:
     log = logging.getLogger("tertulia.worker")
-    with job_context(job_id="j3", platform="discord", scope="discord:g:c"):
+    with job_logging(job_id="j3", platform="discord", scope="discord:g:c"):
         other = threading.Thread(target=lambda: log.info("other thread"))
         other.start()
         other.join()
