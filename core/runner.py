@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from core import catalogue
+from core.accounting import Accounting, Meter
 from core.delivery import StreamingReply
 from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job
@@ -48,6 +49,7 @@ class JobRunner:
         max_document_chars: int,
         max_attachment_bytes: int,
         observer: JobObserver | None = None,
+        accounting: Accounting | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -58,6 +60,7 @@ class JobRunner:
         self._budget = budget
         self._limits = ReadLimits(max_document_chars=max_document_chars, max_attachment_bytes=max_attachment_bytes)
         self._observer: JobObserver = observer or NullObserver()
+        self._accounting = accounting
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -72,10 +75,11 @@ class JobRunner:
             self._observer.job_started(kind=job.kind, platform=job.message.platform)
             reply.start()
         outcome = "error"
+        meter = Meter(self._observer)
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome = self._answer(job, reply)
+                answer, outcome = self._answer(job, reply, meter)
                 self._jobs.save_answer(job.id, answer)
             else:
                 outcome = "ok"
@@ -92,6 +96,8 @@ class JobRunner:
             log.exception("job failed", extra={"job_id": job.id, "platform": job.message.platform})
             reply.finish(catalogue.text("internal_error", job.message.locale))
         finally:
+            if self._accounting is not None:
+                self._accounting.settle(job, meter, model_of=self.model_for, final=outcome != "retry")
             if outcome != "retry":
                 self._close(job, reply, outcome)
 
@@ -104,9 +110,11 @@ class JobRunner:
         try:
             reply.finish(catalogue.text("model_busy", job.message.locale, attempts=attempts))
         finally:
+            if self._accounting is not None:
+                self._accounting.settle(job, None, model_of=self.model_for, final=True)
             self._close(job, reply, "model_busy")
 
-    def _answer(self, job: Job, reply: StreamingReply) -> tuple[str, str]:
+    def _answer(self, job: Job, reply: StreamingReply, observer: JobObserver) -> tuple[str, str]:
         """(the text to land, the outcome for metrics). Input and rejection errors become
         the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
@@ -124,7 +132,8 @@ class JobRunner:
             context=self._context,
             models=self._models,
             limits=self._limits,
-            observer=self._observer,
+            observer=observer,
+            persona=self._accounting.persona(job) if self._accounting is not None else None,
         )
         try:
             return spec.recipe.answer(work), "ok"

@@ -52,8 +52,10 @@ class JobWork:
         models: ModelDirectory,
         limits: ReadLimits,
         observer: JobObserver,
+        persona: str | None = None,
     ) -> None:
         self.job = job
+        self._persona = persona
         self._spec = spec
         self.model = model
         self._client = client
@@ -101,6 +103,13 @@ class JobWork:
         return self._client.count_tokens(self._client.render(messages))
 
     def converse(self, *, system: str, text: str, sampling: Sampling) -> str:
+        if self._persona:
+            # The scope's persona joins the command's system text while the two, with the
+            # user's turn, fit the prompt budget; otherwise the command's text alone.
+            with_persona = f"{system}\n\n{self._persona}"
+            alone = (ChatTurn(role="system", content=with_persona), ChatTurn(role="user", content=text))
+            if self.count(alone) <= self.input_budget(sampling):
+                system = with_persona
         return converse(
             context=self._context,
             scope=self.job.scope,
@@ -186,5 +195,7 @@ class JobWork:
             status = "model_reachable" if reachable.get(name) else "model_unreachable"
             mark = "*" if name == self.model else " "
             description = self._models.describe(name)
+            if self._models.is_hosted(name):
+                description = f"{description} ({catalogue.text('model_hosted', self.locale)})".strip()
             lines.append(f"{mark} `{name}` ({catalogue.text(status, self.locale)}) {description}".rstrip())
         return "\n".join(lines)

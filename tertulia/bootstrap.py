@@ -21,12 +21,16 @@ import redis
 from bots.discord.address import DiscordAddress
 from bots.slack.address import SlackAddress
 from bots.telegram.address import TelegramAddress
+from core.accounting import Accounting
+from core.guard import Gate
 from core.messages import NoAddress, ReplyAddress
 from core.models import Registry, load_registry
 from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, PlatformResources
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
+from tertulia.policy_file import PolicyFile
+from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageLedger
 from tertulia.redis_store import (
     RedisContextStore,
     RedisDeduplicator,
@@ -71,6 +75,10 @@ class Services:
     dedupe: RedisDeduplicator
     events: RedisEventLog
     registry: Registry
+    policy: PolicyFile
+    admission: RedisAdmission
+    usage: RedisUsageLedger
+    personas: RedisPersonaStore
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
     _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -110,6 +118,7 @@ def build_services(settings: Settings | None = None) -> Services:
     )
     client = redis.Redis(connection_pool=pool)
     keys = RedisKeys(settings.key_prefix)
+    registry = load_registry(settings.models_file, default_override=settings.default_model)
     return Services(
         settings=settings,
         redis=client,
@@ -120,7 +129,11 @@ def build_services(settings: Settings | None = None) -> Services:
         budget=RedisRateBudget(client, keys),
         dedupe=RedisDeduplicator(client, keys),
         events=RedisEventLog(client, keys),
-        registry=load_registry(settings.models_file, default_override=settings.default_model),
+        registry=registry,
+        policy=PolicyFile(settings.policy_file, known_models=registry.names()),
+        admission=RedisAdmission(client, keys),
+        usage=RedisUsageLedger(client, keys),
+        personas=RedisPersonaStore(client, keys),
     )
 
 
@@ -141,6 +154,14 @@ def build_router(services: Services, *, bot_username: str | None = None) -> Rout
         max_input_chars=services.settings.max_input_chars,
         max_attachment_bytes=services.settings.max_attachment_bytes,
         bot_username=bot_username,
+        gate=Gate(
+            policy=services.policy,
+            admission=services.admission,
+            usage=services.usage,
+            personas=services.personas,
+            once=services.dedupe,
+            models=services.registry,
+        ),
     )
 
 
@@ -156,4 +177,5 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         max_document_chars=services.settings.max_document_chars,
         max_attachment_bytes=services.settings.max_attachment_bytes,
         observer=observer,
+        accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),
     )
