@@ -153,10 +153,17 @@ class JobWork:
         self._observer.tokens(
             kind=kind,
             model=self.model,
-            prompt_tokens=usage.prompt_tokens or 0,
+            prompt_tokens=usage.prompt_tokens if usage.prompt_tokens is not None else self._estimate(request),
             generated_tokens=usage.generated_tokens or count,
         )
         return text
+
+    def _estimate(self, request: GenerationRequest) -> int:
+        """The prompt's tokens where the server reported none (usage and budgets still count)."""
+        try:
+            return self.count(request.messages)
+        except Exception:  # counting must never cost the answer
+            return 0
 
     # --- documents -----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ arrive with their role ids (the allowlist reads them; see test_policy.py for its
 from __future__ import annotations
 
 # ruff: noqa: F811  (pytest fixtures imported from slack_support are redefined as arguments)
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from bots.slack.http_server import HttpServer
 from core import actions, catalogue
 from core.table import COMMANDS
 from fakes.discord_model import APPLICATION_ID, CHANNEL_ID
-from fakes.discord_payloads import bot_mention
+from fakes.discord_payloads import bot_mention, option
 from fakes.slack_api import TEAM_ID, FakeSlackAPI
 from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
@@ -131,16 +132,22 @@ def test_discord_outsiders_through_the_running_bot_after_a_policy_reload(
         time.sleep(1.2)  # past the bot's once-a-second look at the file
         jobs_before = job_ids(_Session(redis_client, settings))
         stack.say(bot_mention("essay Tides"), user=BRUNO, mentions_bot=True)
+        command = stack.command("essay", [option("title", "Tides")], user=BRUNO)
         dm_channel = "1400000000000000077"
-        first = stack.say("hola", user=BRUNO, channel_id=dm_channel, guild_id=None)
+        stack.say("hola", user=BRUNO, channel_id=dm_channel, guild_id=None)
         stack.say("otra vez", user=BRUNO, channel_id=dm_channel, guild_id=None)
         answered = stack.say(bot_mention("help"), user=ANA, mentions_bot=True)
         stack.reply_to(answered)
-        stack.reply_to(first, catalogue.text("policy_outsider", None))
+        # One of Bruno's two DMs gets the answer (whichever the adapter's threads route first).
+        wait_until(lambda: catalogue.text("policy_outsider", None) in stack.rest.channel_texts(dm_channel), timeout=20)
         time.sleep(SETTLE)
         assert len(stack.rest.channel_texts(dm_channel)) == 3  # Bruno's two, and one answer
         bot_posts = [m for m in stack.rest.channel_messages(CHANNEL_ID) if m["author"]["id"] == APPLICATION_ID]
         assert [(m.get("message_reference") or {}).get("message_id") for m in bot_posts] == [answered["id"]]
+        # The slash command was deferred at once (Discord's 3 s), then its "thinking" deleted.
+        wait_until(lambda: stack.rest.calls_to("DELETE", re.escape(command["token"]) + "/messages/@original$"),
+                   timeout=10)  # fmt: skip
+        assert not "".join(stack.rest.answer_of(command["token"]))
         session = _Session(redis_client, settings)
         assert [job.message.user for job in new_jobs(session, jobs_before)] == [ANA["id"]]  # Ana's chat only
     finally:
