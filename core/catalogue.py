@@ -270,3 +270,83 @@ _EN["temporarily_unavailable"] = (
 _ES["temporarily_unavailable"] = (
     "Lo siento, ahora mismo no puedo atender peticiones (mi cola no responde). Inténtalo de nuevo en un minuto."
 )
+
+# The policy (issue 13): allowlists, admins, limits, usage, personas, hosted models.
+_EN.update(
+    {
+        "command.persona": "Show or set this channel's persona (its system text)",
+        "help.persona": "/persona [text | reset] - this channel's persona (admins set it)",
+        "command.usage": "Your usage today and this month, and what remains",
+        "help.usage": "/usage - your usage today and this month",
+        "option.persona.text": "The persona's text, or reset",
+        "usage.persona": "Usage: /persona, /persona <text> or /persona reset",
+        "usage.usage": "Usage: /usage",
+        "policy_outsider": "Sorry, this bot isn't open to you here. Ask an admin of this workspace to add you.",
+        "policy_admin_only": "Only an admin can do that here.",
+        "policy_off": "There is no policy in this deployment, so nothing is counted or set here.",
+        "model_forbidden": "The model '{model}' isn't allowed here. Ask an admin for another one.",
+        "model_hosted": "hosted API: messages leave this deployment",
+        "limit_rate": "Too many requests: the limit is {limit} a minute. You can go on in {wait}.",
+        "limit_user_tokens": "You've used your {limit} tokens for today. Your budget resets in {wait} (00:00 UTC).",
+        "limit_place_tokens": (
+            "This place has used its {limit} tokens for today. The budget resets in {wait} (00:00 UTC)."
+        ),
+        "limit_concurrent": "You already have {limit} requests running. You can go on {wait}.",
+        "wait_unknown": "when one of them finishes",
+        "usage_today": "Today: {requests} requests, {input} tokens in, {output} tokens out.",
+        "usage_month": "This month: {requests} requests, {input} tokens in, {output} tokens out.",
+        "usage_left": "Left today: {left} of {limit} tokens.",
+        "usage_place_left": "Left today here: {left} of {limit} tokens.",
+        "usage_place_today": "Here today (everyone): {requests} requests, {input} tokens in, {output} tokens out.",
+        "usage_place_month": "Here this month (everyone): {requests} requests, {input} tokens in, {output} tokens out.",
+        "usage_top": "Top users this month: {users}",
+        "persona_none": "This channel has no persona: I use my usual instructions.",
+        "persona_current": "This channel's persona:\n{persona}",
+        "persona_set": "Done: /chat and mentions here now use this persona.",
+        "persona_cleared": "Done: this channel's persona is cleared.",
+        "persona_too_long": "That persona is too long: the limit is {limit} characters (yours has {length}).",
+    }
+)
+_ES.update(
+    {
+        "command.persona": "Ver o fijar la personalidad de este canal (su texto de sistema)",
+        "help.persona": "/persona [texto | reset] - la personalidad de este canal (la fijan los administradores)",
+        "command.usage": "Tu consumo de hoy y de este mes, y lo que te queda",
+        "help.usage": "/usage - tu consumo de hoy y de este mes",
+        "option.persona.text": "El texto de la personalidad, o reset",
+        "usage.persona": "Uso: /persona, /persona <texto> o /persona reset",
+        "usage.usage": "Uso: /usage",
+        "policy_outsider": (
+            "Lo siento, este bot no está abierto para ti aquí. Pide a un administrador de este espacio que te añada."
+        ),
+        "policy_admin_only": "Solo un administrador puede hacer eso aquí.",
+        "policy_off": "Este despliegue no tiene política, así que aquí no se cuenta ni se fija nada.",
+        "model_forbidden": "El modelo '{model}' no está permitido aquí. Pide otro a un administrador.",
+        "model_hosted": "API alojada: los mensajes salen de este despliegue",
+        "limit_rate": "Demasiadas peticiones: el límite es de {limit} por minuto. Puedes seguir en {wait}.",
+        "limit_user_tokens": (
+            "Has usado tus {limit} tokens de hoy. Tu presupuesto se renueva en {wait} (a las 00:00 UTC)."
+        ),
+        "limit_place_tokens": (
+            "Este espacio ha usado sus {limit} tokens de hoy. El presupuesto se renueva en {wait} (a las 00:00 UTC)."
+        ),
+        "limit_concurrent": "Ya tienes {limit} peticiones en curso. Puedes seguir {wait}.",
+        "wait_unknown": "cuando termine alguna",
+        "usage_today": "Hoy: {requests} peticiones, {input} tokens de entrada, {output} de salida.",
+        "usage_month": "Este mes: {requests} peticiones, {input} tokens de entrada, {output} de salida.",
+        "usage_left": "Te quedan hoy: {left} de {limit} tokens.",
+        "usage_place_left": "Quedan hoy aquí: {left} de {limit} tokens.",
+        "usage_place_today": "Aquí hoy (todos): {requests} peticiones, {input} tokens de entrada, {output} de salida.",
+        "usage_place_month": (
+            "Aquí este mes (todos): {requests} peticiones, {input} tokens de entrada, {output} de salida."
+        ),
+        "usage_top": "Quienes más usan este mes: {users}",
+        "persona_none": "Este canal no tiene personalidad: uso mis instrucciones habituales.",
+        "persona_current": "La personalidad de este canal:\n{persona}",
+        "persona_set": "Hecho: /chat y las menciones aquí usan ahora esta personalidad.",
+        "persona_cleared": "Hecho: la personalidad de este canal se ha borrado.",
+        "persona_too_long": (
+            "Esa personalidad es demasiado larga: el límite es de {limit} caracteres (la tuya tiene {length})."
+        ),
+    }
+)

@@ -90,11 +90,14 @@ class InboundMessage:
     # "thread" (the thread it is in), "reply" (the message it replies to), "channel".
     context: str | None = None
     address: ReplyAddress = field(default_factory=NoAddress)
+    # The sender's roles where the platform has them (Discord role ids), for the allowlists.
+    roles: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["attachments"] = [a.to_json() for a in self.attachments]
         data["address"] = self.address.to_json()
+        data["roles"] = list(self.roles)
         return data
 
     @classmethod
@@ -102,5 +105,6 @@ class InboundMessage:
         fields = dict(data)
         fields["attachments"] = tuple(Attachment.from_json(a) for a in data.get("attachments", []))
         fields["address"] = addresses.decode(str(data["platform"]), dict(data.get("address") or {}))
+        fields["roles"] = tuple(data.get("roles") or ())
         return cls(**fields)
 

@@ -16,6 +16,9 @@ from typing import Any
 
 from core.prompts import prompt_format, stop_sequences
 
+# Hosts of the well-known hosted model APIs; any other endpoint can say `hosted = true`.
+_HOSTED_APIS = ("openai.com", "googleapis.com", "anthropic.com", "azure.com", "mistral.ai", "groq.com")
+
 _VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}")
 
 
@@ -39,12 +42,21 @@ class ModelSpec:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     description: str = ""
+    # A hosted API (OpenAI, Gemini...): messages leave the deployment. None: judged by the URL.
+    hosted: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.stop and self.flavour is Flavour.TGI:
             # A raw prompt needs its family's turn markers as stops; a chat API applies its own.
             object.__setattr__(self, "stop", stop_sequences(self.prompt_format))
+
+    @property
+    def is_hosted(self) -> bool:
+        if self.hosted is not None:
+            return self.hosted
+        host = re.sub(r"^\w+://", "", self.url).split("/")[0].split(":")[0].lower()
+        return any(host == h or host.endswith("." + h) for h in _HOSTED_APIS)
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -65,6 +77,10 @@ class Registry:
 
     def get(self, name: str) -> ModelSpec:
         return self.models[name]
+
+    def is_hosted(self, name: str) -> bool:
+        spec = self.models.get(name)
+        return spec is not None and spec.is_hosted
 
 
 def expand(value: str, env: dict[str, str] | None = None) -> str:
@@ -104,6 +120,8 @@ def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
         fields.pop("api_key_env", None)
     if "prompt_format" in fields:
         prompt_format(fields["prompt_format"])  # fail at load time on an unknown name, not mid-job
+    if "hosted" in fields:
+        fields["hosted"] = fields["hosted"] if isinstance(fields["hosted"], bool) else fields["hosted"] == "true"
     if "stop" in fields:
         fields["stop"] = tuple(fields["stop"])
     fields["extra"] = {k: v for k, v in raw.items() if k not in ModelSpec.__dataclass_fields__}

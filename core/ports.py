@@ -104,6 +104,10 @@ class ModelDirectory(Protocol):
 
     def describe(self, name: str) -> str: ...
 
+    def is_hosted(self, name: str) -> bool:
+        """A hosted API: messages sent to it leave the deployment."""
+        ...
+
     def reachability(self) -> dict[str, bool]:
         """Which models answer now, checked together."""
         ...

@@ -16,6 +16,7 @@ from core.actions import help_text
 from core.attachments import check_attachment
 from core.commands import Command, check_args, command_from, parse_line
 from core.errors import InputError
+from core.guard import Gate
 from core.jobs import Job
 from core.messages import InboundMessage
 from core.ports import ContextStore, JobQueue, JobStore, ModelChoiceStore
@@ -51,6 +52,7 @@ class Router:
         max_input_chars: int,
         max_attachment_bytes: int,
         bot_username: str | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._jobs = jobs
         self._queue = queue
@@ -60,6 +62,7 @@ class Router:
         self._max_input_chars = max_input_chars
         self._max_attachment_bytes = max_attachment_bytes
         self._bot_username = bot_username
+        self._gate = gate  # None: no policy (everyone admin, no limits)
 
     def handle(self, message: InboundMessage, *, command: Command | None = None) -> Outcome:
         """``command``: what the platform already typed (an option list, a slash command's
@@ -84,6 +87,22 @@ class Router:
     def choose_model(self, scope: str, name: str) -> None:
         self._choices.set(scope, name)
 
+    def model_permitted(self, message: InboundMessage, name: str) -> bool:
+        return self._gate is None or self._gate.model_permitted(message, name)
+
+    def persona(self, message: InboundMessage) -> str | None:
+        return self._gate.persona(message) if self._gate is not None else None
+
+    def set_persona(self, message: InboundMessage, text: str | None) -> None:
+        if self._gate is None:
+            raise InputError("policy_off")
+        self._gate.set_persona(message, text)
+
+    def usage_text(self, message: InboundMessage) -> str:
+        if self._gate is None:
+            raise InputError("policy_off")
+        return self._gate.usage_text(message)
+
     # --- routing -------------------------------------------------------------------------
 
     def _command_in(self, message: InboundMessage) -> Command | None:
@@ -100,6 +119,8 @@ class Router:
         return Command(name="chat", args={"text": text})
 
     def _dispatch(self, message: InboundMessage, command: Command) -> Outcome:
+        if self._gate is not None and (outside := self._gate.outsider(message)) is not None:
+            return Outcome(reply=outside.reply)
         spec = find_spec(command.name) if command.known else None
         if spec is None:
             return Outcome(reply=help_text(COMMANDS, message.locale))
@@ -107,6 +128,9 @@ class Router:
         if spec.action is not None:
             if args is None:
                 return Outcome(reply=self._usage(spec, message))
+            if self._gate is not None and spec.admin is not None and spec.admin(message, args) \
+                    and not self._gate.is_admin(message):  # fmt: skip
+                return Outcome(reply=self._gate.admin_only(message).reply)
             return Outcome(reply=spec.action(self, message, args))
         if spec.reads_files:
             for attachment in message.attachments:
@@ -140,6 +164,11 @@ class Router:
         if message.attachments and not spec.reads_files:
             message = replace(message, attachments=())  # the worker never fetches what it won't read
         job = Job(kind=spec.name, message=message, scope=scope_key(message), args=args)
+        if self._gate is not None:
+            chosen = self._choices.get(job.scope)
+            refused = self._gate.admit(message, job_id=job.id, kind=job.kind, model=chosen)
+            if refused is not None:
+                return Outcome(reply=refused.reply)
         self._jobs.save(job)
         self._jobs.admit(job)
         self._queue.enqueue(job.id)

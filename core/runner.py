@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from core import catalogue
+from core.accounting import Accounting, Meter
 from core.delivery import StreamingReply
 from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job
@@ -51,6 +52,7 @@ class JobRunner:
         max_attachment_bytes: int,
         observer: JobObserver | None = None,
         logging: JobLogging | None = None,
+        accounting: Accounting | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -63,6 +65,7 @@ class JobRunner:
         self._observer: JobObserver = observer or NullObserver()
         # Every line logged while a job runs carries its id, platform, scope, command, model.
         self._logging: JobLogging = logging or _no_log_context
+        self._accounting = accounting
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -83,10 +86,11 @@ class JobRunner:
             self._observer.job_started(kind=job.kind, platform=job.message.platform)
             reply.start()
         outcome = "error"
+        meter = Meter(self._observer)
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome = self._answer(job, model, reply)
+                answer, outcome = self._answer(job, model, reply, meter)
                 self._jobs.save_answer(job.id, answer)
             else:
                 outcome = "ok"
@@ -103,6 +107,8 @@ class JobRunner:
             log.exception("job failed", extra={"job_id": job.id, "platform": job.message.platform})
             reply.finish(catalogue.text("internal_error", job.message.locale))
         finally:
+            if self._accounting is not None:
+                self._accounting.settle(job, meter, model_of=self.model_for, final=outcome != "retry")
             if outcome != "retry":
                 self._close(job, reply, outcome)
 
@@ -116,9 +122,11 @@ class JobRunner:
             try:
                 reply.finish(catalogue.text("model_busy", job.message.locale, attempts=attempts))
             finally:
+                if self._accounting is not None:
+                    self._accounting.settle(job, None, model_of=self.model_for, final=True)
                 self._close(job, reply, "model_busy")
 
-    def _answer(self, job: Job, model: str, reply: StreamingReply) -> tuple[str, str]:
+    def _answer(self, job: Job, model: str, reply: StreamingReply, observer: JobObserver) -> tuple[str, str]:
         """(the text to land, the outcome for metrics). Input and rejection errors become
         the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
@@ -135,7 +143,8 @@ class JobRunner:
             context=self._context,
             models=self._models,
             limits=self._limits,
-            observer=self._observer,
+            observer=observer,
+            persona=self._accounting.persona(job) if self._accounting is not None else None,
         )
         try:
             return spec.recipe.answer(work), "ok"

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # --- models ---
     models_file: Path = REPO_ROOT / "config" / "models.toml"
     default_model: str | None = None  # overrides the registry's default
+    policy_file: Path = REPO_ROOT / "config" / "policy.toml"  # allowlists, admins, limits (docs/policy.md)
     request_timeout: float = 30.0  # connect; the first token (or token_timeout, if longer)
     token_timeout: float = 20.0  # the gap allowed between two streamed tokens (keep-alives don't count)
     info_ttl_seconds: float = 300.0  # how long a server's /info limits are trusted before re-reading

@@ -88,6 +88,14 @@ class Desk(Protocol):
 
     def choose_model(self, scope: str, name: str) -> None: ...
 
+    def model_permitted(self, message: InboundMessage, name: str) -> bool: ...
+
+    def persona(self, message: InboundMessage) -> str | None: ...
+
+    def set_persona(self, message: InboundMessage, text: str | None) -> None: ...
+
+    def usage_text(self, message: InboundMessage) -> str: ...
+
 
 # An answer the router gives at once: (desk, message, arguments) -> the reply text.
 Action = Callable[[Desk, InboundMessage, Mapping[str, str]], str]
@@ -109,6 +117,8 @@ class CommandSpec:
     document_arg: str | None = None  # the argument that is itself a document to read
     menu: bool = True  # listed in the platforms' command menus
     own_slash_command: bool = True  # Slack: its own /command (else under the umbrella command)
+    # When only the platform's admins (core/policy.py) may run it: (message, args) -> True.
+    admin: Callable[[InboundMessage, Mapping[str, str]], bool] | None = None
 
     def positional(self) -> tuple[Arg, ...]:
         return tuple(a for a in self.args if a.positional)

@@ -89,8 +89,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
         args=(Arg(name="name", type=ArgType.MODEL),),
         own_slash_command=False,
         action=actions.choose_model,
+        admin=actions.always,
     ),
-    CommandSpec(name="reset", own_slash_command=False, action=actions.reset),
+    CommandSpec(name="reset", own_slash_command=False, action=actions.reset, admin=actions.shared_memory),
+    CommandSpec(
+        name="persona",
+        args=(Arg(name="text", required=False),),
+        own_slash_command=False,
+        action=actions.persona,
+        admin=actions.changes_persona,
+    ),
+    CommandSpec(name="usage", own_slash_command=False, action=actions.usage),
     CommandSpec(
         name="help",
         aliases=("start",),

@@ -52,8 +52,10 @@ class JobWork:
         models: ModelDirectory,
         limits: ReadLimits,
         observer: JobObserver,
+        persona: str | None = None,
     ) -> None:
         self.job = job
+        self._persona = persona
         self._spec = spec
         self.model = model
         self._client = client
@@ -101,6 +103,13 @@ class JobWork:
         return self._client.count_tokens(self._client.render(messages))
 
     def converse(self, *, system: str, text: str, sampling: Sampling) -> str:
+        if self._persona:
+            # The scope's persona joins the command's system text while the two, with the
+            # user's turn, fit the prompt budget; otherwise the command's text alone.
+            with_persona = f"{system}\n\n{self._persona}"
+            alone = (ChatTurn(role="system", content=with_persona), ChatTurn(role="user", content=text))
+            if self.count(alone) <= self.input_budget(sampling):
+                system = with_persona
         return converse(
             context=self._context,
             scope=self.job.scope,
@@ -144,10 +153,17 @@ class JobWork:
         self._observer.tokens(
             kind=kind,
             model=self.model,
-            prompt_tokens=usage.prompt_tokens or 0,
+            prompt_tokens=usage.prompt_tokens if usage.prompt_tokens is not None else self._estimate(request),
             generated_tokens=usage.generated_tokens or count,
         )
         return text
+
+    def _estimate(self, request: GenerationRequest) -> int:
+        """The prompt's tokens where the server reported none (usage and budgets still count)."""
+        try:
+            return self.count(request.messages)
+        except Exception:  # counting must never cost the answer
+            return 0
 
     # --- documents -----------------------------------------------------------------------
 
@@ -186,5 +202,7 @@ class JobWork:
             status = "model_reachable" if reachable.get(name) else "model_unreachable"
             mark = "*" if name == self.model else " "
             description = self._models.describe(name)
+            if self._models.is_hosted(name):
+                description = f"{description} ({catalogue.text('model_hosted', self.locale)})".strip()
             lines.append(f"{mark} `{name}` ({catalogue.text(status, self.locale)}) {description}".rstrip())
         return "\n".join(lines)

@@ -54,6 +54,7 @@ async def native_generation(
                 "input_length": content.count_tokens(plan.prompt),
                 "seed": params.get("seed"),
             }
+            server.reported.append((final["details"]["input_length"], final["details"]["generated_tokens"]))
         await send(response, final)
     except Drop:
         drop(request)

@@ -187,6 +187,8 @@ class FakeTGI:
             self._replies: deque[str] = deque()
             self._faults: deque[Fault] = deque()
             self._requests: list[Recorded] = []
+            # (input tokens, generated tokens) as each stream's final details reported them.
+            self.reported: list[tuple[int, int]] = []
 
     def set_limits(self, *, max_input_tokens: int | None = None, max_total_tokens: int | None = None) -> None:
         """What ``/info`` reports and what generation requests are validated against."""

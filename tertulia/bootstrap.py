@@ -21,6 +21,8 @@ import redis
 from bots.discord.address import DiscordAddress
 from bots.slack.address import SlackAddress
 from bots.telegram.address import TelegramAddress
+from core.accounting import Accounting
+from core.guard import Gate
 from core.messages import NoAddress, ReplyAddress
 from core.models import Registry, load_registry
 from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, PlatformResources
@@ -29,6 +31,8 @@ from core.runner import JobRunner
 from core.settings import Settings, get_settings
 from tertulia.leases import RedisLeases
 from tertulia.logs import job_logging
+from tertulia.policy_file import PolicyFile
+from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageLedger
 from tertulia.redis_store import (
     RedisContextStore,
     RedisDeduplicator,
@@ -73,6 +77,10 @@ class Services:
     dedupe: RedisDeduplicator
     events: RedisEventLog
     registry: Registry
+    policy: PolicyFile
+    admission: RedisAdmission
+    usage: RedisUsageLedger
+    personas: RedisPersonaStore
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
     _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,6 +120,7 @@ def build_services(settings: Settings | None = None) -> Services:
     )
     client = redis.Redis(connection_pool=pool)
     keys = RedisKeys(settings.key_prefix)
+    registry = load_registry(settings.models_file, default_override=settings.default_model)
     leases = RedisLeases(
         client, settings.key_prefix, lease_seconds=settings.lease_seconds, job_ttl_seconds=settings.job_ttl_seconds,
         max_per_conversation=settings.max_waiting_per_conversation, max_per_user=settings.max_waiting_per_user,
@@ -128,7 +137,11 @@ def build_services(settings: Settings | None = None) -> Services:
         budget=RedisRateBudget(client, keys),
         dedupe=RedisDeduplicator(client, keys),
         events=RedisEventLog(client, keys),
-        registry=load_registry(settings.models_file, default_override=settings.default_model),
+        registry=registry,
+        policy=PolicyFile(settings.policy_file, known_models=registry.names()),
+        admission=RedisAdmission(client, keys),
+        usage=RedisUsageLedger(client, keys),
+        personas=RedisPersonaStore(client, keys),
     )
 
 
@@ -149,6 +162,14 @@ def build_router(services: Services, *, bot_username: str | None = None) -> Rout
         max_input_chars=services.settings.max_input_chars,
         max_attachment_bytes=services.settings.max_attachment_bytes,
         bot_username=bot_username,
+        gate=Gate(
+            policy=services.policy,
+            admission=services.admission,
+            usage=services.usage,
+            personas=services.personas,
+            once=services.dedupe,
+            models=services.registry,
+        ),
     )
 
 
@@ -165,4 +186,5 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         max_attachment_bytes=services.settings.max_attachment_bytes,
         observer=observer,
         logging=job_logging,
+        accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),
     )

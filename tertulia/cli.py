@@ -22,6 +22,7 @@ from tertulia import health, up
 from tertulia.bootstrap import Services, build_router, build_services
 from tertulia.logs import configure_logging
 from tertulia.observability import start_process_ops
+from tertulia.policy_file import PolicyFile, PolicyFileError
 from tertulia.up import redact
 from worker.celery_app import worker_argv
 
@@ -133,13 +134,23 @@ def main(argv: list[str] | None = None) -> int:
         return health.main(rest)
     settings = get_settings()
     if role == "worker":
+        try:
+            PolicyFile(settings.policy_file)  # the worker reads no policy, but a bad file stops the deployment
+        except PolicyFileError as err:
+            print(f"tertulia: {err}", file=sys.stderr)
+            return 2
         return run_worker(rest, settings)
     chosen = ROLES[role]
     if chosen.json_logs:
         configure_logging(settings.log_level)
     if not _asks_for_help(rest):
         start_process_ops(settings)  # health and metrics, when their ports are set: here, once
-    return chosen.run(rest, build_services(settings))
+    try:
+        services = build_services(settings)
+    except PolicyFileError as err:  # refused at start, with the line and the reason
+        print(f"tertulia: {err}", file=sys.stderr)
+        return 2
+    return chosen.run(rest, services)
 
 
 def _asks_for_help(argv: list[str]) -> bool:

@@ -81,6 +81,24 @@ class RedisKeys:
     def events(self, channel: str) -> str:
         return self("console", channel)
 
+    # --- the policy (issue 13) ---
+
+    def requests_window(self, user: str) -> str:
+        return self("policy", "rpm", user)
+
+    def running_jobs(self, user: str) -> str:
+        return self("policy", "running", user)
+
+    def usage(self, period: str, who: str, name: str) -> str:
+        """period: "d<yyyymmdd>" or "m<yyyymm>"; who: "user" or "place"."""
+        return self("usage", period, who, name)
+
+    def usage_top(self, period: str, place: str) -> str:
+        return self("usage", period, "top", place)
+
+    def persona(self, key: str) -> str:
+        return self("persona", key)
+
     def celery(self) -> str:
         """The prefix of the broker's own keys (kombu's global_keyprefix)."""
         return self("celery") + ":"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -86,6 +87,10 @@ class Adapter:
             outcome = Outcome(reply=catalogue.text("temporarily_unavailable", message.locale))
         if outcome.job is not None:
             return  # a worker edits the deferred response
+        if outcome.ignored:  # the policy drops it without a word: the "thinking" goes too
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+            return
         reply = outcome.reply or help_text(COMMANDS, message.locale)
         await interaction.edit_original_response(content=reply, allowed_mentions=_NO_MENTIONS)
 

@@ -40,6 +40,11 @@ def attachment_of(attachment: discord.Attachment) -> Attachment:
     )
 
 
+def role_ids(author: object) -> tuple[str, ...]:
+    """A guild member's role ids, for the policy's role allowlist; none in a DM (a User)."""
+    return tuple(str(role.id) for role in getattr(author, "roles", None) or ())
+
+
 def guild_id_of(channel: object, guild: discord.Guild | None) -> int | None:
     if guild is not None:
         return guild.id
@@ -83,6 +88,7 @@ def interaction_message(
         attachments=attachments,
         context=context,
         address=address,
+        roles=role_ids(user),
     )
 
 
@@ -111,6 +117,7 @@ def channel_message(
         attachments=tuple(attachment_of(a) for a in message.attachments),
         context="reply" if referenced else "channel",
         address=address,
+        roles=role_ids(message.author),
     )
 
 

@@ -71,6 +71,14 @@ def start_bot(env: dict[str, str], log_path: Path, *args: str) -> BotProcess:
     return BotProcess(proc=proc, log_path=log_path)
 
 
+OPEN_POLICY = "# open to everyone (tests/integration/discord_support.py)\n"
+
+
+def bot_policy_file() -> Path:
+    """The running bot's policy file (see discord_bot)."""
+    return Path(_SHARED["policy"])
+
+
 @pytest.fixture(scope="session")
 def discord_bot(
     stack_env: dict[str, str], discord_gateway: FakeGateway, redis_client: Any, tmp_path_factory: Any
@@ -78,7 +86,12 @@ def discord_bot(
     if "bot" in _SHARED:
         yield _SHARED["bot"]
         return
-    bot = _SHARED["bot"] = start_bot(stack_env, tmp_path_factory.mktemp("discord") / "bot.log")
+    # Its own policy file, open to all; a test may rewrite it (the bot re-reads it) and restore it.
+    policy = tmp_path_factory.mktemp("discord-policy") / "policy.toml"
+    policy.write_text(OPEN_POLICY)
+    _SHARED["policy"] = policy
+    env = {**stack_env, "TERTULIA_POLICY_FILE": str(policy)}
+    bot = _SHARED["bot"] = start_bot(env, tmp_path_factory.mktemp("discord") / "bot.log")
     try:
         wait_until(lambda: "connected to Discord as" in bot.log() or bot.proc.poll() is not None, timeout=30)
         if bot.proc.poll() is not None:

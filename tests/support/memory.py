@@ -236,5 +236,8 @@ class ListDirectory:
     def describe(self, name: str) -> str:
         return ""
 
+    def is_hosted(self, name: str) -> bool:
+        return False
+
     def reachability(self) -> dict[str, bool]:
         return dict.fromkeys(self.models, True)

@@ -53,6 +53,9 @@ class ModelClients:
         spec = self._registry.get(name)
         return spec.description or f"{spec.model_id} ({spec.flavour.value})"
 
+    def is_hosted(self, name: str) -> bool:
+        return self._registry.is_hosted(name)
+
     def reachable(self, name: str) -> bool:
         """A health check with a short timeout (TGI ``/health``, OpenAI ``{base}/models``),
         remembered for a few seconds."""
