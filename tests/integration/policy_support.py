@@ -43,8 +43,9 @@ def queued(services: Any) -> int:
 
 def saved_jobs(services: Any) -> int:
     prefix = f"{services.settings.key_prefix}:job:"
-    return sum(1 for key in services.redis.scan_iter(match=f"{prefix}*", count=1000) if b":refs" not in key
-               and b":answer" not in key)  # fmt: skip
+    # A job's own record, not its sub-keys (refs, answer, the lease line's gate...).
+    return sum(1 for key in services.redis.scan_iter(match=f"{prefix}*", count=1000)
+               if b":" not in key[len(prefix):])  # fmt: skip
 
 
 def console_as(services: Any, router: Any, user: str, locale: str | None = None) -> Transcript:

@@ -15,7 +15,6 @@ import pytest
 
 from bots.discord.inbound import role_ids
 from bots.slack.app import SlackAdapter
-from bots.slack.config import SlackConfig
 from bots.slack.http_server import HttpServer
 from core import actions, catalogue
 from core.table import COMMANDS
@@ -58,11 +57,11 @@ admins = ["7999"]
 
 
 @pytest.fixture
-def telegram(tg: FakeTelegram, gated: Any) -> Iterator[FakeTelegram]:
+def telegram(tg: FakeTelegram, gated: Any, telegram_config: Any) -> Iterator[FakeTelegram]:
     from tertulia.bootstrap import build_router
 
     tg.reset()
-    runner = AdapterRunner(settings=gated.settings, dedupe=gated.dedupe,
+    runner = AdapterRunner(config=telegram_config, dedupe=gated.dedupe,
                            router_for=lambda name: build_router(gated, bot_username=name)).start()  # fmt: skip
     yield tg
     runner.stop()
@@ -87,11 +86,10 @@ def test_telegram_outsiders_get_silence_in_a_group_and_one_reply_in_a_dm(telegra
 
 
 @pytest.fixture
-def slack(gated: Any, slack_api: FakeSlackAPI) -> Iterator[SlackHttp]:
+def slack(gated: Any, slack_api: FakeSlackAPI, slack_config: Any) -> Iterator[SlackHttp]:
     from tertulia.bootstrap import build_router
 
-    adapter = SlackAdapter(settings=gated.settings, router=build_router(gated), dedupe=gated.dedupe,
-                           config=SlackConfig())  # fmt: skip
+    adapter = SlackAdapter(router=build_router(gated), dedupe=gated.dedupe, config=slack_config)
     server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
     server.start()
     yield SlackHttp(adapter=adapter, server=server, services=gated)
@@ -169,12 +167,10 @@ class _Session:
     """What job_ids and new_jobs read: the session's Redis, key prefix and job store."""
 
     def __init__(self, redis_client: Any, settings: Any) -> None:
-        from tertulia.bootstrap import PlatformAddresses
-        from tertulia.redis_store import RedisJobStore, RedisKeys
+        from tertulia.bootstrap import build_services
 
         self.redis, self.settings = redis_client, settings
-        self.jobs = RedisJobStore(redis_client, RedisKeys(settings.key_prefix), ttl_seconds=60,
-                                  addresses=PlatformAddresses())  # fmt: skip
+        self.jobs = build_services(settings).jobs
 
 
 def test_discord_members_carry_their_role_ids() -> None:
