@@ -256,6 +256,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     figures.seconds = time.monotonic() - started
     print(figures.summary())
+    print("round trips per job:", {k: round(v, 1) for k, v in figures.round_trips.items()})
     if not args.no_write:
         write_report(figures)
     return 0
