@@ -212,6 +212,8 @@ def main() -> int:
     parser.add_argument("--throughput-jobs", type=int, default=500)
     parser.add_argument("--noop-tasks", type=int, default=2000)
     parser.add_argument("--no-write", action="store_true", help="print the figures; leave docs/ alone")
+    parser.add_argument("--profile", metavar="SECONDS", type=int,
+                        help="sample the worker's GIL holder with py-spy this long (.run/worker-profile.txt)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",")]
     started = time.monotonic()
@@ -231,7 +233,11 @@ def main() -> int:
                 "TERTULIA_WORKER_CONCURRENCY": str(max(sizes)), "TERTULIA_LOG_LEVEL": "WARNING",
             }
             monitor: redis.Redis[bytes] = redis.Redis.from_url(url)
-            queue = QueuePath(env=env, log_path=REPO / ".run" / "bench-worker.log")
+            profile = None
+            if args.profile:
+                profile = [str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "--format", "raw",
+                           "-r", "50", "-d", str(args.profile), "-o", str(REPO / ".run" / "worker-profile.txt"), "--"]
+            queue = QueuePath(env=env, log_path=REPO / ".run" / "bench-worker.log", profile=profile)
             figures.interval = queue.settings.console_update_interval
             try:
                 queue.run(1)  # the first job waits for the worker's start-up and pays its imports

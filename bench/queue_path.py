@@ -62,7 +62,7 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 class QueuePath:
     """The router and a worker process against one Redis and one model server."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, *, env: dict[str, str], log_path: Path, profile: list[str] | None = None) -> None:
         os.environ.update(env)
         from core.messages import InboundMessage
         from core.settings import Settings
@@ -76,8 +76,8 @@ class QueuePath:
         self.reader: redis.Redis[bytes] = redis.Redis.from_url(env["TERTULIA_REDIS_URL"])
         self._log = log_path.open("wb")
         self.worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "tertulia"), "worker", "--without-gossip", "--without-mingle",
-             "-l", "WARNING"],
+            [*(profile or []), str(Path(sys.executable).parent / "tertulia"), "worker", "--without-gossip",
+             "--without-mingle", "-l", "WARNING"],
             cwd=REPO, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
