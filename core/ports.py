@@ -6,7 +6,7 @@ Adapters (bots/*), the worker and the Redis stores implement them; the compositi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -234,6 +234,10 @@ class EventLog(Protocol):
     console's answers: the worker appends, the terminal reads)."""
 
     def append(self, channel: str, event: Mapping[str, str]) -> None: ...
+
+    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        """``(channel, event)`` pairs appended in order, in one round trip."""
+        ...
 
     def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
         """Events after the id ``after`` ("0-0": from the start), waiting up to

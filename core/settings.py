@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     # --- delivery ---
     console_update_interval: float = 0.05
+    # A worker process asks Redis for a destination's rate budget at most once per this many
+    # seconds (or per interval, if longer) and hands out the slots in between itself.
+    rate_lease_seconds: float = 0.5
 
     # --- operations ---
     log_level: str = "INFO"

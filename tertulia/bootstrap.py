@@ -22,10 +22,11 @@ from bots.discord.address import DiscordAddress
 from bots.slack.address import SlackAddress
 from bots.telegram.address import TelegramAddress
 from core.accounting import Accounting
+from core.budget import LocalRateBudget
 from core.guard import Gate
 from core.messages import NoAddress, ReplyAddress
 from core.models import Registry, load_registry
-from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, PlatformResources
+from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, PlatformResources, RateBudget
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
@@ -73,7 +74,7 @@ class Services:
     jobs: RedisJobStore
     context: RedisContextStore
     choices: RedisModelChoiceStore
-    budget: RedisRateBudget
+    budget: RateBudget
     dedupe: RedisDeduplicator
     events: RedisEventLog
     registry: Registry
@@ -134,7 +135,7 @@ def build_services(settings: Settings | None = None) -> Services:
         ),
         context=RedisContextStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
-        budget=RedisRateBudget(client, keys),
+        budget=LocalRateBudget(RedisRateBudget(client, keys), lease=settings.rate_lease_seconds),
         dedupe=RedisDeduplicator(client, keys),
         events=RedisEventLog(client, keys),
         registry=registry,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import redis
 
@@ -62,9 +62,6 @@ class RedisKeys:
 
     def recorded(self, job_id: str) -> str:
         return self("ctx-recorded", job_id)
-
-    def scope_lock(self, scope: str) -> str:
-        return self("lock", scope)
 
     def model_choice(self, scope: str) -> str:
         return self("model", scope)
@@ -243,6 +240,7 @@ class RedisEventLog:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
+        self._expired: dict[str, float] = {}  # key -> when append_many last set its TTL (one writer thread)
 
     def append(self, channel: str, event: Mapping[str, str]) -> None:
         key = self._k.events(channel)
@@ -250,6 +248,23 @@ class RedisEventLog:
         pipe.xadd(key, dict(event), maxlen=10_000)
         pipe.expire(key, self._ttl)
         pipe.execute()
+
+    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        # One round trip for a whole batch, applied whole (MULTI/EXEC): a console never
+        # sees half of a batch, and a failed batch failed for every event in it.
+        pipe = self._r.pipeline(transaction=True)
+        now = time.monotonic()
+        for channel, event in events:
+            pipe.xadd(self._k.events(channel), dict(event), maxlen=10_000)
+        # A log's TTL is refreshed once per tenth of it, not with every event (an hour's TTL
+        # loses at most six minutes; the log still goes away once nobody writes to it).
+        fresh = [k for k in {self._k.events(c) for c, _ in events} if self._expired.get(k, -1e9) < now - self._ttl / 10]
+        for key in fresh:
+            pipe.expire(key, self._ttl)
+        pipe.execute()
+        if len(self._expired) > 10_000:
+            self._expired = {k: t for k, t in self._expired.items() if t >= now - self._ttl / 10}
+        self._expired.update((key, now) for key in fresh)
 
     def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
         key = self._k.events(channel)

@@ -4,16 +4,20 @@ so the log is the console's "Web API"."""
 
 from __future__ import annotations
 
+from bots.console.batch import EventBatcher
 from core.errors import InputError
 from core.jobs import Job
 from core.messages import Attachment
 from core.ports import EventLog, PlatformResources
 
+# Lost with a failed batch, these cost nothing: the next update, or the finish, carries the text.
+_SKIPPABLE = frozenset({"start", "update"})
+
 
 class ConsoleResponder:
     max_chars = 100_000  # a terminal has no message limit; keep one so splitting stays bounded
 
-    def __init__(self, *, events: EventLog, session: str, job_id: str, update_interval: float) -> None:
+    def __init__(self, *, events: EventBatcher, session: str, job_id: str, update_interval: float) -> None:
         self._events = events
         self._session = session
         self._job_id = job_id
@@ -25,7 +29,8 @@ class ConsoleResponder:
         return self._session
 
     def _emit(self, op: str, ref: str = "", text: str = "") -> None:
-        self._events.append(self._session, {"job": self._job_id, "op": op, "ref": ref, "text": text})
+        event = {"job": self._job_id, "op": op, "ref": ref, "text": text}
+        self._events.emit(self._session, event, durable=op not in _SKIPPABLE)
 
     def start(self) -> None:
         self._emit("start")
@@ -51,7 +56,7 @@ class ConsoleResponder:
 
 class ConsoleDelivery:
     def __init__(self, *, events: EventLog, update_interval: float) -> None:
-        self._events = events
+        self._events = EventBatcher(events)  # one per process: every job's events share its round trips
         self._interval = update_interval
 
     def responder(self, job: Job) -> ConsoleResponder:

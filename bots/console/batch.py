@@ -1,0 +1,77 @@
+"""Console events leave the worker in batches: one background thread per process appends
+whatever the jobs emitted since its last round trip, in one call (``EventLog.append_many``).
+Hundreds of streams then cost a few round trips per interval instead of one each per token.
+
+Intermediate updates are fire-and-forget (the next one carries the text). Everything the
+console must see (a post, whose ref later updates name; a finish; a delete; a close) waits
+until its batch is written, so a job never reports success for text still in memory here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+
+from core.errors import TransientDeliveryError
+from core.ports import EventLog
+
+log = logging.getLogger("tertulia.console")
+
+LINGER = 0.005  # after the first event, wait this long for others to share the round trip
+DURABLE_WAIT = 30.0  # a write that takes longer than this is reported as a delivery fault
+
+
+class EventBatcher:
+    def __init__(self, events: EventLog, *, linger: float = LINGER) -> None:
+        self._events = events
+        self._linger = linger
+        lock = threading.Lock()
+        # Two conditions on one lock: an emit wakes only the writer thread, and a written
+        # batch wakes only those waiting for one (not every waiter at every emit).
+        self._work = threading.Condition(lock)
+        self._done = threading.Condition(lock)
+        self._pending: list[tuple[str, Mapping[str, str]]] = []
+        self._queued = 0  # batches handed out: the one being filled has number _queued + 1
+        self._written = 0  # the last batch number written (or failed)
+        self._failed: dict[int, str] = {}  # batch number -> error, for those that wait on it
+        self._thread: threading.Thread | None = None
+
+    def emit(self, channel: str, event: Mapping[str, str], *, durable: bool) -> None:
+        with self._done:
+            self._pending.append((channel, event))
+            batch = self._queued + 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="console-events", daemon=True)
+                self._thread.start()
+            self._work.notify()
+            if not durable:
+                return
+            if not self._done.wait_for(lambda: self._written >= batch, timeout=DURABLE_WAIT):
+                raise TransientDeliveryError("the console event log did not take the text in time")
+            error = self._failed.get(batch)
+        if error is not None:
+            raise TransientDeliveryError(f"the console event log failed: {error}")
+
+    def _run(self) -> None:
+        while True:
+            with self._work:
+                self._work.wait_for(lambda: bool(self._pending))
+            time.sleep(self._linger)  # let the events of the same moment join
+            with self._done:
+                batch, self._pending = self._pending, []
+                self._queued += 1
+                number = self._queued
+            error = None
+            try:
+                self._events.append_many(batch)
+            except Exception as exc:  # the waiting writers report it; intermediate updates are dropped
+                log.warning("console events not written", exc_info=True)
+                error = type(exc).__name__
+            with self._done:
+                if error is not None:
+                    self._failed[number] = error
+                    self._failed.pop(number - 1000, None)
+                self._written = number
+                self._done.notify_all()
