@@ -35,7 +35,9 @@ class EventBatcher:
         self._pending: list[tuple[str, Mapping[str, str]]] = []
         self._queued = 0  # batches handed out: the one being filled has number _queued + 1
         self._written = 0  # the last batch number written (or failed)
-        self._failed: dict[int, str] = {}  # batch number -> error, for those that wait on it
+        # batch number -> its error, for those that wait on it: raised as it was, so that a
+        # store outage reads as one to the worker (which waits for the store and runs again).
+        self._failed: dict[int, BaseException] = {}
         self._thread: threading.Thread | None = None
 
     def emit(self, channel: str, event: Mapping[str, str], *, durable: bool) -> None:
@@ -52,7 +54,7 @@ class EventBatcher:
                 raise TransientDeliveryError("the console event log did not take the text in time")
             error = self._failed.get(batch)
         if error is not None:
-            raise TransientDeliveryError(f"the console event log failed: {error}")
+            raise error
 
     def _run(self) -> None:
         while True:
@@ -63,12 +65,12 @@ class EventBatcher:
                 batch, self._pending = self._pending, []
                 self._queued += 1
                 number = self._queued
-            error = None
+            error: BaseException | None = None
             try:
                 self._events.append_many(batch)
             except Exception as exc:  # the waiting writers report it; intermediate updates are dropped
                 log.warning("console events not written", exc_info=True)
-                error = type(exc).__name__
+                error = exc
             with self._done:
                 if error is not None:
                     self._failed[number] = error

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from bots.console.batch import EventBatcher
-from core.errors import TransientDeliveryError
 
 
 class RecordingLog:
@@ -56,5 +55,6 @@ def test_many_streams_share_round_trips_and_each_channel_keeps_its_order() -> No
 def test_a_text_the_console_must_see_fails_loudly_when_its_batch_fails() -> None:
     batcher = EventBatcher(RecordingLog(fail=True), linger=0.0)
     batcher.emit("c", {"op": "update", "text": "partial"}, durable=False)  # skippable: no error
-    with pytest.raises(TransientDeliveryError):
+    # The store's own error, as it was: the worker tells an outage from a fault by its type.
+    with pytest.raises(ConnectionError, match="redis is down"):
         batcher.emit("c", {"op": "finish", "text": "the answer"}, durable=True)
