@@ -67,10 +67,6 @@ def stream_timeout(*, request_timeout: float, token_timeout: float) -> httpx2.Ti
     return httpx2.Timeout(connect=request_timeout, read=read, write=request_timeout, pool=request_timeout)
 
 
-def stall_message(where: str, seconds: float) -> str:
-    return f"{where}: no token for {seconds:g} s (the connection was still open)"
-
-
 def auth_headers(api_key: str | None) -> dict[str, str | None]:
     """Only the key the registry names is ever sent. ``None`` for ``authorization`` makes
     huggingface_hub drop the header, so a local HF token is not leaked to our endpoints."""

@@ -128,3 +128,15 @@ def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelE
     if isinstance(exc, socket.gaierror | ConnectionError | TimeoutError):
         return ModelUnavailable(f"{where}: {type(exc).__name__}: {exc}")
     return None
+
+
+def stall_message(where: str, seconds: float) -> str:
+    return f"{where}: no token for {seconds:g} s (the connection was still open)"
+
+
+def stream_fault(exc: BaseException, *, where: str, stalled: bool, token_timeout: float) -> ModelError | None:
+    """What a fault in the middle of a stream means: a stall when the token watch cut the
+    connection (whatever error the cut surfaced as), else the transport's or server's own."""
+    if stalled:
+        return ModelStalled(stall_message(where, token_timeout))
+    return to_model_error(exc, where=where)

@@ -39,10 +39,9 @@ from worker.llm.common import (
     first_token_timeout,
     pick,
     sampling,
-    stall_message,
     stream_timeout,
 )
-from worker.llm.errors import from_event_message, from_status, server_reason, to_model_error
+from worker.llm.errors import from_event_message, from_status, server_reason, stall_message, stream_fault
 from worker.llm.tgi import DEFAULT_MAX_INPUT_TOKENS
 from worker.llm.watch import watching
 
@@ -213,9 +212,7 @@ class OpenAICompatClient:
             except ModelError:
                 raise
             except Exception as exc:
-                if watch.fired:
-                    raise ModelStalled(stall_message(where, self._token_timeout)) from exc
-                mapped = to_model_error(exc, where=where)
+                mapped = stream_fault(exc, where=where, stalled=watch.fired, token_timeout=self._token_timeout)
                 if mapped is None:
                     raise
                 raise mapped from exc

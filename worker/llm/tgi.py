@@ -31,10 +31,9 @@ from worker.llm.common import (
     first_token_timeout,
     pick,
     sampling,
-    stall_message,
     stream_timeout,
 )
-from worker.llm.errors import to_model_error
+from worker.llm.errors import stall_message, stream_fault
 from worker.llm.watch import watching
 
 _FALLBACK_INFO_SECONDS = 5.0  # a server that could not say its limits is asked again soon
@@ -209,9 +208,7 @@ class TGIClient:
             except ModelError:
                 raise
             except Exception as exc:
-                if watch.fired:
-                    raise ModelStalled(stall_message(where, self._token_timeout)) from exc
-                mapped = to_model_error(exc, where=where)
+                mapped = stream_fault(exc, where=where, stalled=watch.fired, token_timeout=self._token_timeout)
                 if mapped is None:
                     raise
                 raise mapped from exc
