@@ -17,7 +17,7 @@ class Ledger:
         self.entries.append(entry)
 
     def report(self, *, user: str, place: str, at: float) -> UsageReport:
-        raise NotImplementedError
+        raise AssertionError("accounting only records; /usage reads reports (tests/integration/test_policy.py)")
 
 
 class Slots:
