@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -127,13 +128,23 @@ def mention(text: str, *, ts: str, channel: str = "C1", user: str = "U1", thread
     return event
 
 
-@pytest.fixture
-def slack_http(services: Any, slack_api: FakeSlackAPI, slack_config: Any) -> Iterator[SlackHttp]:
-    adapter = SlackAdapter(router=make_router(services), dedupe=services.dedupe, config=slack_config)
+@contextmanager
+def serving_slack(services: Any, config: Any, router: Any = None) -> Iterator[SlackHttp]:
+    """The real Slack adapter in HTTP mode on a free loopback port, routing with ``router``
+    (default: the composition root's for ``services``), until the block ends."""
+    adapter = SlackAdapter(router=router or make_router(services), dedupe=services.dedupe, config=config)
     server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
     server.start()
-    yield SlackHttp(adapter=adapter, server=server, services=services)
-    server.stop()
+    try:
+        yield SlackHttp(adapter=adapter, server=server, services=services)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def slack_http(services: Any, slack_api: FakeSlackAPI, slack_config: Any) -> Iterator[SlackHttp]:
+    with serving_slack(services, slack_config) as http:
+        yield http
 
 
 def job_ids(services: Any) -> set[str]:

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 
 from bots.discord.inbound import role_ids
-from bots.slack.app import SlackAdapter
-from bots.slack.http_server import HttpServer
 from core import actions, catalogue
 from core.table import COMMANDS
 from fakes.discord_model import APPLICATION_ID, CHANNEL_ID
@@ -24,11 +22,11 @@ from fakes.slack_api import TEAM_ID, FakeSlackAPI
 from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
-from tests.conftest import free_port, wait_until
+from tests.conftest import wait_until
 from tests.integration import discord_support
 from tests.integration.discord_support import ANA, BRUNO, OPEN_POLICY, DiscordStack, bot_policy_file
 from tests.integration.policy_support import policy_services, queued, saved_jobs
-from tests.integration.slack_support import SlackHttp, mention, slack_api, slack_server  # noqa: F401
+from tests.integration.slack_support import SlackHttp, mention, serving_slack, slack_api, slack_server  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -89,11 +87,8 @@ def test_telegram_outsiders_get_silence_in_a_group_and_one_reply_in_a_dm(telegra
 def slack(gated: Any, slack_api: FakeSlackAPI, slack_config: Any) -> Iterator[SlackHttp]:
     from tertulia.bootstrap import build_router
 
-    adapter = SlackAdapter(router=build_router(gated), dedupe=gated.dedupe, config=slack_config)
-    server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
-    server.start()
-    yield SlackHttp(adapter=adapter, server=server, services=gated)
-    server.stop()
+    with serving_slack(gated, slack_config, router=build_router(gated)) as http:  # the policy's gate
+        yield http
 
 
 def test_slack_outsiders_get_silence_in_a_channel_and_one_reply_in_a_dm(

@@ -20,6 +20,7 @@ from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     job_ids,
     mention,
     new_jobs,
+    serving_slack,
     slack_api,
     slack_http,
     slack_server,
@@ -88,19 +89,11 @@ def test_a_replayed_slash_command_makes_one_job(slack_http: SlackHttp, slack_api
 
 def test_with_redis_down_a_command_is_told_so_not_dropped(slack_api: FakeSlackAPI, slack_config: Any,
                                                          settings: Any) -> None:
-    from bots.slack.app import SlackAdapter
-    from bots.slack.http_server import HttpServer
-    from tertulia.bootstrap import build_router, build_services
+    from tertulia.bootstrap import build_services
 
     dead = build_services(settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/13"}))
-    adapter = SlackAdapter(router=build_router(dead), dedupe=dead.dedupe, config=slack_config)
-    server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
-    server.start()
-    try:
-        down = SlackHttp(adapter=adapter, server=server, services=dead)
+    with serving_slack(dead, slack_config) as down:
         status, body, seconds = down.command("/essay", "Tides", response_url=slack_api.response_url_for("down"))
-    finally:
-        server.stop()
     assert status == 200 and seconds < 3.0
     assert json.loads(body)["text"] == catalogue.text("temporarily_unavailable")
 
