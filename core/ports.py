@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from core.jobs import Job
 from core.messages import Attachment
@@ -162,6 +162,34 @@ class PlatformDelivery(Protocol):
     def read_source(self, job: Job) -> str:
         """The text a summary of ``job.args["source"]`` reads: "thread", "channel" or
         "reply" (a replied-to message), as plain lines ``name: text``."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadPost:
+    """One earlier message of a platform's thread or reply chain, as the model reads it."""
+
+    author: str  # the display name people see
+    text: str
+    by_bot: bool = False  # this bot's own answer: an assistant turn
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transcript:
+    """The conversation around a job as the platform shows it: every participant, not only
+    the bot's exchanges. ``posts`` are those before the job's message, oldest first."""
+
+    posts: tuple[ThreadPost, ...]
+    author: str  # who wrote the job's message
+
+
+@runtime_checkable
+class ConversationReader(Protocol):
+    """A ``PlatformDelivery`` that can read a job's conversation back (a Slack thread, a
+    Discord reply chain); platforms without one use the scope's memory alone."""
+
+    def conversation(self, job: Job, *, max_file_bytes: int) -> Transcript | None:
+        """None: this job has no such conversation (a DM, a slash command), use memory."""
         ...
 
 

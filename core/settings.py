@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = 10 * 1024 * 1024
     max_document_chars: int = 400_000  # text read from files/threads, summarised map-reduce
     context_ttl_seconds: int = 24 * 3600
+    # A conversation's memory keeps this many turns (a user's and an answer each): older ones
+    # are trimmed in Redis when a new exchange is recorded. The prompt budget may keep fewer.
+    context_max_turns: int = 40
     job_ttl_seconds: int = 24 * 3600
     model_retries: int = 4
     retry_backoff_base: float = 2.0

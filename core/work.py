@@ -6,6 +6,7 @@ metrics), the documents a job reads and the listing of models.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,21 +15,25 @@ from core import catalogue
 from core.attachments import extract_text
 from core.conversation import converse
 from core.delivery import StreamingReply
-from core.errors import InputError, ModelError
+from core.errors import BadRequest, Forbidden, InputError, ModelError
 from core.jobs import Job
 from core.models import ModelSpec
 from core.ports import (
     ChatTurn,
     ContextStore,
+    ConversationReader,
     GenerationRequest,
     JobObserver,
     ModelClient,
     ModelDirectory,
     PlatformDelivery,
+    Transcript,
 )
 from core.specs import CommandSpec, Sampling
 
 Messages = tuple[ChatTurn, ...]
+
+log = logging.getLogger("tertulia.work")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +124,21 @@ class JobWork:
             budget=lambda: self.input_budget(sampling),
             count=self.count,
             generate=lambda messages: self.generate(messages, sampling=sampling),
+            transcript=self._transcript,
         )
+
+    def _transcript(self) -> Transcript | None:
+        """The platform's view of this conversation, where it has one. A platform that
+        refuses to show it (a missing history scope, a deleted message) leaves the scope's
+        memory to stand in; a transient failure retries the job as any delivery error does."""
+        platform = self._platform
+        if not isinstance(platform, ConversationReader):
+            return None
+        try:
+            return platform.conversation(self.job, max_file_bytes=self._limits.max_attachment_bytes)
+        except (Forbidden, BadRequest) as err:
+            log.warning("the conversation could not be read (%s); using the scope's memory", err)
+            return None
 
     def _request(
         self, messages: Messages, *, sampling: Sampling, schema: dict[str, object] | None

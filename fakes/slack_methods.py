@@ -155,11 +155,21 @@ class WebApiMethods:
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The parent, then the replies in ``oldest``..``latest`` (bounds excluded unless
+        ``inclusive``), oldest first. The parent is listed whatever the range, as Slack does."""
         channel, ts = self._channel(p), str(p.get("ts") or "")
         parent = self._find(channel, ts)
         if parent is None:
             raise SlackError("thread_not_found")
-        replies = [m for m in self.messages if m.channel == channel and m.thread_ts == ts and m.ts != ts]
+        inclusive = str(p.get("inclusive")).lower() in ("1", "true")
+        oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+
+        def in_range(m: Message) -> bool:
+            at = float(m.ts)
+            return (oldest <= at <= latest) if inclusive else oldest < at < latest
+
+        replies = [m for m in self.messages
+                   if m.channel == channel and m.thread_ts == ts and m.ts != ts and in_range(m)]
         return self._page([parent, *sorted(replies, key=lambda m: float(m.ts))], p)
 
     def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,9 @@ def build_services(settings: Settings | None = None) -> Services:
         jobs=RedisJobStore(
             client, keys, ttl_seconds=settings.job_ttl_seconds, addresses=PlatformAddresses(), leases=leases
         ),
-        context=RedisContextStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
+        context=RedisContextStore(
+            client, keys, ttl_seconds=settings.context_ttl_seconds, max_turns=settings.context_max_turns
+        ),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         budget=LocalRateBudget(RedisRateBudget(client, keys), lease=settings.rate_lease_seconds),
         dedupe=RedisDeduplicator(client, keys),

@@ -69,8 +69,12 @@ def run_console(argv: list[str], services: Services) -> int:
 
 def run_slack(argv: list[str], services: Services) -> int:
     from bots.slack.app import main
+    from bots.slack.threads import FOLLOW_TTL_SECONDS, NAMESPACE, FollowedThreads
 
-    return main(argv, router=lambda: build_router(services), dedupe=services.dedupe)
+    def followed() -> FollowedThreads:
+        return FollowedThreads(memory=services.memory(NAMESPACE, FOLLOW_TTL_SECONDS))
+
+    return main(argv, router=lambda: build_router(services), dedupe=services.dedupe, followed=followed)
 
 
 def run_discord(argv: list[str], services: Services) -> int:

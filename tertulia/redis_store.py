@@ -143,13 +143,16 @@ class RedisJobStore:
 
 
 class RedisContextStore:
-    """History as a Redis list of JSON turns per scope, refreshed TTL on every write. Turns
+    """History as a Redis list of JSON turns per scope, refreshed TTL on every write and
+    trimmed to the newest ``max_turns`` (whole exchanges) as each exchange is recorded. Turns
     of one scope never overlap: only the head of its line runs (tertulia/leases.py)."""
 
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, max_turns: int = 40) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
+        # An even count, so the list always starts with a user's turn.
+        self._keep = max(2, max_turns + max_turns % 2)
 
     def history(self, scope: str) -> list[ChatTurn]:
         raw = self._r.lrange(self._k.history(scope), 0, -1)
@@ -167,6 +170,7 @@ class RedisContextStore:
             json.dumps({"role": "user", "content": user}),
             json.dumps({"role": "assistant", "content": assistant}),
         )
+        pipe.ltrim(key, -self._keep, -1)
         pipe.expire(key, self._ttl)
         pipe.execute()
         return True

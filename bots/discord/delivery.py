@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bots.discord.address import DiscordAddress, discord_address
+from bots.discord.chain_reader import ChainReader
 from bots.discord.chains import CHAIN_TTL_SECONDS, NAMESPACE, ReplyChains
 from bots.discord.config import get_discord_config
 from bots.discord.limits import (
@@ -37,7 +38,7 @@ from core.delivery import STALE_MARKER
 from core.errors import InputError
 from core.jobs import Job
 from core.messages import Attachment
-from core.ports import PlatformResources
+from core.ports import PlatformResources, Transcript
 
 log = logging.getLogger("tertulia.discord.delivery")
 
@@ -214,6 +215,17 @@ class DiscordDelivery:
         self._rest = rest
         self._chains = chains
         self._load_refs = load_refs
+        self._reader = ChainReader(rest=rest)
+
+    def conversation(self, job: Job, *, max_file_bytes: int) -> Transcript | None:
+        """A mention's reply chain, everyone's messages in it (bots/discord/chain_reader.py);
+        None for DMs and slash commands, whose memory is the scope's."""
+        address = discord_address(job.message.address)
+        if job.message.is_dm or address.interaction is not None or not address.message_id:
+            return None
+        return self._reader.transcript(
+            channel_id=address.channel_id, message_id=address.message_id, max_file_bytes=max_file_bytes
+        )
 
     def responder(self, job: Job) -> DiscordResponder:
         return DiscordResponder(rest=self._rest, job=job, chains=self._chains, stored_refs=self._load_refs(job.id))

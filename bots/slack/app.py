@@ -23,6 +23,7 @@ from bots.slack.config import UMBRELLA, SlackConfig, get_slack_config
 from bots.slack.http_server import HttpServer
 from bots.slack.manifest import main as print_manifest
 from bots.slack.texts import suggested_prompts
+from bots.slack.threads import FollowedThreads
 from core import catalogue
 from core.logfields import event_logging
 from core.ports import Deduplicator
@@ -41,11 +42,13 @@ class SlackAdapter:
         *,
         router: Router,
         dedupe: Deduplicator,
+        followed: FollowedThreads,
         config: SlackConfig | None = None,
         client: WebClient | None = None,
     ) -> None:
         self._router = router
         self._dedupe = dedupe
+        self._followed = followed
         self._config = config or get_slack_config()
         self._client = client or make_client(self._config)
         self._locales: dict[str, tuple[float, str | None]] = {}
@@ -120,10 +123,14 @@ class SlackAdapter:
         event = body.get("event") or {}
         if event.get("type") == "app_mention" and inbound.is_dm_channel(str(event.get("channel") or "")):
             return  # a DM arrives as a message.im event; answering both would answer twice
-        if inbound.is_from_a_bot(event, context.get("bot_user_id")):
+        bot_user_id = context.get("bot_user_id")
+        if inbound.is_from_a_bot(event, bot_user_id):
             return
+        followed = self._follows(event, bot_user_id)
+        if followed is False:
+            return  # channel chatter outside the threads the bot is part of: not for us
         locale = self._locale(event.get("user"))
-        parsed = inbound.from_event(body, bot_user_id=context.get("bot_user_id"), locale=locale)
+        parsed = inbound.from_event(body, bot_user_id=bot_user_id, locale=locale, followed=bool(followed))
         if parsed is None:
             return
         try:
@@ -131,10 +138,26 @@ class SlackAdapter:
         except Exception:  # the event is acked already: say so rather than drop it
             log.exception("an event could not be routed")
             outcome = Outcome(reply=catalogue.text("temporarily_unavailable", locale))
+        message = parsed.message
+        if outcome.job is not None and not message.is_dm and message.thread and message.message_id:
+            # Answering here makes the bot part of the thread: later replies need no mention.
+            self._followed.follow(message.channel, message.thread, message.message_id)
         if outcome.reply:
             self._client.chat_postMessage(
                 channel=parsed.message.channel, thread_ts=parsed.thread_ts, text=outcome.reply
             )
+
+    def _follows(self, event: dict[str, Any], bot_user_id: str | None) -> bool | None:
+        """For a channel ``message`` event: True when it is a reply in a thread the bot is
+        part of, False when it is anything else (the mention in it comes as app_mention).
+        None for the events that are ours whatever the thread (mentions, DMs)."""
+        channel = str(event.get("channel") or "")
+        if event.get("type") != "message" or event.get("channel_type") == "im" or inbound.is_dm_channel(channel):
+            return None
+        thread = inbound.thread_of(event)
+        if thread is None or inbound.mentions_bot(event, bot_user_id):
+            return False
+        return self._followed.joined_at(channel, thread) is not None
 
     def _on_summarize_shortcut(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -204,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str], *, router: Callable[[], Router], dedupe: Deduplicator) -> int:
+def main(
+    argv: list[str], *, router: Callable[[], Router], dedupe: Deduplicator, followed: Callable[[], FollowedThreads]
+) -> int:
     """Runs the adapter with what the composition root (tertulia/cli.py) hands it."""
     args = build_parser().parse_args(argv)
     if args.action == "manifest":
@@ -217,7 +242,7 @@ def main(argv: list[str], *, router: Callable[[], Router], dedupe: Deduplicator)
     if not socket_mode and config.signing_secret is None:
         log.error("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
         return 2
-    adapter = SlackAdapter(router=router(), dedupe=dedupe, config=config)
+    adapter = SlackAdapter(router=router(), dedupe=dedupe, followed=followed(), config=config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -15,11 +15,12 @@ from slack_sdk import WebClient
 from bots.slack.api import call, make_client
 from bots.slack.config import SlackConfig, get_slack_config
 from bots.slack.responder import SlackResponder
+from bots.slack.threads import FOLLOW_TTL_SECONDS, NAMESPACE, FollowedThreads, thread_posts
 from core.attachments import human_size
 from core.errors import BadRequest, Forbidden, InputError, RetryAfter, TransientDeliveryError
 from core.jobs import Job
 from core.messages import Attachment
-from core.ports import KeyValue, PlatformResources
+from core.ports import KeyValue, PlatformResources, Transcript
 
 log = logging.getLogger("tertulia.slack.delivery")
 
@@ -30,12 +31,16 @@ READ_ATTEMPTS = 5  # conversations.* calls survive this many 429s in a row
 
 
 class SlackDelivery:
-    def __init__(self, *, client: WebClient, config: SlackConfig, threads: KeyValue) -> None:
+    def __init__(
+        self, *, client: WebClient, config: SlackConfig, threads: KeyValue, followed: FollowedThreads | None = None
+    ) -> None:
         self._client = client
         self._threads = threads
+        self._followed = followed  # None: no thread is read back (memory alone)
         self._config = config
         self._names: dict[str, str] = {}
         self._names_lock = threading.Lock()
+        self._identity: tuple[str, str] | None = None
 
     def responder(self, job: Job) -> SlackResponder:
         return SlackResponder(client=self._client, job=job, streaming=self._config.streaming, threads=self._threads)
@@ -108,6 +113,38 @@ class SlackDelivery:
             raise InputError("nothing_to_summarize")
         return "\n".join(lines)
 
+    # --- a thread the bot is part of, as the model's history ---------------------------------
+
+    def conversation(self, job: Job, *, max_file_bytes: int) -> Transcript | None:
+        """The channel thread's messages since the bot joined it, up to the job's own
+        (conversations.replies); None outside a followed channel thread."""
+        message = job.message
+        if self._followed is None or message.is_dm or not message.thread or not message.message_id:
+            return None
+        joined = self._followed.joined_at(message.channel, message.thread)
+        if joined is None:
+            return None
+        replies = self._paged(
+            self._client.conversations_replies,
+            limit_total=self._config.thread_max_messages,
+            channel=message.channel,
+            ts=message.thread,
+            oldest=joined,
+            inclusive=True,
+        )
+        bot_user_id, bot_id = self._me()
+        posts = thread_posts(
+            replies, since=joined, before=message.message_id, bot_user_id=bot_user_id, bot_id=bot_id, name=self._name
+        )
+        return Transcript(posts=posts, author=self._name(message.user))
+
+    def _me(self) -> tuple[str, str]:
+        """The bot's user id and bot id (auth.test, once): its own posts are its answers."""
+        if self._identity is None:
+            found = call(self._client.auth_test)
+            self._identity = (str(found.get("user_id") or ""), str(found.get("bot_id") or ""))
+        return self._identity
+
     def _paged(self, method: Any, *, limit_total: int, **kwargs: Any) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         cursor: str | None = None
@@ -172,4 +209,5 @@ def create_delivery(resources: PlatformResources) -> SlackDelivery:
         client=make_client(config),
         config=config,
         threads=resources.memory(THREADS_NAMESPACE, resources.settings.job_ttl_seconds),
+        followed=FollowedThreads(memory=resources.memory(NAMESPACE, FOLLOW_TTL_SECONDS)),
     )

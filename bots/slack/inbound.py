@@ -123,15 +123,32 @@ def from_slash_command(body: dict[str, Any], *, canonical: str | None, locale: s
     return Parsed(message=message, command=command)
 
 
-def from_event(body: dict[str, Any], *, bot_user_id: str | None, locale: str | None) -> Parsed | None:
-    """An ``app_mention`` or a DM ``message`` event; None when it is not for us."""
+def mentions_bot(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    return bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text") or "")
+
+
+def thread_of(event: dict[str, Any]) -> str | None:
+    """The thread a channel ``message`` event is a reply in (None: top-level chatter)."""
+    thread_ts = event.get("thread_ts")
+    return str(thread_ts) if thread_ts and thread_ts != event.get("ts") else None
+
+
+def from_event(
+    body: dict[str, Any], *, bot_user_id: str | None, locale: str | None, followed: bool = False
+) -> Parsed | None:
+    """An ``app_mention``, a DM ``message``, or a reply in a channel thread the bot follows
+    (``followed``: the adapter's memory says the bot answered there); None when it is not
+    for us."""
     event = body.get("event") or {}
     if is_from_a_bot(event, bot_user_id):
         return None
     channel = str(event.get("channel") or "")
     is_dm = event.get("type") == "message" and (event.get("channel_type") == "im" or is_dm_channel(channel))
-    if event.get("type") == "message" and not is_dm:
-        return None  # in channels we answer mentions (app_mention), not every message
+    # In channels, a message is for us only as a reply in a thread the bot is part of; a
+    # mention there arrives as app_mention too, and is answered from that event alone.
+    answerable = followed and thread_of(event) is not None and not mentions_bot(event, bot_user_id)
+    if event.get("type") == "message" and not is_dm and not answerable:
+        return None
     text = strip_mentions(str(event.get("text") or ""), bot_user_id)
     command = command_in(text)
     attachments = attachments_of(event.get("files"))

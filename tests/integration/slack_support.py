@@ -21,6 +21,7 @@ import pytest
 
 from bots.slack.app import SlackAdapter
 from bots.slack.http_server import EVENTS_PATH, HttpServer
+from bots.slack.threads import FOLLOW_TTL_SECONDS, NAMESPACE, FollowedThreads
 from core.jobs import Job
 from core.router import Router
 from fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackAPI
@@ -128,11 +129,17 @@ def mention(text: str, *, ts: str, channel: str = "C1", user: str = "U1", thread
     return event
 
 
+def followed_threads(services: Any) -> FollowedThreads:
+    """The composition root's store of the threads the bot is part of (tertulia/cli.py)."""
+    return FollowedThreads(memory=services.memory(NAMESPACE, FOLLOW_TTL_SECONDS))
+
+
 @contextmanager
 def serving_slack(services: Any, config: Any, router: Any = None) -> Iterator[SlackHttp]:
     """The real Slack adapter in HTTP mode on a free loopback port, routing with ``router``
     (default: the composition root's for ``services``), until the block ends."""
-    adapter = SlackAdapter(router=router or make_router(services), dedupe=services.dedupe, config=config)
+    adapter = SlackAdapter(router=router or make_router(services), dedupe=services.dedupe,
+                           followed=followed_threads(services), config=config)
     server = HttpServer(app=adapter.app, host="127.0.0.1", port=free_port())
     server.start()
     try:

@@ -17,6 +17,7 @@ from fakes.slack_socket import FakeSlackSocket
 from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     event_callback,
+    followed_threads,
     job_ids,
     make_router,
     mention,
@@ -40,7 +41,8 @@ def test_socket_mode_acks_envelopes_and_answers(services: Any, slack_api: FakeSl
                                                 worker: Any, tgi: Any, slack_config: SlackConfig) -> None:
     tgi.reset()
     tgi.script("Socket answer.")
-    adapter = SlackAdapter(router=make_router(services), dedupe=services.dedupe, config=slack_config)
+    adapter = SlackAdapter(router=make_router(services), dedupe=services.dedupe, followed=followed_threads(services),
+                           config=slack_config)
     stop = threading.Event()
     runner = threading.Thread(target=run_socket_mode, kwargs={"adapter": adapter, "app_token": APP_TOKEN,
                                                               "stop": stop}, daemon=True)

@@ -112,13 +112,17 @@ def test_files_beside_chat_are_not_read() -> None:
     assert job.kind == "chat" and job.message.attachments == ()
 
 
-def test_dm_is_one_conversation_per_user() -> None:
+def test_each_assistant_thread_is_its_own_conversation() -> None:
     top = inbound.from_event(dm("hello"), bot_user_id=BOT, locale=None)
     threaded = inbound.from_event(dm("hello", thread_ts="150.0"), bot_user_id=BOT, locale=None)
-    assert top and threaded
+    again = inbound.from_event(dm("and now?", ts="151.0", thread_ts="150.0"), bot_user_id=BOT, locale=None)
+    other = inbound.from_event(dm("hello", thread_ts="160.0"), bot_user_id=BOT, locale=None)
+    assert top and threaded and again and other
     assert top.message.is_dm and top.message.address == SlackAddress()
     assert threaded.message.address == SlackAddress(thread_ts="150.0", assistant=True)
-    assert scope_key(top.message) == scope_key(threaded.message) == "slack:T1:dm:U1"
+    assert scope_key(top.message) == "slack:T1:dm:U1"
+    assert scope_key(threaded.message) == scope_key(again.message) == "slack:T1:dm:U1:150.0"
+    assert scope_key(other.message) == "slack:T1:dm:U1:160.0"
 
 
 def test_bot_messages_are_ignored() -> None:
@@ -130,6 +134,32 @@ def test_channel_messages_without_mention_are_ignored() -> None:
     body = dm("hi")
     body["event"].update(channel_type="channel", channel="C1")
     assert inbound.from_event(body, bot_user_id=BOT, locale=None) is None
+
+
+def channel_reply(text: str, **extra: Any) -> dict[str, Any]:
+    ev = {"type": "message", "channel_type": "channel", "user": "U2", "text": text, "ts": "300.2",
+          "thread_ts": "300.0", "channel": "C1", **extra}
+    return {"type": "event_callback", "team_id": "T1", "event_id": "Ev3", "event": ev}
+
+
+def test_a_reply_in_a_followed_thread_is_chat_in_that_thread() -> None:
+    parsed = inbound.from_event(channel_reply("what about Monday?"), bot_user_id=BOT, locale=None, followed=True)
+    assert parsed is not None and parsed.command is None
+    m = parsed.message
+    assert (m.text, m.thread, m.addressed, m.is_dm) == ("what about Monday?", "300.0", True, False)
+    assert m.message_id == "300.2"
+    assert m.address == SlackAddress(thread_ts="300.0")
+    mention = inbound.from_event(event(f"<@{BOT}> hi", ts="300.0"), bot_user_id=BOT, locale=None)
+    assert mention is not None and scope_key(m) == scope_key(mention.message)  # the thread's one conversation
+
+
+def test_channel_replies_the_bot_does_not_follow_or_that_mention_it_are_not_messages_for_us() -> None:
+    assert inbound.from_event(channel_reply("chatter"), bot_user_id=BOT, locale=None) is None
+    # The mention comes as app_mention too: answered from that event only.
+    mentioned = channel_reply(f"<@{BOT}> what about Monday?")
+    assert inbound.from_event(mentioned, bot_user_id=BOT, locale=None, followed=True) is None
+    top_level = channel_reply("hello", thread_ts=None)
+    assert inbound.from_event(top_level, bot_user_id=BOT, locale=None, followed=True) is None
 
 
 def test_message_shortcut_summarises_the_thread_of_the_message() -> None:
@@ -183,7 +213,8 @@ def test_manifest_declares_the_configured_commands_shortcut_and_events() -> None
     (shortcut,) = manifest["features"]["shortcuts"]
     assert shortcut["type"] == "message" and shortcut["callback_id"] == config.shortcut_summarize
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert {"app_mention", "message.im", "assistant_thread_started"} <= events
+    assert {"app_mention", "message.channels", "message.groups", "message.im", "assistant_thread_started"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"chat:write", "commands", "files:read", "channels:history", "assistant:write"} <= scopes
+    assert {"chat:write", "commands", "files:read", "channels:history", "groups:history", "im:history",
+            "assistant:write"} <= scopes
     assert manifest["settings"]["socket_mode_enabled"] is True
