@@ -113,3 +113,22 @@ def test_chatter_in_a_thread_the_bot_is_not_part_of_is_not_answered(
     assert [job.message.message_id for job in new_jobs(services, before)] == [other]
     assert [m for m in slack_api.thread(c, root) if m.bot_id] == []
     assert len(tgi.generation_requests()) == 1
+
+
+def test_each_assistant_thread_is_its_own_conversation(stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any) -> None:
+    d = f"D{time.time_ns()}"
+
+    def asks(text: str, thread_ts: str, answers_so_far: int) -> str:
+        ts = slack_api.add_message(d, text, user="U1", thread_ts=thread_ts)
+        event = {"type": "message", "channel_type": "im", "channel": d, "user": "U1", "text": text, "ts": ts,
+                 "thread_ts": thread_ts, "event_ts": ts}
+        assert stack.event(event)[0] == 200
+        answers(slack_api, d, thread_ts, answers_so_far + 1)
+        return tgi.prompts()[-1]
+
+    # Two threads of the assistant pane, opened by the same person.
+    first = slack_api.add_message(d, "Hi, how can I help?", user=BOT_USER_ID)
+    second = slack_api.add_message(d, "Hi, how can I help?", user=BOT_USER_ID)
+    asks("My name is Zoltan and I keep bees.", first, 0)
+    assert "Zoltan" not in asks("What is my name?", second, 0)
+    assert "Zoltan" in asks("What is my name?", first, 1)
