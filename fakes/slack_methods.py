@@ -156,7 +156,9 @@ class WebApiMethods:
 
     def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
         """The parent, then the replies in ``oldest``..``latest`` (bounds excluded unless
-        ``inclusive``), oldest first. The parent is listed whatever the range, as Slack does."""
+        ``inclusive``), oldest first; the parent leads the first page only (a cursor's pages
+        omit it). Clients filter the parent by its ts themselves: whether the range applies to
+        it is not something ours relies on."""
         channel, ts = self._channel(p), str(p.get("ts") or "")
         parent = self._find(channel, ts)
         if parent is None:
