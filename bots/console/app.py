@@ -133,6 +133,12 @@ class ConsoleSession:
             before = ""
         if before is not None and text.startswith(before):
             self._out.write(text[len(before) :])
+        elif before is not None and text.strip().startswith(before.strip()):
+            # The final text is the streamed text stripped (core.work.JobWork.generate): the
+            # model's trailing newline or leading space is gone. The terminal shows it
+            # already, so only what follows is new; printing it whole again showed the
+            # answer twice.
+            self._out.write(text.strip()[len(before.strip()) :])
         else:  # an edit that rewrote earlier text: show the message again whole
             self._out.write(f"\n{BOT}{text}")
         shown[ref] = text
