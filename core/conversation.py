@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.errors import InputError
-from core.ports import ChatTurn, ContextStore
+from core.ports import ChatTurn, ContextStore, Image
 
 Messages = tuple[ChatTurn, ...]
 
@@ -37,13 +37,19 @@ def converse(
     budget: Callable[[], int],
     count: Callable[[Messages], int],
     generate: Callable[[Messages], str],
+    remember: str | None = None,
+    images: tuple[Image, ...] = (),
 ) -> str:
     """One turn. Turns of one conversation never overlap and keep their order: the worker
-    runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held."""
-    user = ChatTurn(role="user", content=text)
+    runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held.
+    ``remember``: what the memory keeps of the user's turn when not ``text`` itself (a turn
+    with files keeps their names, not their text: core/turnfiles.py); ``images`` go with
+    this turn only."""
+    user = ChatTurn(role="user", content=text, images=images)
     history = context.history(scope)
     messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
     answer = generate(messages)
     if answer.strip():
-        context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)
+        context.record_exchange(scope, job_id=job_id, user=remember if remember is not None else text,
+                                assistant=answer)
     return answer
