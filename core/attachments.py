@@ -20,7 +20,9 @@ from core.errors import InputError
 from core.messages import Attachment
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")  # what OpenAI-compatible vision APIs take
 DEFAULT_MAX_CHARS = 400_000  # Settings.max_document_chars' default
+DEFAULT_MAX_IMAGE_BYTES = 1_500_000  # Settings.max_image_bytes' default
 
 # DOCX: the body XML we read. Word's own XML compresses about 10:1; zip bombs, 1000:1.
 DOCX_MAX_XML_BYTES = 64 * 1024 * 1024
@@ -47,12 +49,50 @@ def suffix_of(name: str) -> str:
     return PurePath(name).suffix.lower()
 
 
-def check_attachment(attachment: Attachment, *, max_bytes: int) -> None:
-    """Refuse early, from metadata alone, what we will not be able to read."""
+def is_image(attachment: Attachment) -> bool:
+    """An image by its name or its declared type (a Telegram photo has no file name)."""
+    mime = (attachment.mime_type or "").lower()
+    return suffix_of(attachment.name) in IMAGE_SUFFIXES or mime in _IMAGE_MIMES
+
+
+def check_attachment(
+    attachment: Attachment, *, max_bytes: int, images: bool = False, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+) -> None:
+    """Refuse early, from metadata alone, what we will not be able to read. ``images``: the
+    command also takes images (for a model that sees them), up to ``max_image_bytes``."""
+    if images and is_image(attachment):
+        if attachment.size > max_image_bytes:
+            raise InputError("file_too_large", name=attachment.name, limit=human_size(max_image_bytes))
+        return
     if suffix_of(attachment.name) not in SUPPORTED_SUFFIXES:
-        raise InputError("file_unsupported", name=attachment.name, types=", ".join(SUPPORTED_SUFFIXES))
+        types = SUPPORTED_SUFFIXES + (IMAGE_SUFFIXES if images else ())
+        raise InputError("file_unsupported", name=attachment.name, types=", ".join(types))
     if attachment.size > max_bytes:
         raise InputError("file_too_large", name=attachment.name, limit=human_size(max_bytes))
+
+
+# An image's format from its first bytes: the name or the platform's type may lie, and a
+# vision API is told the real one.
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+_IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def image_type(name: str, data: bytes, *, max_bytes: int) -> str:
+    """The MIME type of an image we can send to a vision model; refuses (``InputError``)
+    anything larger than ``max_bytes`` or not a PNG, JPEG, GIF or WebP by its content."""
+    if len(data) > max_bytes:
+        raise InputError("file_too_large", name=name, limit=human_size(max_bytes))
+    for magic, mime in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise InputError("file_unreadable", name=name)
 
 
 def extract_text(name: str, data: bytes, *, max_bytes: int, max_chars: int = DEFAULT_MAX_CHARS) -> str:
@@ -81,16 +121,57 @@ def extract_text(name: str, data: bytes, *, max_bytes: int, max_chars: int = DEF
     return text
 
 
-class _Collector:
-    """Text pieces, refused as soon as they pass the character cap."""
+def extract_beginning(name: str, data: bytes, *, max_bytes: int, max_chars: int) -> tuple[str, bool]:
+    """The first ``max_chars`` characters of a file's text, and whether there was more. Read
+    with the same caps as ``extract_text``, and no further than ``max_chars``: a file that
+    joins a chat turn is cut to fit the prompt, not refused."""
+    if len(data) > max_bytes:
+        raise InputError("file_too_large", name=name, limit=human_size(max_bytes))
+    suffix = suffix_of(name)
+    out = _Collector(name, max_chars, cut=True)
+    try:
+        if suffix in (".txt", ".md"):
+            out.add(data.decode("utf-8", errors="replace"))
+        elif suffix == ".pdf":
+            _pdf_text(data, out)
+        elif suffix == ".docx":
+            _docx_text(data, out)
+        else:
+            raise InputError("file_unsupported", name=name, types=", ".join(SUPPORTED_SUFFIXES))
+    except _Full:
+        pass
+    except InputError:
+        raise
+    except Exception as exc:  # a corrupt file is the user's input, not our crash
+        raise InputError("file_unreadable", name=name) from exc
+    text = out.text().replace("\x00", "").strip()
+    if not text:
+        raise InputError("file_unreadable", name=name)
+    return text, out.cut_short
 
-    def __init__(self, name: str, max_chars: int) -> None:
+
+class _Full(Exception):
+    """The collector holds all the characters wanted: stop reading."""
+
+
+class _Collector:
+    """Text pieces, refused as soon as they pass the character cap (``cut``: kept up to the
+    cap, and reading stops there)."""
+
+    def __init__(self, name: str, max_chars: int, *, cut: bool = False) -> None:
         self.name = name
         self._max = max_chars
+        self._cut = cut
+        self.cut_short = False
         self._parts: list[str] = []
         self._size = 0
 
     def add(self, text: str) -> None:
+        if self._cut and self._size + len(text) > self._max:
+            self._parts.append(text[: self._max - self._size])
+            self._size = self._max
+            self.cut_short = True
+            raise _Full()
         self._size += len(text)
         if self._size > self._max:
             raise InputError("file_text_too_long", name=self.name, limit=self._max)

@@ -350,3 +350,29 @@ _ES.update(
         ),
     }
 )
+
+# Files and images in a turn (chat, mentions, /ask).
+_EN.update(
+    {
+        "option.chat.file": "A file to talk about: .txt, .md, .pdf, .docx, or an image for a model that sees them",
+        "file_cut": "(Only the beginning of {names} fit in what the model can read at once; the rest was left out.)",
+        "image_needs_vision": (
+            "The model '{model}' reads text only, so it can't see your image. Models that see images: {models}. "
+            "Choose one with /model, or send the text instead."
+        ),
+        "no_vision_models": "none in this deployment",
+    }
+)
+_ES.update(
+    {
+        "option.chat.file": "Un archivo del que hablar: .txt, .md, .pdf, .docx, o una imagen si el modelo las ve",
+        "file_cut": (
+            "(Solo el principio de {names} cupo en lo que el modelo puede leer de una vez; el resto quedó fuera.)"
+        ),
+        "image_needs_vision": (
+            "El modelo '{model}' solo lee texto, así que no puede ver tu imagen. Modelos que ven imágenes: {models}. "
+            "Elige uno con /model, o envía el texto."
+        ),
+        "no_vision_models": "ninguno en este despliegue",
+    }
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.errors import InputError
-from core.ports import ChatTurn, ContextStore, Transcript
+from core.ports import ChatTurn, ContextStore, Image, Transcript
 
 Messages = tuple[ChatTurn, ...]
 
@@ -17,7 +17,8 @@ def merged(turns: list[ChatTurn]) -> list[ChatTurn]:
     out: list[ChatTurn] = []
     for turn in turns:
         if out and out[-1].role == turn.role:
-            out[-1] = ChatTurn(role=turn.role, content=f"{out[-1].content}\n{turn.content}")
+            out[-1] = ChatTurn(role=turn.role, content=f"{out[-1].content}\n{turn.content}",
+                               images=(*out[-1].images, *turn.images))
         else:
             out.append(turn)
     return out
@@ -73,19 +74,25 @@ def converse(
     count: Callable[[Messages], int],
     generate: Callable[[Messages], str],
     transcript: Callable[[], Transcript | None] | None = None,
+    remember: str | None = None,
+    images: tuple[Image, ...] = (),
 ) -> str:
     """One turn. Turns of one conversation never overlap and keep their order: the worker
     runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held.
     Where the platform shows the conversation (``transcript``), that is the history: it
-    holds what everyone wrote; the scope's memory is the fallback and is kept either way."""
+    holds what everyone wrote; the scope's memory is the fallback and is kept either way.
+    ``remember``: what the memory keeps of the user's turn when not ``text`` itself (a turn
+    with files keeps their names, not their text: core/turnfiles.py); ``images`` go with
+    this turn only."""
     found = transcript() if transcript is not None else None
     if found is None:
         history, said = context.history(scope), text
     else:
         history, said = thread_turns(found, text)
-    user = ChatTurn(role="user", content=said)
+    user = ChatTurn(role="user", content=said, images=images)
     messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
     answer = generate(messages)
     if answer.strip():
-        context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)
+        context.record_exchange(scope, job_id=job_id, user=remember if remember is not None else text,
+                                assistant=answer)
     return answer

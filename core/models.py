@@ -44,9 +44,14 @@ class ModelSpec:
     description: str = ""
     # A hosted API (OpenAI, Gemini...): messages leave the deployment. None: judged by the URL.
     hosted: bool | None = None
+    # Accepts images (OpenAI-compatible image_url parts); only a chat API ("openai") sends them.
+    vision: bool = False
+    image_tokens: int = 1024  # what one image costs of the prompt budget, for trimming history
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.vision and self.flavour is not Flavour.OPENAI:
+            raise ValueError(f"model {self.name!r}: vision needs a chat API (flavour \"openai\")")
         if not self.stop and self.flavour is Flavour.TGI:
             # A raw prompt needs its family's turn markers as stops; a chat API applies its own.
             object.__setattr__(self, "stop", stop_sequences(self.prompt_format))
@@ -82,6 +87,9 @@ class Registry:
         spec = self.models.get(name)
         return spec is not None and spec.is_hosted
 
+    def vision_models(self) -> tuple[str, ...]:
+        return tuple(name for name, spec in self.models.items() if spec.vision)
+
 
 def expand(value: str, env: dict[str, str] | None = None) -> str:
     env = dict(os.environ) if env is None else env
@@ -103,7 +111,8 @@ def _expand_all(value: Any, env: dict[str, str]) -> Any:
     return value
 
 
-_INT_FIELDS = ("max_input_tokens", "max_total_tokens", "max_new_tokens")
+_INT_FIELDS = ("max_input_tokens", "max_total_tokens", "max_new_tokens", "image_tokens")
+_BOOL_FIELDS = ("hosted", "vision")
 _FLOAT_FIELDS = ("temperature", "top_p")
 
 
@@ -120,8 +129,9 @@ def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
         fields.pop("api_key_env", None)
     if "prompt_format" in fields:
         prompt_format(fields["prompt_format"])  # fail at load time on an unknown name, not mid-job
-    if "hosted" in fields:
-        fields["hosted"] = fields["hosted"] if isinstance(fields["hosted"], bool) else fields["hosted"] == "true"
+    for key in _BOOL_FIELDS:  # TOML's own booleans, or "true"/"false" from an expanded ${VAR}
+        if key in fields and not isinstance(fields[key], bool):
+            fields[key] = str(fields[key]).strip().lower() == "true"
     if "stop" in fields:
         fields["stop"] = tuple(fields["stop"])
     fields["extra"] = {k: v for k, v in raw.items() if k not in ModelSpec.__dataclass_fields__}

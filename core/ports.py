@@ -6,6 +6,7 @@ Adapters (bots/*), the worker and the Redis stores implement them; the compositi
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -19,9 +20,25 @@ Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True, kw_only=True)
+class Image:
+    """An image a user attached, for a model that sees images (``ModelSpec.vision``)."""
+
+    mime_type: str  # image/png, image/jpeg, image/gif or image/webp, judged by its bytes
+    data: bytes
+
+    def data_url(self) -> str:
+        return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChatTurn:
+    """One turn. ``content`` is always its whole text, so a client that renders a raw prompt
+    reads it as before; ``images`` go with it only to a chat API of a vision model (as
+    OpenAI-compatible ``image_url`` parts after the text)."""
+
     role: Role
     content: str
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,9 +7,10 @@ runner only calls ``recipe.answer(work)``, so a new command needs no runner code
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.errors import InputError
+from core.ports import Image
 from core.specs import Messages, Recipe, Sampling, Work
 from core.summarize import map_reduce
 
@@ -63,6 +64,7 @@ class Documents:
     def answer(self, work: Work) -> str:
         if self.otherwise is not None and not work.has_documents():
             return self.otherwise.answer(work)
+        images = work.images()  # refused for a text-only model before any model call
         text = work.documents()
         if not text.strip():
             raise InputError(self.empty_key)
@@ -77,7 +79,16 @@ class Documents:
             combine=lambda results: self.combine(results, args),
             on_parts=lambda parts: work.notify("summarizing_parts", parts=parts),
         )
-        return work.generate(final, sampling=self.sampling)
+        return work.generate(_with_images(final, images), sampling=self.sampling)
+
+
+def _with_images(messages: Messages, images: tuple[Image, ...]) -> Messages:
+    """The images go with the final request's last user turn (the parts read before it are
+    text about the documents)."""
+    if not images:
+        return messages
+    last = max(i for i, m in enumerate(messages) if m.role == "user")
+    return tuple(replace(m, images=images) if i == last else m for i, m in enumerate(messages))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from core import catalogue
 from core.actions import help_text
-from core.attachments import check_attachment
+from core.attachments import DEFAULT_MAX_IMAGE_BYTES, check_attachment, is_image
 from core.commands import Command, check_args, command_from, parse_line
 from core.errors import InputError
 from core.guard import Gate
@@ -53,6 +53,7 @@ class Router:
         max_attachment_bytes: int,
         bot_username: str | None = None,
         gate: Gate | None = None,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     ) -> None:
         self._jobs = jobs
         self._queue = queue
@@ -61,6 +62,7 @@ class Router:
         self._model_names = model_names
         self._max_input_chars = max_input_chars
         self._max_attachment_bytes = max_attachment_bytes
+        self._max_image_bytes = max_image_bytes
         self._bot_username = bot_username
         self._gate = gate  # None: no policy (everyone admin, no limits)
 
@@ -132,9 +134,10 @@ class Router:
                     and not self._gate.is_admin(message):  # fmt: skip
                 return Outcome(reply=self._gate.admin_only(message).reply)
             return Outcome(reply=spec.action(self, message, args))
-        if spec.reads_files:
+        if spec.takes_files:
             for attachment in message.attachments:
-                check_attachment(attachment, max_bytes=self._max_attachment_bytes)
+                check_attachment(attachment, max_bytes=self._max_attachment_bytes, images=spec.images,
+                                 max_image_bytes=self._max_image_bytes)
         if args is None:
             return Outcome(reply=self._usage(spec, message))
         reading = self._with_source(spec, message, args)
@@ -145,7 +148,7 @@ class Router:
     def _with_source(self, spec: CommandSpec, message: InboundMessage, args: dict[str, str]) -> dict[str, str] | None:
         """Adds the surrounding text to read ("thread", "reply", "channel") when the command
         reads it and the line gave no document; None when a document reader has nothing."""
-        files = spec.reads_files and bool(message.attachments)
+        files = spec.reads_files and any(not is_image(a) for a in message.attachments)
         given = bool(spec.document_arg and args.get(spec.document_arg))
         if not files and not given and message.context in spec.contexts:
             return {**args, "source": str(message.context)}
@@ -161,7 +164,7 @@ class Router:
         for value in args.values():
             if len(value) > self._max_input_chars:
                 raise InputError("too_long", limit=self._max_input_chars, length=len(value))
-        if message.attachments and not spec.reads_files:
+        if message.attachments and not spec.takes_files:
             message = replace(message, attachments=())  # the worker never fetches what it won't read
         job = Job(kind=spec.name, message=message, scope=scope_key(message), args=args)
         if self._gate is not None:

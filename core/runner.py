@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from core import catalogue
 from core.accounting import Accounting, Meter
+from core.attachments import DEFAULT_MAX_IMAGE_BYTES
 from core.delivery import StreamingReply
 from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job
@@ -50,6 +51,7 @@ class JobRunner:
         budget: RateBudget,
         max_document_chars: int,
         max_attachment_bytes: int,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
         observer: JobObserver | None = None,
         logging: JobLogging | None = None,
         accounting: Accounting | None = None,
@@ -61,7 +63,8 @@ class JobRunner:
         self._registry = registry
         self._platforms = platforms
         self._budget = budget
-        self._limits = ReadLimits(max_document_chars=max_document_chars, max_attachment_bytes=max_attachment_bytes)
+        self._limits = ReadLimits(max_document_chars=max_document_chars, max_attachment_bytes=max_attachment_bytes,
+                                  max_image_bytes=max_image_bytes)
         self._observer: JobObserver = observer or NullObserver()
         # Every line logged while a job runs carries its id, platform, scope, command, model.
         self._logging: JobLogging = logging or _no_log_context
@@ -145,6 +148,7 @@ class JobRunner:
             limits=self._limits,
             observer=observer,
             persona=self._accounting.persona(job) if self._accounting is not None else None,
+            vision_models=self._registry.vision_models(),
         )
         try:
             return spec.recipe.answer(work), "ok"

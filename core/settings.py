@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_input_chars: int = 12_000
     max_attachment_bytes: int = 10 * 1024 * 1024
     max_document_chars: int = 400_000  # text read from files/threads, summarised map-reduce
+    # An image sent to a vision model: base64 adds a third, and TGI's default payload limit is 2 MB.
+    max_image_bytes: int = 1_500_000
     context_ttl_seconds: int = 24 * 3600
     # A conversation's memory keeps this many turns (a user's and an answer each): older ones
     # are trimmed in Redis when a new exchange is recorded. The prompt budget may keep fewer.

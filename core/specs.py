@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from core.messages import InboundMessage
-from core.ports import ChatTurn
+from core.ports import ChatTurn, Image
 
 Messages = tuple[ChatTurn, ...]
 
@@ -74,6 +74,10 @@ class Work(Protocol):
 
     def documents(self) -> str: ...
 
+    def images(self) -> tuple[Image, ...]:
+        """The attached images; refuses them (``InputError``) for a model that sees none."""
+        ...
+
     def converse(self, *, system: str, text: str, sampling: Sampling) -> str: ...
 
     def models_listing(self) -> str: ...
@@ -111,6 +115,8 @@ class CommandSpec:
     recipe: Recipe | None = None  # model work on a worker...
     action: Action | None = None  # ...or an answer the router gives at once
     reads_files: bool = False  # attached files are this command's input
+    turn_files: bool = False  # attached documents join the turn's text (a chat message with a file)
+    images: bool = False  # attached images go to a model that sees them; any other refuses them
     # Surrounding text this command may read when the line names none: "thread" (Slack),
     # "reply" (the replied-to message), "channel" (recent history).
     contexts: frozenset[str] = field(default_factory=frozenset)
@@ -119,6 +125,11 @@ class CommandSpec:
     own_slash_command: bool = True  # Slack: its own /command (else under the umbrella command)
     # When only the platform's admins (core/policy.py) may run it: (message, args) -> True.
     admin: Callable[[InboundMessage, Mapping[str, str]], bool] | None = None
+
+    @property
+    def takes_files(self) -> bool:
+        """Attached files reach this command's jobs in one way or another."""
+        return self.reads_files or self.turn_files or self.images
 
     def positional(self) -> tuple[Arg, ...]:
         return tuple(a for a in self.args if a.positional)

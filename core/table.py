@@ -47,6 +47,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         name="chat",
         args=(Arg(name="text"),),
+        turn_files=True,
+        images=True,
         recipe=Conversation(system=instructions.CHAT_SYSTEM),
     ),
     CommandSpec(
@@ -74,6 +76,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         args=(Arg(name="question"),),
         words=("ask",),
         reads_files=True,
+        images=True,
         contexts=frozenset({"thread", "reply"}),
         recipe=Documents(
             whole=lambda text, a: instructions.answer_question(a["question"], text),

@@ -9,20 +9,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import catalogue
-from core.attachments import extract_text
+from core.attachments import DEFAULT_MAX_IMAGE_BYTES, extract_beginning, extract_text, image_type, is_image
 from core.conversation import converse
 from core.delivery import StreamingReply
 from core.errors import BadRequest, Forbidden, InputError, ModelError
 from core.jobs import Job
+from core.messages import Attachment
 from core.models import ModelSpec
 from core.ports import (
     ChatTurn,
     ContextStore,
     ConversationReader,
     GenerationRequest,
+    Image,
     JobObserver,
     ModelClient,
     ModelDirectory,
@@ -30,6 +32,7 @@ from core.ports import (
     Transcript,
 )
 from core.specs import CommandSpec, Sampling
+from core.turnfiles import TurnFile, fit_files, remembered
 
 Messages = tuple[ChatTurn, ...]
 
@@ -40,6 +43,7 @@ log = logging.getLogger("tertulia.work")
 class ReadLimits:
     max_document_chars: int
     max_attachment_bytes: int
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
 
 class JobWork:
@@ -58,8 +62,10 @@ class JobWork:
         limits: ReadLimits,
         observer: JobObserver,
         persona: str | None = None,
+        vision_models: tuple[str, ...] = (),
     ) -> None:
         self.job = job
+        self._vision_models = vision_models
         self._persona = persona
         self._spec = spec
         self.model = model
@@ -105,9 +111,22 @@ class JobWork:
         return max(info.max_input_tokens - max_new, info.max_input_tokens // 4)
 
     def count(self, messages: Messages) -> int:
-        return self._client.count_tokens(self._client.render(messages))
+        """The prompt's tokens: its rendered text, and what the preset says an image costs."""
+        images = sum(len(m.images) for m in messages)
+        return self._client.count_tokens(self._client.render(messages)) + images * self._preset.image_tokens
 
     def converse(self, *, system: str, text: str, sampling: Sampling) -> str:
+        images = self.images()  # a text-only model refuses them before any model call
+        names = [a.name for a in self.job.message.attachments if self._spec.turn_files or is_image(a)]
+        files = self._turn_files(sampling) if self._spec.turn_files else []
+        said, cut = text, list[str]()
+        if files:
+            turn = (ChatTurn(role="system", content=system), ChatTurn(role="user", content="", images=images))
+
+            def with_files(content: str) -> int:
+                return self.count((turn[0], replace(turn[1], content=content)))
+
+            text, cut = fit_files(text=said, files=files, budget=self.input_budget(sampling), count=with_files)
         if self._persona:
             # The scope's persona joins the command's system text while the two, with the
             # user's turn, fit the prompt budget; otherwise the command's text alone.
@@ -115,7 +134,7 @@ class JobWork:
             alone = (ChatTurn(role="system", content=with_persona), ChatTurn(role="user", content=text))
             if self.count(alone) <= self.input_budget(sampling):
                 system = with_persona
-        return converse(
+        answer = converse(
             context=self._context,
             scope=self.job.scope,
             job_id=self.job.id,
@@ -125,7 +144,48 @@ class JobWork:
             count=self.count,
             generate=lambda messages: self.generate(messages, sampling=sampling),
             transcript=self._transcript,
+            remember=remembered(said, names) if names else None,
+            images=images,
         )
+        if cut:  # the user hears that the model read only part of a file
+            note = catalogue.text("file_cut", self.locale, names=", ".join(f'"{name}"' for name in cut))
+            return f"{answer}\n\n{note}"
+        return answer
+
+    def images(self) -> tuple[Image, ...]:
+        attached = [a for a in self.job.message.attachments if is_image(a)] if self._spec.images else []
+        if not attached:
+            return ()
+        if not self._preset.vision:
+            models = ", ".join(f"`{name}`" for name in self._vision_models)
+            raise InputError("image_needs_vision", model=self.model,
+                             models=models or catalogue.text("no_vision_models", self.locale))
+        images = []
+        for attachment in attached:
+            data = self._read(attachment, max_bytes=self._limits.max_image_bytes)
+            mime = image_type(attachment.name, data, max_bytes=self._limits.max_image_bytes)
+            images.append(Image(mime_type=mime, data=data))
+        return tuple(images)
+
+    def _turn_files(self, sampling: Sampling) -> list[TurnFile]:
+        """The attached documents' text, each read no further than the prompt could hold
+        (about 8 characters a token is more than any tokenizer packs)."""
+        limits = self._limits
+        max_chars = min(limits.max_document_chars, self.input_budget(sampling) * 8)
+        files = []
+        for attachment in self.job.message.attachments:
+            if is_image(attachment):
+                continue
+            data = self._read(attachment, max_bytes=limits.max_attachment_bytes)
+            text, cut = extract_beginning(attachment.name, data, max_bytes=limits.max_attachment_bytes,
+                                          max_chars=max_chars)
+            files.append(TurnFile(name=attachment.name, text=text, cut=cut))
+        return files
+
+    def _read(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        if attachment.content is not None:
+            return attachment.content
+        return self._platform.fetch_file(attachment, max_bytes=max_bytes)
 
     def _transcript(self) -> Transcript | None:
         """The platform's view of this conversation, where it has one. A platform that
@@ -187,21 +247,21 @@ class JobWork:
     # --- documents -----------------------------------------------------------------------
 
     def has_documents(self) -> bool:
-        return bool(self.job.message.attachments or self.job.args.get("source"))
+        documents = [a for a in self.job.message.attachments if not is_image(a)]
+        return bool(documents or self.job.args.get("source"))
 
     def documents(self) -> str:
         """The attached files, the platform source (thread, replied-to message, channel) and
         the document argument, as one text within ``max_document_chars``."""
         limits = self._limits
         parts: list[str] = []
-        for attachment in self.job.message.attachments:
-            data = attachment.content
-            if data is None:
-                data = self._platform.fetch_file(attachment, max_bytes=limits.max_attachment_bytes)
+        documents = [a for a in self.job.message.attachments if not is_image(a)]  # images: ``images``
+        for attachment in documents:
+            data = self._read(attachment, max_bytes=limits.max_attachment_bytes)
             text = extract_text(
                 attachment.name, data, max_bytes=limits.max_attachment_bytes, max_chars=limits.max_document_chars
             )
-            parts.append(f"[{attachment.name}]\n{text}" if len(self.job.message.attachments) > 1 else text)
+            parts.append(f"[{attachment.name}]\n{text}" if len(documents) > 1 else text)
         if self.job.args.get("source"):
             parts.append(self._platform.read_source(self.job))
         document_arg = self._spec.document_arg

@@ -95,6 +95,7 @@ class FakeSlackAPI(WebApiMethods):
             self.faults: dict[str, list[Fault]] = {}
             self.socket_url: str | None = None
             self.streaming_enabled = True
+            self.missing_methods: set[str] = set()  # answered as Slack answers a method it lacks
             self._fail_at: dict[str, tuple[int, dict[str, Any]]] = {}
 
     # --- seeding ------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class FakeSlackAPI(WebApiMethods):
             if token != BOT_TOKEN:
                 return 200, {}, {"ok": False, "error": "not_authed" if not token else "invalid_auth"}
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
-            if handler is None:
+            if handler is None or method in self.missing_methods:
                 return 200, {}, {"ok": False, "error": "unknown_method"}
             try:
                 return 200, {}, {"ok": True, **handler(params)}

@@ -85,6 +85,14 @@ class FakeTelegram(UpdateFactory):
             self.file_bytes: dict[str, bytes] = {}
             self._file_ids = itertools.count(1)
             self.enforce_group_limit = True
+            self.missing_methods: set[str] = set()
+
+    def predates(self, *methods: str) -> None:
+        """Act as a self-hosted Bot API server older than ``methods`` (sendMessageDraft came
+        with Bot API 9.3): each is answered as any unknown method is, 404 "Not Found: method
+        not found" (telegram-bot-api's Client::on_cmd)."""
+        with self.lock:
+            self.missing_methods.update(m.lower() for m in methods)
 
     def fail_next(self, method: str, *, error_code: int, description: str, retry_after: int | None = None,
                   times: int = 1, when_entities: bool = False) -> None:
@@ -106,6 +114,14 @@ class FakeTelegram(UpdateFactory):
             self.file_bytes[path] = content
         return {"file_name": name, "mime_type": mime_type, "file_id": file_id, "file_unique_id": meta["file_unique_id"],
                 "file_size": meta["file_size"]}
+
+    def add_photo(self, content: bytes, *, width: int = 640, height: int = 480) -> list[dict[str, Any]]:
+        """A photo as it appears in a Message: PhotoSize objects, smallest first (the Bot API
+        sends a thumbnail and the sizes Telegram made; the largest is ``content``)."""
+        large = self.add_file(content, name="photo.jpg", mime_type="image/jpeg")
+        thumb = self.add_file(content[: max(len(content) // 4, 1)], name="thumb.jpg", mime_type="image/jpeg")
+        return [{"file_id": f["file_id"], "file_unique_id": f["file_unique_id"], "file_size": f["file_size"],
+                 "width": w, "height": h} for f, w, h in ((thumb, 90, 67), (large, width, height))]
 
     def calls_of(self, method: str, *, chat_id: int | None = None, ok: bool | None = True) -> list[Call]:
         with self.lock:
@@ -161,8 +177,8 @@ class FakeTelegram(UpdateFactory):
                     self.calls.append(call)
                     self._scripted_fault(method, params)
                     handler = getattr(self, f"_m_{method}", None)
-                    if handler is None:
-                        raise ApiError(404, "Not Found")
+                    if handler is None or method in self.missing_methods:
+                        raise ApiError(404, "Not Found: method not found")
                     result = handler(params)
         except ApiError as err:
             call.ok, call.error = False, err.description

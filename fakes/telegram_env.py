@@ -9,4 +9,7 @@ def worker_env(fake_ports: dict[str, int]) -> dict[str, str]:
     return {
         "TELEGRAM_API_URL": f"http://127.0.0.1:{fake_ports['telegram']}",
         "TELEGRAM_BOT_TOKEN": TOKEN,
+        # The worker lives for the whole test session: a test that makes the fake refuse
+        # drafts must not leave the worker without them for the tests after it.
+        "TERTULIA_TELEGRAM_DRAFT_RECHECK_SECONDS": "0",
     }

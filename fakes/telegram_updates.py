@@ -115,7 +115,8 @@ class UpdateFactory:
 
     def user_message(self, chat: dict[str, Any], sender: dict[str, Any], text: str | None = None, *,
                      caption: str | None = None, document: dict[str, Any] | None = None,
-                     thread_id: int | None = None, reply_to: int | None = None) -> dict[str, Any]:
+                     photo: list[dict[str, Any]] | None = None, thread_id: int | None = None,
+                     reply_to: int | None = None) -> dict[str, Any]:
         """A user's message; its update is queued for getUpdates and returned (to post to a
         webhook instead, use the returned dict)."""
         with self.lock:
@@ -130,6 +131,8 @@ class UpdateFactory:
                     message["caption_entities"] = entities
             if document is not None:
                 message["document"] = document
+            if photo is not None:
+                message["photo"] = photo  # PhotoSize objects, smallest first
             self._place(message, chat, thread_id, reply_to)
             update = {"update_id": next(self._update_ids), "message": message}
             self.updates.append(update)

@@ -43,6 +43,9 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
     schema, bad = _response_format_schema(body.get("response_format"), server.openai_json_schema)
     if bad is not None:
         return web.Response(status=422, text=bad)
+    bad = content.content_error(messages)
+    if bad is not None:
+        return web.Response(status=422, text=bad)
     params = {"max_new_tokens": body.get("max_tokens"), "stop": body.get("stop") or []}
     prompt = content.chat_prompt(messages)
     plan = server.plan(prompt, content.chat_user_text(messages), schema, params)

@@ -6,6 +6,7 @@ Everything here is pure and deterministic so tests can predict token counts and 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import zlib
@@ -80,9 +81,63 @@ def chat_user_text(messages: list[dict[str, Any]]) -> str:
 
 
 def chat_prompt(messages: list[dict[str, Any]]) -> str:
-    """A stand-in chat template (ChatML) so chat requests have a prompt to count."""
-    body = "".join(f"<|im_start|>{m.get('role')}\n{m.get('content')}<|im_end|>\n" for m in messages)
+    """A stand-in chat template (ChatML) so chat requests have a prompt to count. Content
+    parts become text as TGI's router makes them (chat.rs: an image is ``![](url)``); an
+    image's data URL stands as ``![](<image>)`` so that its bytes are not counted as words."""
+    body = "".join(f"<|im_start|>{m.get('role')}\n{_content_text(m.get('content'))}<|im_end|>\n" for m in messages)
     return body + "<|im_start|>assistant\n"
+
+
+def _content_text(content: Any) -> str:
+    if not isinstance(content, list):
+        return str(content)
+    out = []
+    for part in content:
+        if part.get("type") == "image_url":
+            url = str(part["image_url"]["url"])
+            out.append("![](<image>)" if url.startswith("data:") else f"![]({url})")
+        else:
+            out.append(str(part.get("text", "")))
+    return "".join(out)
+
+
+def content_error(messages: list[dict[str, Any]]) -> str | None:
+    """What TGI's serde says of content it can't deserialise (MessageContent: a string or a
+    list of ``{"type": "text", "text"}`` / ``{"type": "image_url", "image_url": {"url"}}``
+    chunks), and of an image URL its validation can't load (a data URL must be base64)."""
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, str) or content is None:
+            continue
+        bad = f"Failed to deserialize the JSON body into the target type: messages[{index}]: data did not match " \
+              "any variant of untagged enum MessageContent"
+        if not isinstance(content, list):
+            return bad
+        for part in content:
+            if not isinstance(part, dict):
+                return bad
+            if part.get("type") == "text" and isinstance(part.get("text"), str):
+                continue
+            url = (part.get("image_url") or {}).get("url") if part.get("type") == "image_url" else None
+            if not isinstance(url, str):
+                return bad
+            if url.startswith("data:"):
+                header, _, data = url.partition(",")
+                if not header.startswith("data:image/") or not header.endswith(";base64"):
+                    return f"Input validation error: invalid image data URL: {header[:40]}"
+                try:
+                    base64.b64decode(data, validate=True)
+                except ValueError:
+                    return "Input validation error: invalid base64 image data"
+            elif not url.startswith(("http://", "https://")):
+                return f"Input validation error: unsupported image URL: {url[:40]}"
+    return None
+
+
+def images_in(messages: list[dict[str, Any]]) -> list[str]:
+    """The image URLs of a chat request's messages, in order."""
+    return [str(part["image_url"]["url"]) for m in messages if isinstance(m.get("content"), list)
+            for part in m["content"] if isinstance(part, dict) and part.get("type") == "image_url"]
 
 
 def default_reply(user_text: str) -> str:

@@ -164,6 +164,7 @@ def build_router(services: Services, *, bot_username: str | None = None) -> Rout
         model_names=services.registry.names,
         max_input_chars=services.settings.max_input_chars,
         max_attachment_bytes=services.settings.max_attachment_bytes,
+        max_image_bytes=services.settings.max_image_bytes,
         bot_username=bot_username,
         gate=Gate(
             policy=services.policy,
@@ -187,6 +188,7 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         budget=services.budget,
         max_document_chars=services.settings.max_document_chars,
         max_attachment_bytes=services.settings.max_attachment_bytes,
+        max_image_bytes=services.settings.max_image_bytes,
         observer=observer,
         logging=job_logging,
         accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),

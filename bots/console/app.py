@@ -57,9 +57,9 @@ class ConsoleSession:
         attachments: tuple[Attachment, ...] = ()
         stripped = text.strip()
         line = parse_line(stripped)
-        spec = find_spec(line.name) if line is not None else None
-        if spec is not None and spec.reads_files:
-            stripped, attachments = self._local_files(stripped)
+        spec = find_spec(line.name) if line is not None else find_spec("chat")  # plain text is chat
+        if spec is not None and spec.takes_files:
+            stripped, attachments = self._local_files(stripped, command=line is not None)
         return InboundMessage(
             platform="console",
             workspace="local",
@@ -72,12 +72,18 @@ class ConsoleSession:
             attachments=attachments,
         )
 
-    def _local_files(self, line: str) -> tuple[str, tuple[Attachment, ...]]:
-        """`/summarize @notes.pdf` stands in for an upload (for every command that reads
-        files): the file travels in the job."""
+    def _local_files(self, line: str, *, command: bool) -> tuple[str, tuple[Attachment, ...]]:
+        """`/summarize @notes.pdf` stands in for an upload (for every command that takes
+        files): the file travels in the job. In plain chat only a word naming an existing
+        file is one (``@ana`` may be a person)."""
         words = line.split()
-        files = [w[1:] for w in words[1:] if w.startswith("@") and len(w) > 1]
-        rest = [w for w in words[1:] if not (w.startswith("@") and len(w) > 1)]
+        first, words = (words[:1], words[1:]) if command else ([], words)
+
+        def is_file(word: str) -> bool:
+            return word.startswith("@") and len(word) > 1 and (command or Path(word[1:]).expanduser().is_file())
+
+        files = [w[1:] for w in words if is_file(w)]
+        rest = [w for w in words if not is_file(w)]
         attachments = []
         for name in files:
             path = Path(name).expanduser()
@@ -87,7 +93,7 @@ class ConsoleSession:
             attachments.append(Attachment(name=path.name, size=size if path.is_file() else 0, content=content))
             if not path.is_file():
                 self._out.write(f"{BOT}No such file: {name}\n")
-        return " ".join([words[0], *rest]), tuple(a for a in attachments if a.size or a.content)
+        return " ".join([*first, *rest]), tuple(a for a in attachments if a.size or a.content)
 
     def say(self, text: str) -> None:
         """Sends a line and prints its reply, streamed, before returning."""
@@ -133,6 +139,12 @@ class ConsoleSession:
             before = ""
         if before is not None and text.startswith(before):
             self._out.write(text[len(before) :])
+        elif before is not None and text.strip().startswith(before.strip()):
+            # The final text is the streamed text stripped (core.work.JobWork.generate): the
+            # model's trailing newline or leading space is gone. The terminal shows it
+            # already, so only what follows is new; printing it whole again showed the
+            # answer twice.
+            self._out.write(text.strip()[len(before.strip()) :])
         else:  # an edit that rewrote earlier text: show the message again whole
             self._out.write(f"\n{BOT}{text}")
         shown[ref] = text

@@ -84,11 +84,11 @@ def _signature(spec: CommandSpec) -> inspect.Signature:
     params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
     file = inspect.Parameter(FILE_OPTION, keyword, annotation=discord.Attachment | None, default=None)
     for arg in spec.args:
-        if spec.reads_files and not arg.positional and file not in params:
+        if spec.takes_files and not arg.positional and file not in params:
             params.append(file)  # the file beside the typed text, before option-only extras
         default = inspect.Parameter.empty if arg.required else None
         params.append(inspect.Parameter(arg.name, keyword, annotation=_annotation(arg), default=default))
-    if spec.reads_files and file not in params:
+    if spec.takes_files and file not in params:
         params.append(file)
     # Discord lists required options first.
     params[1:] = sorted(params[1:], key=lambda p: p.default is not inspect.Parameter.empty)
@@ -111,7 +111,7 @@ def _command(spec: CommandSpec, handler: Handler, model_names: Callable[[], list
 
     callback.__signature__ = _signature(spec)  # type: ignore[attr-defined]
     descriptions = {arg.name: text_of(f"option.{spec.name}.{arg.name}") for arg in spec.args}
-    if spec.reads_files:
+    if spec.takes_files:
         descriptions[FILE_OPTION] = text_of(f"option.{spec.name}.{FILE_OPTION}")
     callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
     command: app_commands.Command = app_commands.Command(  # type: ignore[type-arg]

@@ -46,6 +46,8 @@ class SlackConfig(BaseSettings):
     channel_window_hours: float = 24.0
     thread_max_messages: int = 1000  # a thread summary reads at most this many replies
     streaming: bool = True  # native chat.startStream; off: post + chat.update
+    # A workspace whose streaming methods were refused is asked again after this long (0: every answer).
+    stream_recheck_seconds: float = 600.0
     host: str = "0.0.0.0"  # HTTP mode listens here, on TERTULIA_SLACK_PORT
 
     def commands(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ from core.errors import BadRequest, Forbidden, InputError, RetryAfter, Transient
 from core.jobs import Job
 from core.messages import Attachment
 from core.ports import KeyValue, PlatformResources, Transcript
+from core.refusals import Refusals
 
 log = logging.getLogger("tertulia.slack.delivery")
 
@@ -41,9 +42,14 @@ class SlackDelivery:
         self._names: dict[str, str] = {}
         self._names_lock = threading.Lock()
         self._identity: tuple[str, str] | None = None
+        # One per process: a workspace that refused streaming is not asked at every answer.
+        self._refusals = Refusals(recheck_seconds=config.stream_recheck_seconds)
 
     def responder(self, job: Job) -> SlackResponder:
-        return SlackResponder(client=self._client, job=job, streaming=self._config.streaming, threads=self._threads)
+        return SlackResponder(
+            client=self._client, job=job, streaming=self._config.streaming, threads=self._threads,
+            refusals=self._refusals,
+        )
 
     # --- files --------------------------------------------------------------------------
 

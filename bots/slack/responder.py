@@ -26,10 +26,17 @@ from core.delivery import STALE_MARKER
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
 from core.jobs import Job
 from core.ports import KeyValue
+from core.refusals import Refusals
 
 log = logging.getLogger("tertulia.slack.responder")
 
 _converter = SlackMarkdownConverter()
+
+# Stream refusals that say the workspace (or the API in front of it) has no streaming at
+# all: remembered per process (core.refusals), not retried at every answer.
+STREAMS_UNAVAILABLE = frozenset(
+    {"unknown_method", "feature_not_enabled", "method_deprecated", "not_allowed_token_type", "not_supported"}
+)
 
 
 def to_mrkdwn(markdown: str) -> str:
@@ -46,10 +53,13 @@ class _Message:
 class SlackResponder:
     max_chars = limits.MAX_CHARS
 
-    def __init__(self, *, client: WebClient, job: Job, streaming: bool, threads: KeyValue) -> None:
+    def __init__(
+        self, *, client: WebClient, job: Job, streaming: bool, threads: KeyValue, refusals: Refusals | None = None
+    ) -> None:
         self._client = client
         self._job = job
         self._threads = threads
+        self._refusals = refusals if refusals is not None else Refusals(recheck_seconds=0)
         message = job.message
         self._address = slack_address(message.address)
         self._channel = message.channel
@@ -57,7 +67,8 @@ class SlackResponder:
         self._needs_header = self._address.command is not None
         if self._needs_header and (remembered := threads.get(job.id)):
             self._thread_ts, self._needs_header = remembered, False
-        self._stream_ok = streaming
+        self._streams_key = f"streams:{job.message.workspace}"
+        self._stream_ok = streaming and self._refusals.allows(self._streams_key)
         self._via_response_url = False
         self._messages: dict[str, _Message] = {}
         self._posted_by_url = 0
@@ -94,8 +105,7 @@ class SlackResponder:
             try:
                 return self._start_stream(text)
             except BadRequest as err:  # streaming not available here: post and edit instead
-                log.warning("chat.startStream refused (%s); falling back to chat.update", error_code_of(err))
-                self._stream_ok = False
+                self._streams_refused("chat.startStream", err)
         try:
             response = call(
                 self._client.chat_postMessage, channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
@@ -115,7 +125,12 @@ class SlackResponder:
         if sent.streaming:
             if text.startswith(sent.text):  # an append-only stream can only grow
                 delta = text[len(sent.text) :]
-                call(self._client.chat_appendStream, channel=self._channel, ts=ref, markdown_text=delta)
+                try:
+                    call(self._client.chat_appendStream, channel=self._channel, ts=ref, markdown_text=delta)
+                except BadRequest as err:
+                    self._streams_refused("chat.appendStream", err)
+                    self._end_stream(ref, sent)
+                    call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
                 sent.text = text
             return
         call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
@@ -131,13 +146,15 @@ class SlackResponder:
         if sent.streaming and not sent.stopped:
             if text.startswith(sent.text):
                 delta = text[len(sent.text) :]
-                call(self._client.chat_stopStream, channel=self._channel, ts=ref, markdown_text=delta or None)
-                sent.text, sent.stopped = text, True
-                return
-            # The splitter re-cut this piece (a code fence closed at its end): stop the
-            # stream as it is, then give the message its final text.
-            call(self._client.chat_stopStream, channel=self._channel, ts=ref)
-            sent.stopped = True
+                try:
+                    call(self._client.chat_stopStream, channel=self._channel, ts=ref, markdown_text=delta or None)
+                    sent.text, sent.stopped = text, True
+                    return
+                except BadRequest as err:  # the message then gets its final text by chat.update
+                    self._streams_refused("chat.stopStream", err)
+            # The splitter re-cut this piece (a code fence closed at its end), or stopStream
+            # refused the text: stop the stream as it is, then give the message its final text.
+            self._end_stream(ref, sent)
         if text != sent.text:
             call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
             sent.text = text
@@ -186,6 +203,22 @@ class SlackResponder:
                     call(self._client.chat_stopStream, channel=self._channel, ts=ref)
             self._messages[ref] = _Message(text="", stopped=True)
         return self._messages[ref]
+
+    def _streams_refused(self, method: str, err: BadRequest) -> None:
+        """A stream method refused: this answer goes on by chat.postMessage + chat.update,
+        and where the refusal means no streaming at all, the process remembers it."""
+        code = error_code_of(err)
+        log.warning("%s refused (%s); falling back to chat.postMessage + chat.update", method, code)
+        self._stream_ok = False
+        if code in STREAMS_UNAVAILABLE:
+            self._refusals.refused(self._streams_key)
+
+    def _end_stream(self, ref: str, sent: _Message) -> None:
+        """Stops a stream as it is (best effort: a refused stopStream leaves the message to
+        chat.update) so that chat.update can give it its text."""
+        with contextlib.suppress(BadRequest):
+            call(self._client.chat_stopStream, channel=self._channel, ts=ref)
+        sent.streaming, sent.stopped = False, True
 
     def _streams(self) -> bool:
         return self._stream_ok and self._thread_ts is not None and not self._via_response_url

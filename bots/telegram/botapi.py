@@ -30,6 +30,11 @@ class NotModified(BadRequest):
     """An edit with the content the message already has; harmless."""
 
 
+class MethodNotFound(BadRequest):
+    """The server does not know the method: a self-hosted Bot API server older than it
+    answers 404 "Not Found: method not found" (``TELEGRAM_API_URL``)."""
+
+
 def _encode(params: dict[str, Any]) -> dict[str, str]:
     return {
         key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -48,6 +53,8 @@ def raise_for_description(status: int, description: str, parameters: dict[str, A
         raise NotModified(description)
     if "can't parse entities" in lowered or "can't find end of the entity" in lowered:
         raise EntityParseError(description)
+    if status == 404 or "method not found" in lowered:
+        raise MethodNotFound(description)
     if status in (401, 403):
         raise Forbidden(description)
     if status >= 500:

@@ -23,6 +23,8 @@ class TelegramConfig(BaseSettings):
         default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET", "webhook_secret")
     )
     port: int = 8443  # webhook mode's listening port
+    # A server that refused sendMessageDraft is asked again after this long (0: every answer).
+    draft_recheck_seconds: float = 600.0
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,9 @@
 """The worker side of Telegram: streaming answers, files, replied-to text.
 
 Private chats stream into a draft (``sendMessageDraft``, Bot API 9.3+) and persist the
-answer with ``sendMessage``; groups post once and edit. The shared throttle
+answer with ``sendMessage``; groups post once and edit. Where a draft is refused (a
+self-hosted Bot API server that predates the method), the answer is posted and edited as in
+groups, and a server without the method is not asked again by this process. The shared throttle
 (core.delivery.StreamingReply) decides *when*; these Responders only know *how*.
 """
 
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bots.telegram.address import TelegramAddress, telegram_address
-from bots.telegram.botapi import BotApi, EntityParseError, NotModified
+from bots.telegram.botapi import BotApi, EntityParseError, MethodNotFound, NotModified
 from bots.telegram.config import get_telegram_config
 from bots.telegram.formatting import Rendered, plain, render, split_plain
 from core.attachments import human_size
@@ -23,6 +25,7 @@ from core.errors import BadRequest, InputError
 from core.jobs import Job
 from core.messages import Attachment
 from core.ports import PlatformResources
+from core.refusals import Refusals
 
 log = logging.getLogger("tertulia.telegram.delivery")
 
@@ -37,6 +40,7 @@ GROUP_UPDATE_INTERVAL = 60.0 / GROUP_MESSAGES_PER_MINUTE
 MAX_MESSAGE_CHARS = 4096  # MessageLimit.MAX_TEXT_LENGTH
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile serves at most 20 MB from the cloud API
 FILE_URL_PREFIX = "telegram-file:"  # Attachment.url = prefix + file_id
+DRAFTS = "sendMessageDraft"  # its key in the process's Refusals
 
 
 def file_url(file_id: str) -> str:
@@ -53,8 +57,10 @@ class TelegramResponder:
 
     max_chars = MAX_MESSAGE_CHARS
 
-    def __init__(self, *, api: BotApi, address: TelegramAddress) -> None:
+    def __init__(self, *, api: BotApi, address: TelegramAddress, refusals: Refusals) -> None:
         self._api = api
+        self._refusals = refusals  # the process's: a server without drafts is not asked each time
+        self._use_drafts = True  # False once this answer's draft was refused
         self._chat_id = address.chat_id
         self._private = address.private
         self._thread_id = address.message_thread_id
@@ -74,11 +80,13 @@ class TelegramResponder:
                        message_thread_id=self._thread_id)
 
     def post(self, text: str) -> str:
-        if self._private:
+        ref = ""
+        if self._private and self._use_drafts and self._refusals.allows(DRAFTS):
             draft_id = secrets.randbelow(2**31 - 2) + 1  # non-zero; same id = animated changes
             ref = f"draft:{draft_id}"
-            self._draft(draft_id, text)
-        else:
+            if not self._draft(draft_id, text):
+                ref = ""
+        if not ref:
             ref = str(self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True)))
         self._last[ref] = text
         return ref
@@ -87,7 +95,9 @@ class TelegramResponder:
         if self._last.get(ref) == text:
             return
         if ref.startswith("draft:") and ref not in self._finished:
-            self._draft(int(ref.removeprefix("draft:")), text)
+            if not self._draft(int(ref.removeprefix("draft:")), text):
+                # Refused mid-answer: the rest of this piece is a message, edited as it grows.
+                self._finished[ref] = [self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True))]
         else:
             self._with_fallback(text, lambda bodies: self._edit(self._message_ids(ref)[0], bodies[0]))
         self._last[ref] = text
@@ -137,10 +147,26 @@ class TelegramResponder:
     def _common(self) -> dict[str, Any]:
         return {"chat_id": self._chat_id, "message_thread_id": self._thread_id}
 
-    def _draft(self, draft_id: int, markdown: str) -> None:
-        self._with_fallback(markdown, lambda bodies: self._api.call(
-            "sendMessageDraft", draft_id=draft_id, text=bodies[0].text,
-            entities=bodies[0].entities or None, **self._common()))
+    def _draft(self, draft_id: int, markdown: str) -> bool:
+        """False when the draft was refused: the caller sends a message instead. A server
+        that does not know the method is not asked again for a while (``Refusals``); any other refusal of
+        a preview costs only this answer's drafts."""
+        try:
+            self._with_fallback(markdown, lambda bodies: self._api.call(
+                "sendMessageDraft", draft_id=draft_id, text=bodies[0].text,
+                entities=bodies[0].entities or None, **self._common()))
+        except MethodNotFound as err:
+            log.warning("sendMessageDraft is not available (%s); sending and editing messages instead", err)
+            self._refusals.refused(DRAFTS)
+            self._use_drafts = False  # the error reply, if any, must not ask again either
+            return False
+        except BadRequest as err:
+            if isinstance(err, NotModified):
+                return True
+            log.warning("sendMessageDraft refused (%s); sending and editing this answer instead", err)
+            self._use_drafts = False
+            return False
+        return True
 
     def _send(self, body: Rendered, *, first: bool = False) -> int:
         reply_parameters = None
@@ -178,11 +204,13 @@ class TelegramResponder:
 
 
 class TelegramDelivery:
-    def __init__(self, *, api: BotApi) -> None:
+    def __init__(self, *, api: BotApi, draft_recheck_seconds: float = 600.0) -> None:
         self._api = api
+        self._refusals = Refusals(recheck_seconds=draft_recheck_seconds)  # one per process
 
     def responder(self, job: Job) -> TelegramResponder:
-        return TelegramResponder(api=self._api, address=telegram_address(job.message.address))
+        return TelegramResponder(api=self._api, address=telegram_address(job.message.address),
+                                 refusals=self._refusals)
 
     def fetch_file(self, attachment: Attachment, *, max_bytes: int) -> bytes:
         if attachment.content is not None:
@@ -224,4 +252,4 @@ def create_delivery(resources: PlatformResources) -> TelegramDelivery:
     # httpx logs every request URL at INFO, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     api = BotApi(api_url=config.api_url, token=config.bot_token.get_secret_value())
-    return TelegramDelivery(api=api)
+    return TelegramDelivery(api=api, draft_recheck_seconds=config.draft_recheck_seconds)

@@ -63,6 +63,19 @@ def _document(message: Message) -> Attachment | None:
     )
 
 
+def _photo(message: Message) -> Attachment | None:
+    """A photo (Telegram sends several sizes, smallest first): its largest size."""
+    if not message.photo:
+        return None
+    largest = message.photo[-1]
+    return Attachment(
+        name=f"{largest.file_unique_id}.jpg",  # the Bot API re-encodes photos as JPEG
+        size=int(largest.file_size or 0),
+        url=file_url(largest.file_id),
+        mime_type="image/jpeg",
+    )
+
+
 def _author(message: Message) -> str:
     if message.from_user is not None:
         return message.from_user.full_name
@@ -95,14 +108,20 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
 
     topic = message.message_thread_id if message.is_topic_message else None
 
-    # Only commands that read files get documents: their own (sent with the command as
-    # caption), else the replied-to one. Other messages never carry a file the worker would
-    # fetch for nothing; likewise the replied-to text goes only to commands that read it.
+    # Only commands that take files get them: their own (sent with the command as caption;
+    # plain text addressed to the bot is chat, which takes documents and photos), else for
+    # commands that read files, the replied-to document. Other messages never carry a file
+    # the worker would fetch for nothing; likewise the replied-to text goes only to commands
+    # that read it.
     spec = find_spec(command.name) if command is not None and command.known else None
+    takes = spec if spec is not None else find_spec("chat") if not is_command else None
     attachments: list[Attachment] = []
-    own = _document(message) if spec is not None and spec.reads_files else None
+    own = _document(message) if takes is not None and takes.takes_files else None
     if own is not None:
         attachments.append(own)
+    photo = _photo(message) if takes is not None and takes.images else None
+    if photo is not None:
+        attachments.append(photo)
     context: str | None = None
     replied_text: str | None = None
     if replied is not None and spec is not None:

@@ -54,7 +54,7 @@ async def test_every_command_is_defined_with_typed_options() -> None:
     messages = next(o for o in found["summarize"]["options"] if o["name"] == "messages")
     assert (messages["min_value"], messages["max_value"]) == (1, 100)
     assert options("translate") == {"language": (STRING, True, True), "text": (STRING, True, False)}
-    assert options("chat") == {"text": (STRING, True, False)}
+    assert options("chat") == {"text": (STRING, True, False), "file": (ATTACHMENT, False, False)}
     assert options("entities") == {"text": (STRING, True, False)}
     assert options("code") == {"text": (STRING, True, False)}
     assert options("model") == {"name": (STRING, True, True)}

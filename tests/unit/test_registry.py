@@ -22,6 +22,7 @@ PRESETS = {
     "bloomz": (Flavour.TGI, "plain"),
     "flan-t5": (Flavour.TGI, "t5"),
     "tgi-messages": (Flavour.OPENAI, None),
+    "tgi-vision": (Flavour.OPENAI, None),
     "vllm": (Flavour.OPENAI, None),
     "gpt-4": (Flavour.OPENAI, None),
     "gemini": (Flavour.OPENAI, None),
@@ -133,3 +134,17 @@ def test_expand_defaults_and_empty_values() -> None:
     assert expand("${A:-x}", {"A": ""}) == "x"  # empty counts as unset, like the shell's :-
     assert expand("${A}", {"A": "y"}) == "y"
     assert expand("a-${B}-c", {}) == "a--c"
+
+
+def test_vision_is_marked_where_the_model_sees_images_and_the_local_default_stays_text_only() -> None:
+    registry = load_registry(MODELS_FILE, env={})
+    assert set(registry.vision_models()) == {"tgi-vision", "gpt-4", "gemini"}
+    assert not registry.get(registry.default).vision
+    assert registry.get("tgi-vision").image_tokens == 2048
+
+
+def test_vision_on_a_raw_prompt_api_fails_at_load_time(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text('[models.x]\nflavour = "tgi"\nurl = "http://h"\nvision = true\n')
+    with pytest.raises(ValueError, match="vision"):
+        load_registry(path, env={})

@@ -104,12 +104,12 @@ def test_a_file_with_a_summary_request_becomes_an_attachment() -> None:
     assert (attachment.name, attachment.size, attachment.url) == ("notes.txt", 1234, files[0]["url_private"])
 
 
-def test_files_beside_chat_are_not_read() -> None:
+def test_files_beside_chat_join_the_turn() -> None:
     files = [{"id": "F1", "name": "a.txt", "size": 1, "url_private": "https://files.slack.com/x"}]
     parsed = inbound.from_event(event(f"<@{BOT}> hello", files=files), bot_user_id=BOT, locale=None)
     assert parsed is not None and parsed.command is None and parsed.message.text == "hello"
     job = route(parsed)
-    assert job.kind == "chat" and job.message.attachments == ()
+    assert job.kind == "chat" and [a.name for a in job.message.attachments] == ["a.txt"]
 
 
 def test_each_assistant_thread_is_its_own_conversation() -> None:

@@ -123,8 +123,22 @@ def test_messages_from_bots_are_ignored() -> None:
     assert convert(w.user_message(w.private_chat(robot), robot, "/chat hi")) is None
 
 
-def test_a_document_with_another_command_carries_no_attachment() -> None:
+def test_a_document_with_chat_joins_the_turn_but_not_with_a_command_that_takes_no_files() -> None:
     w = world()
     document = {"file_name": "a.txt", "file_id": "F1", "file_unique_id": "U1", "file_size": 10}
     got = convert(w.user_message(w.private_chat(ANA), ANA, None, caption="/chat what is this?", document=document))
-    assert got is not None and got.message.attachments == ()
+    assert got is not None and [a.name for a in got.message.attachments] == ["a.txt"]
+    plain = convert(w.user_message(w.private_chat(ANA), ANA, None, caption="what is this?", document=document))
+    assert plain is not None and plain.command is None and [a.name for a in plain.message.attachments] == ["a.txt"]
+    other = convert(w.user_message(w.private_chat(ANA), ANA, None, caption="/essay Tides", document=document))
+    assert other is not None and other.message.attachments == ()
+
+
+def test_a_photo_with_a_caption_is_chat_with_its_largest_size() -> None:
+    w = world()
+    sizes = [{"file_id": "small", "file_unique_id": "s", "file_size": 10, "width": 90, "height": 60},
+             {"file_id": "large", "file_unique_id": "l", "file_size": 900, "width": 900, "height": 600}]
+    got = convert(w.user_message(w.private_chat(ANA), ANA, None, caption="what is this?", photo=sizes))
+    assert got is not None and got.command is None
+    (photo,) = got.message.attachments
+    assert photo.url == "telegram-file:large" and photo.mime_type == "image/jpeg" and photo.size == 900

@@ -56,11 +56,23 @@ def chat_base(url: str) -> str:
     return base + "/v1" if urlparse(base).path in ("", "/") else base
 
 
-def chat_messages(turns: tuple[ChatTurn, ...]) -> list[dict[str, str]]:
+def chat_messages(turns: tuple[ChatTurn, ...]) -> list[dict[str, Any]]:
     """The messages as sent. Servers that render a chat template into text (llama.cpp, TGI's
     ``/v1``) tokenize it with special tokens parsed, so each turn's text is neutralised as
-    the raw formats' are (core/prompts.py); for OpenAI or Gemini that changes nothing visible."""
-    return [{"role": m.role, "content": neutralise(m.content)} for m in turns]
+    the raw formats' are (core/prompts.py); for OpenAI or Gemini that changes nothing visible.
+    A turn with images becomes content parts: its text, then one ``image_url`` part per image
+    as a base64 data URL (OpenAI's vision input; TGI's Messages API takes the same for
+    vision models such as Idefics or LLaVA-Next)."""
+    return [{"role": m.role, "content": _content(m)} for m in turns]
+
+
+def _content(turn: ChatTurn) -> str | list[dict[str, Any]]:
+    text = neutralise(turn.content)
+    if not turn.images:
+        return text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    parts.extend({"type": "image_url", "image_url": {"url": image.data_url()}} for image in turn.images)
+    return parts
 
 
 def response_format(schema: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -220,7 +232,7 @@ class OpenAICompatClient:
                 if client is not None:
                     client.close()  # type: ignore[no-untyped-call]
 
-    def _direct(self, messages: list[dict[str, str]], payload: dict[str, Any]) -> Iterator[ChatCompletionStreamOutput]:
+    def _direct(self, messages: list[dict[str, Any]], payload: dict[str, Any]) -> Iterator[ChatCompletionStreamOutput]:
         """The same request as ``chat_completion`` sends, posted on the shared session, for
         the one form huggingface_hub would rewrite (OpenAI's ``json_schema``)."""
         body = {"model": self.spec.model_id, "messages": messages, "stream": True}
