@@ -350,3 +350,25 @@ _ES.update(
         ),
     }
 )
+
+# Answers cut at their token limit (core/cut.py) and /continue.
+_EN.update(
+    {
+        "answer_cut": "(The answer was cut here: it reached its length limit. Send /continue for the rest.)",
+        "nothing_to_continue": "There is no cut answer to continue here.",
+        "nothing_more": "The model had nothing to add to that answer.",
+        "command.continue": "Continue the last answer that was cut",
+        "help.continue": "/continue - the rest of the last answer that was cut",
+        "usage.continue": "Usage: /continue",
+    }
+)
+_ES.update(
+    {
+        "answer_cut": "(La respuesta se cortó aquí: llegó a su límite de longitud. Envía /continue para el resto.)",
+        "nothing_to_continue": "Aquí no hay ninguna respuesta cortada que continuar.",
+        "nothing_more": "El modelo no tenía nada más que añadir a esa respuesta.",
+        "command.continue": "Continuar la última respuesta que se cortó",
+        "help.continue": "/continue - el resto de la última respuesta que se cortó",
+        "usage.continue": "Uso: /continue",
+    }
+)

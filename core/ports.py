@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from core.jobs import Job
 from core.messages import Attachment
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.cut import CutAnswer  # core.cut uses ChatTurn from here
 
 Role = Literal["system", "user", "assistant"]
 
@@ -41,6 +44,10 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     json_schema: dict[str, Any] | None = None  # constrain the output (TGI grammar / response_format)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The start of the assistant's answer, to go on from (a cut answer's text, for
+    # /continue): a raw-prompt API gets it after the rendered prompt with no end of turn; a
+    # chat API gets it as a final assistant message to continue (docs/models.md).
+    prefix: str = ""
 
 
 @dataclass
@@ -185,6 +192,24 @@ class ContextStore(Protocol):
         ...
 
     def clear(self, scope: str) -> None: ...
+
+    def extend_answer(self, scope: str, *, answer: str, whole: str) -> bool:
+        """The last assistant turn becomes ``whole`` if it is still ``answer`` (a cut answer
+        continued: the history then holds the whole answer once); False otherwise."""
+        ...
+
+
+class CutStore(Protocol):
+    """The last answer cut at its token limit, per conversation scope, for /continue
+    (core/cut.py); it expires with the job's TTL."""
+
+    def remember(self, scope: str, cut: CutAnswer) -> None: ...
+
+    def last(self, scope: str) -> CutAnswer | None: ...
+
+    def forget(self, scope: str, *, job_id: str) -> None:
+        """Forget the scope's cut answer if it is still the one ``job_id`` left."""
+        ...
 
 
 class ModelChoiceStore(Protocol):

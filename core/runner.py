@@ -22,6 +22,7 @@ from core.jobs import Job
 from core.models import Registry
 from core.ports import (
     ContextStore,
+    CutStore,
     JobLogging,
     JobObserver,
     JobStore,
@@ -31,7 +32,7 @@ from core.ports import (
     PlatformDelivery,
     RateBudget,
 )
-from core.table import find_spec
+from core.table import CONTINUE, find_spec
 from core.work import JobWork, ReadLimits
 
 log = logging.getLogger("tertulia.runner")
@@ -53,6 +54,7 @@ class JobRunner:
         observer: JobObserver | None = None,
         logging: JobLogging | None = None,
         accounting: Accounting | None = None,
+        cuts: CutStore | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -66,6 +68,7 @@ class JobRunner:
         # Every line logged while a job runs carries its id, platform, scope, command, model.
         self._logging: JobLogging = logging or _no_log_context
         self._accounting = accounting
+        self._cuts = cuts  # answers cut at their token limit, for /continue (core/cut.py)
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -94,7 +97,9 @@ class JobRunner:
                 self._jobs.save_answer(job.id, answer)
             else:
                 outcome = "ok"
-            reply.finish(answer)
+            # A cut answer offers Continue (the controls draw it from this flag); on a retry
+            # that only delivers again, the scope's remembered cut still names this job.
+            reply.finish(answer, cut=self._left_cut(job))
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
@@ -145,17 +150,27 @@ class JobRunner:
             limits=self._limits,
             observer=observer,
             persona=self._accounting.persona(job) if self._accounting is not None else None,
+            cuts=self._cuts,
         )
         try:
-            return spec.recipe.answer(work), "ok"
+            return work.finish_cut(spec.recipe.answer(work)), "ok"
         except InputError as err:
             return catalogue.text(err.key, job.message.locale, **err.params), "input_error"
         except ModelRejected as err:
             reason = chat_safe_reason(err)
             return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected"
 
+    def _left_cut(self, job: Job) -> bool:
+        cut = self._cuts.last(job.scope) if self._cuts is not None else None
+        return cut is not None and cut.job_id == job.id
+
     def model_for(self, job: Job) -> str:
-        """The scope's chosen model if the registry still has it, else the command's default."""
+        """The scope's chosen model if the registry still has it, else the command's default.
+        /continue: the model that wrote the cut answer, which goes on with it."""
+        if job.kind == CONTINUE and self._cuts is not None:
+            cut = self._cuts.last(job.scope)
+            if cut is not None and cut.model in self._models.names():
+                return cut.model
         chosen = self._choices.get(job.scope)
         if chosen and chosen in self._models.names():
             return chosen

@@ -44,8 +44,19 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
     if bad is not None:
         return web.Response(status=422, text=bad)
     params = {"max_new_tokens": body.get("max_tokens"), "stop": body.get("stop") or []}
-    prompt = content.chat_prompt(messages)
-    plan = server.plan(prompt, content.chat_user_text(messages), schema, params)
+    # continue_final_message (TGI's ChatRequest, vLLM's extra parameter): the template leaves
+    # the final assistant message open and the model goes on with it. vLLM refuses it
+    # together with add_generation_prompt (its default is true; TGI has no such field).
+    go_on = bool(body.get("continue_final_message"))
+    if go_on and body.get("add_generation_prompt") is True:
+        return web.Response(
+            status=400, text="Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        )
+    prefix = ""
+    if go_on and messages and messages[-1].get("role") == "assistant":
+        prefix = str(messages[-1].get("content") or "")
+    prompt = content.chat_prompt(messages, continue_final=bool(prefix))
+    plan = server.plan(prompt, content.chat_user_text(messages), schema, params, prefix=prefix)
     early = await server.early_failure(plan)
     if early is not None:
         return early

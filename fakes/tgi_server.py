@@ -86,6 +86,7 @@ class Plan:
     stop: list[str]
     fault: Fault | None
     reply: str | None
+    prefix: str = ""  # the answer so far, when the prompt asks to go on with it
 
 
 class FakeTGI:
@@ -258,12 +259,14 @@ class FakeTGI:
             self._requests.append(Recorded(request.method, request.path, body))
         return body
 
-    def plan(self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any]) -> Plan:
+    def plan(
+        self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any], *, prefix: str = ""
+    ) -> Plan:
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
             reply = self._replies.popleft() if self._replies else None
         stop = list(params.get("stop") or [])
-        return Plan(prompt, user_text, schema, params.get("max_new_tokens"), stop, fault, reply)
+        return Plan(prompt, user_text, schema, params.get("max_new_tokens"), stop, fault, reply, prefix)
 
     def _validate(self, plan: Plan) -> str | None:
         """TGI's input validation messages (router/src/validation.rs)."""
@@ -281,13 +284,17 @@ class FakeTGI:
         return None
 
     def tokens(self, plan: Plan) -> tuple[list[str], str]:
-        """The streamed pieces and the finish reason (TGI keeps a stop sequence in the text)."""
+        """The streamed pieces and the finish reason (TGI keeps a stop sequence in the text):
+        ``length`` once ``max_new_tokens`` pieces (tokens) are out, as TGI reports it."""
         if plan.reply is not None:
             text = plan.reply
         elif plan.schema is not None:
             text = content.schema_reply(plan.schema, plan.user_text)
         else:
             text = content.default_reply(plan.user_text)
+        if plan.prefix:
+            # A deterministic model: given the start of its answer, it says the rest.
+            text = content.continuation(text, plan.prefix)
         limit = plan.max_new_tokens or max(self.max_total_tokens - content.count_tokens(plan.prompt), 1)
         out: list[str] = []
         so_far = ""

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
 
 from core.errors import ModelError, ModelStalled
+from core.instructions import CONTINUE_INSTRUCTION
 from core.models import ModelSpec
 from core.ports import ChatTurn, GenerationRequest, ModelInfo, TokenStream, Usage
 from core.prompts import neutralise, render_prompt
@@ -49,6 +50,13 @@ log = logging.getLogger(__name__)
 
 _OPENAI_EXTRA = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias", "top_logprobs"})
 _JSON_MODES = ("json_schema", "json_object_schema")
+# How a cut answer is continued (spec.extra["continuation"], docs/models.md):
+#   final_message: the answer so far as a final assistant message, with vLLM's
+#     ``continue_final_message`` / ``add_generation_prompt`` (TGI's Messages API reads the
+#     first and ignores the second): the template leaves that message open, the text follows on;
+#   instruction: for APIs without a prefill (OpenAI, Gemini): the answer so far, then a user
+#     turn asking for the rest; the model is asked, not forced, to follow on.
+_CONTINUATIONS = ("final_message", "instruction")
 
 
 def chat_base(url: str) -> str:
@@ -89,6 +97,11 @@ class OpenAICompatClient:
         self._json_mode = str(spec.extra.get("json_mode") or "json_schema")
         if self._json_mode not in _JSON_MODES:
             raise ValueError(f"model {spec.name!r}: json_mode must be one of {_JSON_MODES}, not {self._json_mode!r}")
+        self._continuation = str(spec.extra.get("continuation") or "final_message")
+        if self._continuation not in _CONTINUATIONS:
+            raise ValueError(
+                f"model {spec.name!r}: continuation must be one of {_CONTINUATIONS}, not {self._continuation!r}"
+            )
         self._counts = CountCache()
         self._tokenizer: str | None = None  # "tgi", "llama.cpp" or "none" once probed
 
@@ -170,10 +183,21 @@ class OpenAICompatClient:
         }
         if request.json_schema is not None:
             payload["response_format"] = response_format(request.json_schema, self._json_mode)
+        if request.prefix and self._continuation == "final_message":
+            payload["continue_final_message"] = True
+            payload["add_generation_prompt"] = False  # vLLM refuses both at once
         return payload
 
+    def _messages(self, request: GenerationRequest) -> list[dict[str, str]]:
+        turns = request.messages
+        if request.prefix:
+            turns = (*turns, ChatTurn(role="assistant", content=request.prefix))
+            if self._continuation == "instruction":
+                turns = (*turns, ChatTurn(role="user", content=CONTINUE_INSTRUCTION))
+        return chat_messages(turns)
+
     def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
-        messages = chat_messages(request.messages)
+        messages = self._messages(request)
         payload = self._payload(request)
         where = f"model {self.name!r} at {self._base}"
         client: InferenceClient | None = None
