@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from core import catalogue
+from core.instructions import CONTINUE_INSTRUCTION
+from core.models import Flavour, ModelSpec
+from core.ports import ChatTurn, GenerationRequest
+from core.settings import Settings
 from tests.integration.console_support import Transcript
+from worker.llm.openai_compat import OpenAICompatClient
+from worker.llm.tgi import TGIClient
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +98,58 @@ def test_a_cut_chat_turn_is_remembered_whole_once(chat: Transcript, tgi: Any) ->
     prompt = tgi.prompts()[-1]
     assert prompt.count("fact1 ") == 1 and f"{answer}<|im_end|>" in prompt
     assert prompt.count("Tell me all the facts.") == 1
+
+
+# --- the clients: finish reasons and the three ways to go on ---------------------------
+
+MESSAGES = (ChatTurn(role="system", content="Be brief."), ChatTurn(role="user", content="Count."))
+COUNT = " ".join(f"n{i}" for i in range(1, 31))
+
+
+def client(flavour: Flavour, url: str, **extra: Any) -> TGIClient | OpenAICompatClient:
+    settings = Settings(request_timeout=3.0, token_timeout=2.0)
+    if flavour is Flavour.TGI:
+        return TGIClient(ModelSpec(name="t", flavour=flavour, url=url, prompt_format="chatml"), settings=settings)
+    spec = ModelSpec(name="o", flavour=flavour, url=f"{url}/v1", model_id="m", max_input_tokens=900, extra=extra)
+    return OpenAICompatClient(spec, settings=settings)
+
+
+@pytest.mark.parametrize(
+    ("flavour", "extra", "path"),
+    [
+        (Flavour.TGI, {}, "/generate_stream"),
+        (Flavour.OPENAI, {}, "/v1/chat/completions"),
+        (Flavour.OPENAI, {"continuation": "completion"}, "/v1/completions"),
+    ],
+)
+def test_each_client_reports_length_and_goes_on_from_a_prefix(
+    tgi: Any, flavour: Flavour, extra: dict[str, Any], path: str
+) -> None:
+    tgi.reset()
+    tgi.script(COUNT, COUNT)
+    model = client(flavour, tgi.url, **extra)
+    stream = model.stream(GenerationRequest(messages=MESSAGES, max_new_tokens=10))
+    first = "".join(stream)
+    assert first == " ".join(COUNT.split()[:10]) and stream.usage.finish_reason == "length"
+    stream = model.stream(GenerationRequest(messages=MESSAGES, max_new_tokens=40, prefix=first))
+    rest = "".join(stream)
+    assert first + rest == COUNT and stream.usage.finish_reason != "length"
+    sent = tgi.generation_requests()[-1]
+    assert sent.path == path
+    if flavour is Flavour.TGI or extra:
+        # A raw prompt: rendered, then the answer so far, with no end of turn.
+        assert tgi.prompts()[-1] == model.render(MESSAGES) + first
+    tgi.reset()
+
+
+def test_a_chat_api_without_prefill_is_asked_for_the_rest(tgi: Any) -> None:
+    tgi.reset()
+    tgi.script("the rest.")
+    model = client(Flavour.OPENAI, tgi.url, continuation="instruction")
+    assert "".join(model.stream(GenerationRequest(messages=MESSAGES, max_new_tokens=10, prefix="n1 n2"))) == "the rest."
+    body = tgi.generation_requests()[-1].body
+    assert "continue_final_message" not in body
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
+    assert body["messages"][2]["content"] == "n1 n2"
+    assert body["messages"][3]["content"] == CONTINUE_INSTRUCTION
+    tgi.reset()

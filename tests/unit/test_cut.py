@@ -216,3 +216,16 @@ def test_every_shipped_preset_loads_with_its_table() -> None:
         assert spec.max_new_tokens_per_command, name
         essay, translate = spec.max_new_tokens_for("essay"), spec.max_new_tokens_for("translate")
         assert essay is not None and translate is not None and essay > translate, name
+
+
+def test_an_unknown_continuation_fails_when_the_client_is_built() -> None:
+    from core.models import Flavour, ModelSpec
+    from core.settings import Settings
+    from worker.llm.openai_compat import OpenAICompatClient
+
+    spec = ModelSpec(name="o", flavour=Flavour.OPENAI, url="http://x/v1", extra={"continuation": "prefill"})
+    with pytest.raises(ValueError, match="continuation must be one of"):
+        OpenAICompatClient(spec, settings=Settings())
+    shipped = load_registry(Path(__file__).resolve().parents[2] / "config" / "models.toml", env={})
+    assert shipped.get("smollm2-local").extra["continuation"] == "completion"
+    assert shipped.get("gpt-4").extra["continuation"] == "instruction"

@@ -29,7 +29,7 @@ from core.errors import ModelError, ModelStalled
 from core.instructions import CONTINUE_INSTRUCTION
 from core.models import ModelSpec
 from core.ports import ChatTurn, GenerationRequest, ModelInfo, TokenStream, Usage
-from core.prompts import neutralise, render_prompt
+from core.prompts import neutralise, render_prompt, stop_sequences
 from core.settings import Settings
 from worker.llm.common import (
     CountCache,
@@ -54,9 +54,11 @@ _JSON_MODES = ("json_schema", "json_object_schema")
 #   final_message: the answer so far as a final assistant message, with vLLM's
 #     ``continue_final_message`` / ``add_generation_prompt`` (TGI's Messages API reads the
 #     first and ignores the second): the template leaves that message open, the text follows on;
+#   completion: the raw /completions API with the prompt rendered in prompt_format and the
+#     answer so far after it (llama-cpp-python, which has no continue_final_message);
 #   instruction: for APIs without a prefill (OpenAI, Gemini): the answer so far, then a user
 #     turn asking for the rest; the model is asked, not forced, to follow on.
-_CONTINUATIONS = ("final_message", "instruction")
+_CONTINUATIONS = ("final_message", "instruction", "completion")
 
 
 def chat_base(url: str) -> str:
@@ -204,7 +206,9 @@ class OpenAICompatClient:
         chunks: Iterable[ChatCompletionStreamOutput]
         with watching(first=self._first_token_timeout, between=self._token_timeout) as watch:
             try:
-                if payload.get("response_format", {}).get("type") == "json_schema":
+                if request.prefix and self._continuation == "completion":
+                    chunks = self._completion(request, payload)
+                elif payload.get("response_format", {}).get("type") == "json_schema":
                     chunks = self._direct(messages, payload)
                 else:
                     # One InferenceClient per call (see tgi.py); the pool underneath is shared.
@@ -249,8 +253,39 @@ class OpenAICompatClient:
         the one form huggingface_hub would rewrite (OpenAI's ``json_schema``)."""
         body = {"model": self.spec.model_id, "messages": messages, "stream": True}
         body.update({k: v for k, v in payload.items() if v is not None})
+        for event in self._sse("chat/completions", body):
+            yield ChatCompletionStreamOutput.parse_obj_as_instance(event)
+
+    def _completion(self, request: GenerationRequest, payload: dict[str, Any]) -> Iterator[ChatCompletionStreamOutput]:
+        """A continuation through the raw ``/completions`` API (continuation = "completion":
+        llama-cpp-python, whose chat route cannot leave an assistant message open): the
+        prompt rendered in ``prompt_format`` with the answer so far after it, no end of turn.
+        Its chunks (``choices[].text``) are read as chat chunks, so one loop reads both."""
+        body: dict[str, Any] = {
+            "model": self.spec.model_id,
+            "prompt": self.render(request.messages) + request.prefix,
+            "stream": True,
+        }
+        wanted = ("max_tokens", "temperature", "top_p", "stop", *_OPENAI_EXTRA)
+        body.update({k: v for k, v in payload.items() if k in wanted and v is not None})
+        # The raw prompt needs its format's turn markers as stops, as TGI native does.
+        stops = [*(body.get("stop") or []), *stop_sequences(self.spec.prompt_format)]
+        body["stop"] = list(dict.fromkeys(stops)) or None
+        for event in self._sse("completions", body):
+            choices = [
+                {
+                    "index": c.get("index", 0),
+                    "delta": {"role": "assistant", "content": c.get("text") or ""},
+                    "finish_reason": c.get("finish_reason"),
+                }
+                for c in event.get("choices") or []
+            ]
+            yield ChatCompletionStreamOutput.parse_obj_as_instance({**event, "choices": choices})
+
+    def _sse(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The events of one streamed POST on the shared session, up to ``[DONE]``."""
         with self._session.stream(
-            "POST", f"{self._base}/chat/completions", json=body, headers=self._headers(), timeout=self._timeout
+            "POST", f"{self._base}/{path}", json=body, headers=self._headers(), timeout=self._timeout
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -267,7 +302,7 @@ class OpenAICompatClient:
                 if error is not None:
                     message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
                     raise from_event_message(str(message))
-                yield ChatCompletionStreamOutput.parse_obj_as_instance(event)
+                yield event
 
 
 def _json_or_none(response: Any) -> Any:
