@@ -113,7 +113,8 @@ class JobRunner:
             reply.finish(catalogue.text("internal_error", job.message.locale))
         finally:
             if self._accounting is not None:
-                self._accounting.settle(job, meter, model_of=self.model_for, final=outcome != "retry")
+                # The model this attempt ran on (a /continue's cut record is gone once it ends).
+                self._accounting.settle(job, meter, model_of=lambda _job: model, final=outcome != "retry")
             if outcome != "retry":
                 self._close(job, reply, outcome)
 

@@ -153,27 +153,35 @@ class JobWork:
             return per_command
         return sampling.max_new_tokens or self._preset.max_new_tokens
 
-    def _stream(self, client: ModelClient, request: GenerationRequest, feed: Callable[[str], None] | None) -> str:
+    def _stream(
+        self,
+        client: ModelClient,
+        request: GenerationRequest,
+        feed: Callable[[str], None] | None,
+        *,
+        model: str | None = None,
+    ) -> str:
         kind, started = self.job.kind, time.monotonic()
+        model = model or self.model
         text, count = "", 0
         stream = client.stream(request)
         try:
             for delta in stream:
                 if count == 0:
-                    self._observer.first_token(kind=kind, model=self.model, seconds=time.monotonic() - started)
+                    self._observer.first_token(kind=kind, model=model, seconds=time.monotonic() - started)
                 count += 1
                 text += delta
                 if feed is not None:
                     feed(text)
         except ModelError as err:
-            self._observer.model_error(model=self.model, error_type=type(err).__name__)
+            self._observer.model_error(model=model, error_type=type(err).__name__)
             raise
         # The server's own counts where the client reports them (TGI details, OpenAI usage).
         usage = stream.usage
         self._finish = usage.finish_reason
         self._observer.tokens(
             kind=kind,
-            model=self.model,
+            model=model,
             prompt_tokens=usage.prompt_tokens if usage.prompt_tokens is not None else self._estimate(request),
             generated_tokens=usage.generated_tokens or count,
         )
@@ -228,7 +236,7 @@ class JobWork:
             stop=cut.stop,
             prefix=cut.text,
         )
-        more = self._stream(client, request, lambda text: self._reply.feed(reopen(cut.text, text)))
+        more = self._stream(client, request, lambda text: self._reply.feed(reopen(cut.text, text)), model=model)
         if cut.in_history:
             self._context.extend_answer(self.job.scope, answer=cut.text.strip(), whole=(cut.text + more).strip())
         self._note_cut(request, more, model=model, previous=cut)
