@@ -93,13 +93,14 @@ class JobRunner:
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome = self._answer(job, model, reply, meter)
+                answer, outcome, cut = self._answer(job, model, reply, meter)
                 self._jobs.save_answer(job.id, answer)
             else:
-                outcome = "ok"
-            # A cut answer offers Continue (the controls draw it from this flag); on a retry
-            # that only delivers again, the scope's remembered cut still names this job.
-            reply.finish(answer, cut=self._left_cut(job))
+                # A retry that only delivers again: the scope's remembered cut still names
+                # this job if its answer was cut (one look-up, on this rare path only).
+                outcome, cut = "ok", self._left_cut(job)
+            # A cut answer offers Continue: the controls draw it from this flag.
+            reply.finish(answer, cut=cut)
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
@@ -132,9 +133,11 @@ class JobRunner:
                     self._accounting.settle(job, None, model_of=self.model_for, final=True)
                 self._close(job, reply, "model_busy")
 
-    def _answer(self, job: Job, model: str, reply: StreamingReply, observer: JobObserver) -> tuple[str, str]:
-        """(the text to land, the outcome for metrics). Input and rejection errors become
-        the user's answer; other faults propagate."""
+    def _answer(
+        self, job: Job, model: str, reply: StreamingReply, observer: JobObserver
+    ) -> tuple[str, str, bool]:
+        """(the text to land, the outcome for metrics, whether it was cut at its token
+        limit). Input and rejection errors become the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
         if spec is None or spec.recipe is None:
             raise ValueError(f"job {job.id} names no runnable command: {job.kind!r}")
@@ -154,12 +157,13 @@ class JobRunner:
             cuts=self._cuts,
         )
         try:
-            return work.finish_cut(spec.recipe.answer(work)), "ok"
+            answer = work.finish_cut(spec.recipe.answer(work))
+            return answer, "ok", work.cut
         except InputError as err:
-            return catalogue.text(err.key, job.message.locale, **err.params), "input_error"
+            return catalogue.text(err.key, job.message.locale, **err.params), "input_error", False
         except ModelRejected as err:
             reason = chat_safe_reason(err)
-            return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected"
+            return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected", False
 
     def _left_cut(self, job: Job) -> bool:
         cut = self._cuts.last(job.scope) if self._cuts is not None else None

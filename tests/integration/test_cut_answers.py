@@ -4,12 +4,14 @@ OpenAI-compatible choices), and goes on deterministically from a given answer pr
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from core import catalogue
+from core.cut import CutAnswer
 from core.instructions import CONTINUE_INSTRUCTION
 from core.models import Flavour, ModelSpec
 from core.ports import ChatTurn, GenerationRequest
@@ -153,3 +155,30 @@ def test_a_chat_api_without_prefill_is_asked_for_the_rest(tgi: Any) -> None:
     assert body["messages"][2]["content"] == "n1 n2"
     assert body["messages"][3]["content"] == CONTINUE_INSTRUCTION
     tgi.reset()
+
+
+# --- the Redis stores --------------------------------------------------------------------
+
+
+def test_the_history_is_extended_only_while_the_cut_answer_is_its_last(services: Any) -> None:
+    context, scope = services.context, f"test:cut:{uuid.uuid4().hex}"
+    context.record_exchange(scope, job_id=uuid.uuid4().hex, user="Tell me.", assistant="The first half")
+    assert context.extend_answer(scope, answer="The first half", whole="The first half and the rest.")
+    assert [t.content for t in context.history(scope)] == ["Tell me.", "The first half and the rest."]
+    context.record_exchange(scope, job_id=uuid.uuid4().hex, user="And?", assistant="Nothing more.")
+    # The conversation moved on: the earlier turn stays as it was.
+    assert not context.extend_answer(scope, answer="The first half and the rest.", whole="changed")
+    assert context.history(scope)[-1].content == "Nothing more."
+    context.clear(scope)
+
+
+def test_a_cut_is_kept_per_scope_and_forgotten_only_by_its_own_job(services: Any) -> None:
+    cuts, scope = services.cuts, f"test:cut:{uuid.uuid4().hex}"
+    cut = CutAnswer(job_id="j1", kind="essay", model="tgi", messages=MESSAGES, text="So far", stop=("<|im_end|>",))
+    cuts.remember(scope, cut)
+    assert cuts.last(scope) == cut and cuts.last(f"{scope}-other") is None
+    assert 0 < services.redis.ttl(services.keys.cut(scope)) <= services.settings.job_ttl_seconds
+    cuts.forget(scope, job_id="j0")  # a continuation of an older cut: this one stays
+    assert cuts.last(scope) == cut
+    cuts.forget(scope, job_id="j1")
+    assert cuts.last(scope) is None
