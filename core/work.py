@@ -229,9 +229,10 @@ class JobWork:
             raise InputError("nothing_to_continue")
         model = cut.model if cut.model in self._models.names() else self.model
         client = self._client if model == self.model else self._models.client(model)
+        max_new = self._max_new_tokens(Sampling(), kind=cut.kind)
         request = GenerationRequest(
-            messages=cut.messages,
-            max_new_tokens=self._max_new_tokens(Sampling(), kind=cut.kind),
+            messages=self._fit_continuation(client, cut, max_new),
+            max_new_tokens=max_new,
             temperature=cut.temperature,
             stop=cut.stop,
             prefix=cut.text,
@@ -245,6 +246,20 @@ class JobWork:
         if not more.strip():
             return catalogue.text("nothing_more", self.locale)
         return reopen(cut.text, more)
+
+    def _fit_continuation(self, client: ModelClient, cut: CutAnswer, max_new: int) -> Messages:
+        """The cut answer's prompt, so that it and the answer so far still leave room for
+        the rest: the oldest exchanges of a conversation go first (as fit_history drops
+        them); a prompt with none left to drop is an input error, said plainly."""
+        budget = max(client.info().max_input_tokens - max_new, 1)
+        turns = list(cut.messages)
+        while client.count_tokens(client.render(tuple(turns)) + cut.text) > budget:
+            # Keep the system turn (first, if any) and the request being answered (last).
+            first = 1 if turns and turns[0].role == "system" else 0
+            if len(turns) - first <= 1:
+                raise InputError("too_long_to_continue")
+            del turns[first : first + 2 if len(turns) - first > 2 else first + 1]
+        return tuple(turns)
 
     def _estimate(self, request: GenerationRequest) -> int:
         """The prompt's tokens where the server reported none (usage and budgets still count)."""

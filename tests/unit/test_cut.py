@@ -37,8 +37,8 @@ class WordModel(ScriptedModel):
     """A deterministic model: its answer is ``reply``, one token per word, stopped at
     max_new_tokens with finish reason "length"; given a prefix, it says the rest."""
 
-    def __init__(self, reply: str) -> None:
-        super().__init__()
+    def __init__(self, reply: str, *, max_input_tokens: int = 4096) -> None:
+        super().__init__(max_input_tokens=max_input_tokens)
         self.reply = reply
 
     def stream(self, request: GenerationRequest) -> TokenStream:  # type: ignore[override]
@@ -158,6 +158,28 @@ def test_a_cut_code_block_is_closed_and_its_rest_reopens_it() -> None:
     assert body.endswith("\n```") and open_fence(body) is None
     runner.run(job(jobs, "continue", {}).id, attempt=0)
     assert responder.transcript()[-1].startswith("```python\n")
+
+
+def test_a_continuation_drops_the_oldest_exchanges_to_leave_room() -> None:
+    answer = " ".join(f"a{i}" for i in range(1, 300))
+    model = WordModel(answer, max_input_tokens=700)  # chat: 200 new tokens, so 500 for the prompt
+    runner, jobs, context, responder, _cuts = setup(model)
+    scope = job(jobs, "chat", {"text": "x"}).scope
+    context.record_exchange(scope, job_id="old", user="old " * 150, assistant="older " * 150)
+    runner.run(job(jobs, "chat", {"text": "Tell me."}).id, attempt=0)
+    assert any(m.content.startswith("old ") for m in model.requests[-1].messages)  # type: ignore[attr-defined]
+    runner.run(job(jobs, "continue", {}).id, attempt=0)
+    sent = model.requests[-1].messages  # type: ignore[attr-defined]
+    assert [m.role for m in sent] == ["system", "user"] and sent[-1].content == "Tell me."
+    assert answer.endswith(responder.transcript()[-1].strip())
+
+
+def test_an_answer_too_long_to_go_on_says_so() -> None:
+    model = WordModel(" ".join(f"e{i}" for i in range(1, 2000)), max_input_tokens=300)
+    runner, jobs, _context, responder, _cuts = setup(model)
+    runner.run(job(jobs, "essay", {"title": "T"}).id, attempt=0)  # 240 of 1999 words
+    runner.run(job(jobs, "continue", {}).id, attempt=0)
+    assert responder.transcript()[-1] == catalogue.text("too_long_to_continue")
 
 
 # --- per-command max_new_tokens --------------------------------------------------------
