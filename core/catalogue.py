@@ -363,6 +363,19 @@ _EN.update(
         "no_vision_models": "none in this deployment",
     }
 )
+
+# Answers cut at their token limit (core/cut.py) and /continue.
+_EN.update(
+    {
+        "answer_cut": "(The answer was cut here: it reached its length limit. Send /continue for the rest.)",
+        "nothing_to_continue": "There is no cut answer to continue here.",
+        "nothing_more": "The model had nothing to add to that answer.",
+        "too_long_to_continue": "That answer is as long as this model can take: it can't be continued.",
+        "command.continue": "Continue the last answer that was cut",
+        "help.continue": "/continue - the rest of the last answer that was cut",
+        "usage.continue": "Usage: /continue",
+    }
+)
 _ES.update(
     {
         "option.chat.file": "Un archivo del que hablar: .txt, .md, .pdf, .docx, o una imagen si el modelo las ve",
@@ -374,5 +387,12 @@ _ES.update(
             "Elige uno con /model, o envía el texto."
         ),
         "no_vision_models": "ninguno en este despliegue",
+        "answer_cut": "(La respuesta se cortó aquí: llegó a su límite de longitud. Envía /continue para el resto.)",
+        "nothing_to_continue": "Aquí no hay ninguna respuesta cortada que continuar.",
+        "nothing_more": "El modelo no tenía nada más que añadir a esa respuesta.",
+        "too_long_to_continue": "Esa respuesta es tan larga como este modelo admite: no se puede continuar.",
+        "command.continue": "Continuar la última respuesta que se cortó",
+        "help.continue": "/continue - el resto de la última respuesta que se cortó",
+        "usage.continue": "Uso: /continue",
     }
 )

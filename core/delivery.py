@@ -47,6 +47,7 @@ class StreamingReply:
         self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
         self._fed = ""  # the answer so far, as last fed
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
+        self.cut = False  # the final answer was cut at its token limit (see finish)
 
     @property
     def refs(self) -> list[str]:
@@ -83,10 +84,12 @@ class StreamingReply:
         except TransientDeliveryError:
             log.warning("intermediate update failed; the next one carries the text", exc_info=True)
 
-    def finish(self, text: str) -> None:
+    def finish(self, text: str, *, cut: bool = False) -> None:
         """The whole answer: every piece lands, in order; then every piece beyond it (left
         by an attempt that was longer, or by an answer an error replaced) is removed, last
-        first, and the job's stored refs shrink with each."""
+        first, and the job's stored refs shrink with each. ``cut``: the answer stopped at
+        its token limit, so the final message may offer a Continue control (/continue)."""
+        self.cut = cut
         chunks = split_message(text, self._responder.max_chars)
         for index, chunk in enumerate(chunks):
             self._land(index, chunk)

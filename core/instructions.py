@@ -156,3 +156,11 @@ def answer_from_notes(question: str, notes: list[str]) -> tuple[ChatTurn, ...]:
             ),
         ),
     )
+
+
+# For chat APIs that cannot continue an assistant message themselves (OpenAI, Gemini): the
+# cut answer is sent as the assistant's turn, then this (worker/llm/openai_compat.py).
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, mid-word or mid-line "
+    "if need be, without repeating anything and without any introduction."
+)

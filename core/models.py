@@ -47,6 +47,9 @@ class ModelSpec:
     # Accepts images (OpenAI-compatible image_url parts); only a chat API ("openai") sends them.
     vision: bool = False
     image_tokens: int = 1024  # what one image costs of the prompt budget, for trimming history
+    # Per command (essay, translate, code...): its answers' token limit on this model; a
+    # command not named here gets max_new_tokens. Validated at load (_per_command).
+    max_new_tokens_per_command: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +65,10 @@ class ModelSpec:
             return self.hosted
         host = re.sub(r"^\w+://", "", self.url).split("/")[0].split(":")[0].lower()
         return any(host == h or host.endswith("." + h) for h in _HOSTED_APIS)
+
+    def max_new_tokens_for(self, command: str) -> int | None:
+        """This preset's token limit for ``command``'s answers, if it sets one."""
+        return self.max_new_tokens_per_command.get(command)
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
@@ -134,8 +141,36 @@ def _spec(name: str, raw: dict[str, Any]) -> ModelSpec:
             fields[key] = str(fields[key]).strip().lower() == "true"
     if "stop" in fields:
         fields["stop"] = tuple(fields["stop"])
+    if "max_new_tokens_per_command" in fields:
+        fields["max_new_tokens_per_command"] = _per_command(
+            name, fields["max_new_tokens_per_command"], max_total=fields.get("max_total_tokens")
+        )
     fields["extra"] = {k: v for k, v in raw.items() if k not in ModelSpec.__dataclass_fields__}
     return ModelSpec(name=name, **fields)
+
+
+def _per_command(model: str, raw: Any, *, max_total: int | None) -> dict[str, int]:
+    """``[models.<name>.max_new_tokens_per_command]``: every key a command that asks a
+    model (core/table.py), every value a whole number of tokens that leaves the prompt room
+    within max_total_tokens. A typo fails the load, not a job."""
+    from core.table import model_commands  # the table does not import the registry
+
+    where = f"model {model!r}: max_new_tokens_per_command"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be a table of command = tokens")
+    known = model_commands()
+    out: dict[str, int] = {}
+    for command, value in raw.items():
+        if command not in known:
+            raise ValueError(f"{where}: {command!r} is not a command that asks a model ({', '.join(sorted(known))})")
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{where}: {command} = {value!r} is not a positive whole number of tokens")
+        tokens = int(text)
+        if max_total is not None and tokens >= max_total:
+            raise ValueError(f"{where}: {command} = {tokens} leaves no room for a prompt in {max_total} total tokens")
+        out[command] = tokens
+    return out
 
 
 def load_registry(path: Path, *, env: dict[str, str] | None = None, default_override: str | None = None) -> Registry:

@@ -6,128 +6,44 @@ Adapters (bots/*), the worker and the Redis stores implement them; the compositi
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from core.jobs import Job
 from core.messages import Attachment
+from core.model_ports import (  # re-exported: one import place for every port
+    ChatTurn as ChatTurn,
+)
+from core.model_ports import (
+    GenerationRequest as GenerationRequest,
+)
+from core.model_ports import (
+    Image as Image,
+)
+from core.model_ports import (
+    ModelClient as ModelClient,
+)
+from core.model_ports import (
+    ModelDirectory as ModelDirectory,
+)
+from core.model_ports import (
+    ModelInfo as ModelInfo,
+)
+from core.model_ports import (
+    Role as Role,
+)
+from core.model_ports import (
+    TokenStream as TokenStream,
+)
+from core.model_ports import (
+    Usage as Usage,
+)
 from core.settings import Settings
 
-Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Image:
-    """An image a user attached, for a model that sees images (``ModelSpec.vision``)."""
-
-    mime_type: str  # image/png, image/jpeg, image/gif or image/webp, judged by its bytes
-    data: bytes
-
-    def data_url(self) -> str:
-        return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode()}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChatTurn:
-    """One turn. ``content`` is always its whole text, so a client that renders a raw prompt
-    reads it as before; ``images`` go with it only to a chat API of a vision model (as
-    OpenAI-compatible ``image_url`` parts after the text)."""
-
-    role: Role
-    content: str
-    images: tuple[Image, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelInfo:
-    max_input_tokens: int  # the prompt's limit, as the server states it (TGI /info) or the registry
-
-
-@dataclass(frozen=True, kw_only=True)
-class GenerationRequest:
-    """What to generate. ``messages`` always carries the conversation; a client for a raw
-    completion API renders it with the model's prompt format, a chat API sends it as is."""
-
-    messages: tuple[ChatTurn, ...]
-    max_new_tokens: int
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: tuple[str, ...] = ()
-    json_schema: dict[str, Any] | None = None  # constrain the output (TGI grammar / response_format)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Usage:
-    """What the server reported about one generation (filled in as the stream ends)."""
-
-    prompt_tokens: int | None = None
-    generated_tokens: int | None = None
-    finish_reason: str | None = None
-
-
-class TokenStream(Iterator[str]):
-    """The text deltas of one generation. Once exhausted, ``usage`` holds the server's
-    counts; ``close()`` ends the generation early (the HTTP connection is released)."""
-
-    def __init__(self, deltas: Iterator[str], usage: Usage | None = None) -> None:
-        self._deltas = deltas
-        self.usage = usage if usage is not None else Usage()
-
-    def __iter__(self) -> TokenStream:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._deltas)
-
-    def close(self) -> None:
-        close = getattr(self._deltas, "close", None)
-        if close is not None:
-            close()
-
-
-class ModelClient(Protocol):
-    """One model endpoint. ``stream`` yields text deltas as they arrive and raises the
-    ``core.errors.ModelError`` subclasses, which say whether a retry can help."""
-
-    name: str
-
-    def info(self) -> ModelInfo: ...
-
-    def count_tokens(self, text: str) -> int:
-        """The server's own count where it has a tokenizer endpoint, else an estimate."""
-        ...
-
-    def render(self, messages: tuple[ChatTurn, ...]) -> str:
-        """The prompt text as this model would see it (for counting and for raw APIs)."""
-        ...
-
-    def stream(self, request: GenerationRequest) -> TokenStream: ...
-
-    def healthy(self) -> bool: ...
-
-
-class ModelDirectory(Protocol):
-    """The model registry as the job runner sees it."""
-
-    def names(self) -> list[str]: ...
-
-    def default_for(self, kind: str) -> str: ...
-
-    def client(self, name: str) -> ModelClient: ...
-
-    def describe(self, name: str) -> str: ...
-
-    def is_hosted(self, name: str) -> bool:
-        """A hosted API: messages sent to it leave the deployment."""
-        ...
-
-    def reachability(self) -> dict[str, bool]:
-        """Which models answer now, checked together."""
-        ...
+if TYPE_CHECKING:
+    from core.cut import CutAnswer  # core.cut uses ChatTurn from here
 
 
 class Responder(Protocol):
@@ -230,6 +146,24 @@ class ContextStore(Protocol):
         ...
 
     def clear(self, scope: str) -> None: ...
+
+    def extend_answer(self, scope: str, *, answer: str, whole: str) -> bool:
+        """The last assistant turn becomes ``whole`` if it is still ``answer`` (a cut answer
+        continued: the history then holds the whole answer once); False otherwise."""
+        ...
+
+
+class CutStore(Protocol):
+    """The last answer cut at its token limit, per conversation scope, for /continue
+    (core/cut.py); it expires with the job's TTL."""
+
+    def remember(self, scope: str, cut: CutAnswer) -> None: ...
+
+    def last(self, scope: str) -> CutAnswer | None: ...
+
+    def forget(self, scope: str, *, job_id: str) -> None:
+        """Forget the scope's cut answer if it is still the one ``job_id`` left."""
+        ...
 
 
 class ModelChoiceStore(Protocol):

@@ -92,6 +92,15 @@ def _with_images(messages: Messages, images: tuple[Image, ...]) -> Messages:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Continuation:
+    """/continue: the rest of this scope's last answer cut at its token limit, as a new
+    message that follows on exactly (core/cut.py)."""
+
+    def answer(self, work: Work) -> str:
+        return work.continue_cut()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelListing:
     """The registry's models, which answer now, and the one this scope uses."""
 

@@ -23,6 +23,7 @@ from core.jobs import Job
 from core.models import Registry
 from core.ports import (
     ContextStore,
+    CutStore,
     JobLogging,
     JobObserver,
     JobStore,
@@ -32,7 +33,7 @@ from core.ports import (
     PlatformDelivery,
     RateBudget,
 )
-from core.table import find_spec
+from core.table import CONTINUE, find_spec
 from core.work import JobWork, ReadLimits
 
 log = logging.getLogger("tertulia.runner")
@@ -55,6 +56,7 @@ class JobRunner:
         observer: JobObserver | None = None,
         logging: JobLogging | None = None,
         accounting: Accounting | None = None,
+        cuts: CutStore | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -69,6 +71,7 @@ class JobRunner:
         # Every line logged while a job runs carries its id, platform, scope, command, model.
         self._logging: JobLogging = logging or _no_log_context
         self._accounting = accounting
+        self._cuts = cuts  # answers cut at their token limit, for /continue (core/cut.py)
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -93,11 +96,14 @@ class JobRunner:
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome = self._answer(job, model, reply, meter)
+                answer, outcome, cut = self._answer(job, model, reply, meter)
                 self._jobs.save_answer(job.id, answer)
             else:
-                outcome = "ok"
-            reply.finish(answer)
+                # A retry that only delivers again: the scope's remembered cut still names
+                # this job if its answer was cut (one look-up, on this rare path only).
+                outcome, cut = "ok", self._left_cut(job)
+            # A cut answer offers Continue: the controls draw it from this flag.
+            reply.finish(answer, cut=cut)
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
@@ -111,7 +117,8 @@ class JobRunner:
             reply.finish(catalogue.text("internal_error", job.message.locale))
         finally:
             if self._accounting is not None:
-                self._accounting.settle(job, meter, model_of=self.model_for, final=outcome != "retry")
+                # The model this attempt ran on (a /continue's cut record is gone once it ends).
+                self._accounting.settle(job, meter, model_of=lambda _job: model, final=outcome != "retry")
             if outcome != "retry":
                 self._close(job, reply, outcome)
 
@@ -129,9 +136,11 @@ class JobRunner:
                     self._accounting.settle(job, None, model_of=self.model_for, final=True)
                 self._close(job, reply, "model_busy")
 
-    def _answer(self, job: Job, model: str, reply: StreamingReply, observer: JobObserver) -> tuple[str, str]:
-        """(the text to land, the outcome for metrics). Input and rejection errors become
-        the user's answer; other faults propagate."""
+    def _answer(
+        self, job: Job, model: str, reply: StreamingReply, observer: JobObserver
+    ) -> tuple[str, str, bool]:
+        """(the text to land, the outcome for metrics, whether it was cut at its token
+        limit). Input and rejection errors become the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
         if spec is None or spec.recipe is None:
             raise ValueError(f"job {job.id} names no runnable command: {job.kind!r}")
@@ -149,17 +158,28 @@ class JobRunner:
             observer=observer,
             persona=self._accounting.persona(job) if self._accounting is not None else None,
             vision_models=self._registry.vision_models(),
+            cuts=self._cuts,
         )
         try:
-            return spec.recipe.answer(work), "ok"
+            answer = work.finish_cut(spec.recipe.answer(work))
+            return answer, "ok", work.cut
         except InputError as err:
-            return catalogue.text(err.key, job.message.locale, **err.params), "input_error"
+            return catalogue.text(err.key, job.message.locale, **err.params), "input_error", False
         except ModelRejected as err:
             reason = chat_safe_reason(err)
-            return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected"
+            return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected", False
+
+    def _left_cut(self, job: Job) -> bool:
+        cut = self._cuts.last(job.scope) if self._cuts is not None else None
+        return cut is not None and cut.job_id == job.id
 
     def model_for(self, job: Job) -> str:
-        """The scope's chosen model if the registry still has it, else the command's default."""
+        """The scope's chosen model if the registry still has it, else the command's default.
+        /continue: the model that wrote the cut answer, which goes on with it."""
+        if job.kind == CONTINUE and self._cuts is not None:
+            cut = self._cuts.last(job.scope)
+            if cut is not None and cut.model in self._models.names():
+                return cut.model
         chosen = self._choices.get(job.scope)
         if chosen and chosen in self._models.names():
             return chosen

@@ -82,6 +82,8 @@ class Work(Protocol):
 
     def models_listing(self) -> str: ...
 
+    def continue_cut(self) -> str: ...
+
 
 class Desk(Protocol):
     """What an immediate action may use inside the router (Redis at most)."""

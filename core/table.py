@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from core import actions, instructions
 from core.entities import ENTITIES_SCHEMA, render_entities_answer
-from core.recipes import Conversation, Documents, ModelListing, Prompted
+from core.recipes import Continuation, Conversation, Documents, ModelListing, Prompted
 from core.specs import Arg, ArgType, CommandSpec, Sampling
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -86,6 +86,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             otherwise=Conversation(system=instructions.ASK_SYSTEM, text_arg="question"),
         ),
     ),
+    # The rest of the last answer cut at its token limit here (core/cut.py).
+    CommandSpec(name="continue", recipe=Continuation()),
     CommandSpec(name="models", own_slash_command=False, recipe=ModelListing()),
     CommandSpec(
         name="model",
@@ -111,6 +113,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
 )
 
+CONTINUE = "continue"
+
 # What a file sent alone, with no text, asks for.
 FILE_COMMAND = "summarize"
 
@@ -132,6 +136,14 @@ def word_commands() -> dict[str, str]:
     return {word: spec.name for spec in COMMANDS for word in spec.words}
 
 
+def model_commands() -> frozenset[str]:
+    """The commands whose answers a model writes (a per-command max_new_tokens applies):
+    /continue goes on with another command's answer, under that command's limit."""
+    return frozenset(
+        spec.name for spec in COMMANDS if spec.recipe is not None and not isinstance(spec.recipe, ModelListing)
+    ) - {CONTINUE}
+
+
 def uses_memory(name: str) -> bool:
     """Whether a command's jobs may read and write their conversation's memory (their turns
     must then run one at a time, in order)."""
@@ -139,4 +151,5 @@ def uses_memory(name: str) -> bool:
     recipe = spec.recipe if spec is not None else None
     if isinstance(recipe, Documents):
         recipe = recipe.otherwise
-    return isinstance(recipe, Conversation)
+    # /continue may extend the history's last answer: it waits for the turns before it.
+    return isinstance(recipe, Conversation | Continuation)

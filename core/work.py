@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from core import catalogue
 from core.attachments import DEFAULT_MAX_IMAGE_BYTES, extract_beginning, extract_text, image_type, is_image
 from core.conversation import converse
+from core.cut import LENGTH, CutAnswer, close_cut, reopen
 from core.delivery import StreamingReply
 from core.errors import BadRequest, Forbidden, InputError, ModelError
 from core.jobs import Job
@@ -23,6 +24,7 @@ from core.ports import (
     ChatTurn,
     ContextStore,
     ConversationReader,
+    CutStore,
     GenerationRequest,
     Image,
     JobObserver,
@@ -63,6 +65,7 @@ class JobWork:
         observer: JobObserver,
         persona: str | None = None,
         vision_models: tuple[str, ...] = (),
+        cuts: CutStore | None = None,
     ) -> None:
         self.job = job
         self._vision_models = vision_models
@@ -77,6 +80,13 @@ class JobWork:
         self._models = models
         self._limits = limits
         self._observer = observer
+        self._cuts = cuts
+        # The shown answer stopped at its token limit (finish reason "length"): the runner
+        # adds the note and offers Continue (the final delivery gets ``cut=True``).
+        self.cut = False
+        self._cut: CutAnswer | None = None  # what /continue will need, once the answer is final
+        self._finish: str | None = None  # the last generation's finish reason
+        self._in_history = False
 
     @property
     def args(self) -> Mapping[str, str]:
@@ -98,16 +108,17 @@ class JobWork:
         """``show``: streamed into chat as it grows, and an empty answer becomes a clear
         message; otherwise the raw text, for the recipe to use."""
         request = self._request(messages, sampling=sampling, schema=schema)
-        text = self._stream(request, self._reply.feed if show else None)
+        text = self._stream(self._client, request, self._reply.feed if show else None)
         if not show:
             return text
+        self._note_cut(request, text, model=self.model)
         return text.strip() or catalogue.text("empty_answer", self.locale)
 
     def input_budget(self, sampling: Sampling) -> int:
         """max_input_tokens minus the answer's room, as the budget for the prompt; never less
         than a quarter of the input window, so a generous max_new_tokens can't zero it."""
         info = self._client.info()
-        max_new = sampling.max_new_tokens or self._preset.max_new_tokens
+        max_new = self._max_new_tokens(sampling)
         return max(info.max_input_tokens - max_new, info.max_input_tokens // 4)
 
     def count(self, messages: Messages) -> int:
@@ -134,6 +145,7 @@ class JobWork:
             alone = (ChatTurn(role="system", content=with_persona), ChatTurn(role="user", content=text))
             if self.count(alone) <= self.input_budget(sampling):
                 system = with_persona
+        self._in_history = True  # the answer becomes the history's last assistant turn
         answer = converse(
             context=self._context,
             scope=self.job.scope,
@@ -206,36 +218,127 @@ class JobWork:
         # The command's sampling; the model client falls back to its preset for the rest.
         return GenerationRequest(
             messages=messages,
-            max_new_tokens=sampling.max_new_tokens or self._preset.max_new_tokens,
+            max_new_tokens=self._max_new_tokens(sampling),
             temperature=sampling.temperature,
             stop=sampling.stop,
             json_schema=dict(schema) if schema is not None else None,
         )
 
-    def _stream(self, request: GenerationRequest, feed: Callable[[str], None] | None) -> str:
+    def _max_new_tokens(self, sampling: Sampling, kind: str | None = None) -> int:
+        """The preset's own figure for this command (it knows its model), else the
+        command's, else the preset's default."""
+        per_command = self._preset.max_new_tokens_for(kind or self.job.kind)
+        if per_command is not None:
+            return per_command
+        return sampling.max_new_tokens or self._preset.max_new_tokens
+
+    def _stream(
+        self,
+        client: ModelClient,
+        request: GenerationRequest,
+        feed: Callable[[str], None] | None,
+        *,
+        model: str | None = None,
+    ) -> str:
         kind, started = self.job.kind, time.monotonic()
+        model = model or self.model
         text, count = "", 0
-        stream = self._client.stream(request)
+        stream = client.stream(request)
         try:
             for delta in stream:
                 if count == 0:
-                    self._observer.first_token(kind=kind, model=self.model, seconds=time.monotonic() - started)
+                    self._observer.first_token(kind=kind, model=model, seconds=time.monotonic() - started)
                 count += 1
                 text += delta
                 if feed is not None:
                     feed(text)
         except ModelError as err:
-            self._observer.model_error(model=self.model, error_type=type(err).__name__)
+            self._observer.model_error(model=model, error_type=type(err).__name__)
             raise
         # The server's own counts where the client reports them (TGI details, OpenAI usage).
         usage = stream.usage
+        self._finish = usage.finish_reason
         self._observer.tokens(
             kind=kind,
-            model=self.model,
+            model=model,
             prompt_tokens=usage.prompt_tokens if usage.prompt_tokens is not None else self._estimate(request),
             generated_tokens=usage.generated_tokens or count,
         )
         return text
+
+    # --- answers cut at their token limit (core/cut.py) ---------------------------------
+
+    def _note_cut(
+        self, request: GenerationRequest, text: str, *, model: str, previous: CutAnswer | None = None
+    ) -> None:
+        """Remembers a shown generation that stopped at its token limit."""
+        if self._finish != LENGTH or not text.strip():
+            self.cut, self._cut = False, None
+            return
+        self.cut = True
+        self._cut = CutAnswer(
+            job_id=self.job.id,
+            kind=previous.kind if previous is not None else self.job.kind,
+            model=model,
+            messages=request.messages,
+            text=request.prefix + text,
+            temperature=request.temperature,
+            stop=request.stop,
+            in_history=previous.in_history if previous is not None else False,
+        )
+
+    def finish_cut(self, answer: str) -> str:
+        """The final text of a cut answer (its code block closed, the note after it); the
+        cut is remembered for /continue in this scope. Called by the runner once the recipe
+        is done, so a chat turn's history was recorded first."""
+        if self._cut is None:
+            return answer
+        cut = self._cut
+        if self._in_history and not cut.in_history:
+            cut = replace(cut, in_history=True)
+        if self._cuts is not None:
+            self._cuts.remember(self.job.scope, cut)
+        return close_cut(answer, self.locale)
+
+    def continue_cut(self) -> str:
+        """/continue: the rest of the scope's last cut answer, from its prompt plus the text
+        so far, by the model that wrote it; a new message whose text follows on exactly."""
+        cut = self._cuts.last(self.job.scope) if self._cuts is not None else None
+        if cut is None:
+            raise InputError("nothing_to_continue")
+        model = cut.model if cut.model in self._models.names() else self.model
+        client = self._client if model == self.model else self._models.client(model)
+        max_new = self._max_new_tokens(Sampling(), kind=cut.kind)
+        request = GenerationRequest(
+            messages=self._fit_continuation(client, cut, max_new),
+            max_new_tokens=max_new,
+            temperature=cut.temperature,
+            stop=cut.stop,
+            prefix=cut.text,
+        )
+        more = self._stream(client, request, lambda text: self._reply.feed(reopen(cut.text, text)), model=model)
+        if cut.in_history:
+            self._context.extend_answer(self.job.scope, answer=cut.text.strip(), whole=(cut.text + more).strip())
+        self._note_cut(request, more, model=model, previous=cut)
+        if self._cuts is not None and not self.cut:
+            self._cuts.forget(self.job.scope, job_id=cut.job_id)
+        if not more.strip():
+            return catalogue.text("nothing_more", self.locale)
+        return reopen(cut.text, more)
+
+    def _fit_continuation(self, client: ModelClient, cut: CutAnswer, max_new: int) -> Messages:
+        """The cut answer's prompt, so that it and the answer so far still leave room for
+        the rest: the oldest exchanges of a conversation go first (as fit_history drops
+        them); a prompt with none left to drop is an input error, said plainly."""
+        budget = max(client.info().max_input_tokens - max_new, 1)
+        turns = list(cut.messages)
+        while client.count_tokens(client.render(tuple(turns)) + cut.text) > budget:
+            # Keep the system turn (first, if any) and the request being answered (last).
+            first = 1 if turns and turns[0].role == "system" else 0
+            if len(turns) - first <= 1:
+                raise InputError("too_long_to_continue")
+            del turns[first : first + 2 if len(turns) - first > 2 else first + 1]
+        return tuple(turns)
 
     def _estimate(self, request: GenerationRequest) -> int:
         """The prompt's tokens where the server reported none (usage and budgets still count)."""

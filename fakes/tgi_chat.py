@@ -47,8 +47,19 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
     if bad is not None:
         return web.Response(status=422, text=bad)
     params = {"max_new_tokens": body.get("max_tokens"), "stop": body.get("stop") or []}
-    prompt = content.chat_prompt(messages)
-    plan = server.plan(prompt, content.chat_user_text(messages), schema, params)
+    # continue_final_message (TGI's ChatRequest, vLLM's extra parameter): the template leaves
+    # the final assistant message open and the model goes on with it. vLLM refuses it
+    # together with add_generation_prompt (its default is true; TGI has no such field).
+    go_on = bool(body.get("continue_final_message"))
+    if go_on and body.get("add_generation_prompt") is True:
+        return web.Response(
+            status=400, text="Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        )
+    prefix = ""
+    if go_on and messages and messages[-1].get("role") == "assistant":
+        prefix = str(messages[-1].get("content") or "")
+    prompt = content.chat_prompt(messages, continue_final=bool(prefix))
+    plan = server.plan(prompt, content.chat_user_text(messages), schema, params, prefix=prefix)
     early = await server.early_failure(plan)
     if early is not None:
         return early
@@ -112,3 +123,46 @@ def _chunk(base: dict[str, Any], text: str, finish: str | None) -> dict[str, Any
         "finish_reason": finish,
     }
     return {"object": "chat.completion.chunk", **base, "choices": [choice], "usage": None}
+
+
+async def text_completion(server: FakeTGI, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """``POST /v1/completions``, OpenAI's raw-prompt API as llama-cpp-python serves it
+    (``llama_cpp/llama.py::_create_completion``; TGI has the same route): chunks of
+    ``object: "text_completion"`` with ``choices[].text``, the last one ``text: ""`` with the
+    finish reason ("length" or "stop"; a stop sequence is cut from the text), then [DONE]."""
+    prompt = str(body.get("prompt") or "")
+    params = {"max_new_tokens": body.get("max_tokens"), "stop": body.get("stop") or []}
+    plan = server.plan(
+        prompt, content.last_user_text(prompt), None, params, prefix=content.assistant_prefix(prompt)
+    )
+    early = await server.early_failure(plan)
+    if early is not None:
+        return early
+    error = server.in_stream_error(plan)
+    if error is not None:
+        return error_response(error[0], error[1], STATUS_OF_TYPE[error[0]])
+    pieces, finish = server.tokens(plan)
+    if finish == "stop_sequence":
+        text = "".join(pieces)
+        cut = min((i for i in (text.find(s) for s in plan.stop if s) if i >= 0), default=len(text))
+        pieces = content.pieces(text[:cut])
+    reason = "length" if finish == "length" else "stop"
+    base = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": body.get("model")}
+    if not body.get("stream"):
+        choice = {"text": "".join(pieces), "index": 0, "logprobs": None, "finish_reason": reason}
+        usage = {"prompt_tokens": content.count_tokens(prompt), "completion_tokens": len(pieces)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return web.json_response({**base, "choices": [choice], "usage": usage})
+    response = await open_sse(request)
+    try:
+        async for _, piece in server.events(plan, pieces, keepalive(response)):
+            await send(response, _text_chunk(base, piece, None))
+        await send(response, _text_chunk(base, "", reason))
+        await send(response, "[DONE]")
+    except Drop:
+        drop(request)
+    return response
+
+
+def _text_chunk(base: dict[str, Any], text: str, finish: str | None) -> dict[str, Any]:
+    return {**base, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}

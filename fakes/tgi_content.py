@@ -70,6 +70,37 @@ def last_user_text(prompt: str) -> str:
     return _SYS_BLOCK.sub("", text).strip()
 
 
+# Where an assistant turn starts, and what ends it, in the same formats.
+_ASSISTANT_TURNS = (
+    ("<|im_start|>assistant\n", "<|im_end|>"),
+    ("[/INST]", "</s>"),
+    ("\nAssistant:", "\nUser:"),
+    ("<start_of_turn>model\n", "<end_of_turn>"),
+    ("<|assistant|>", "<|end|>"),
+)
+
+
+def assistant_prefix(prompt: str) -> str:
+    """The text of a final assistant turn left open (a prompt that asks to go on with an
+    answer: rendered prompt + the answer so far, no end of turn); "" for a fresh answer."""
+    start, marker, end = max(
+        ((prompt.rfind(m), m, e) for m, e in _ASSISTANT_TURNS), key=lambda found: found[0]
+    )
+    if start < 0:
+        return ""
+    text = prompt[start + len(marker) :]
+    return "" if end in text else text
+
+
+def continuation(reply: str, prefix: str) -> str:
+    """What a deterministic model adds after ``prefix``: the rest of the reply it would have
+    given, when the prefix is its start; otherwise the reply itself (a scripted rest)."""
+    for start in (prefix, prefix.lstrip()):
+        if start and reply.startswith(start):
+            return reply[len(start) :]
+    return reply
+
+
 def chat_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
@@ -80,10 +111,17 @@ def chat_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-def chat_prompt(messages: list[dict[str, Any]]) -> str:
+def chat_prompt(messages: list[dict[str, Any]], *, continue_final: bool = False) -> str:
     """A stand-in chat template (ChatML) so chat requests have a prompt to count. Content
     parts become text as TGI's router makes them (chat.rs: an image is ``![](url)``); an
-    image's data URL stands as ``![](<image>)`` so that its bytes are not counted as words."""
+    image's data URL stands as ``![](<image>)`` so that its bytes are not counted as words.
+    ``continue_final``: the last (assistant) message is left open, as a template applied
+    with ``continue_final_message`` leaves it."""
+    if continue_final and messages:
+        last = messages[-1]
+        return chat_prompt(messages[:-1]).removesuffix("<|im_start|>assistant\n") + (
+            f"<|im_start|>{last.get('role')}\n{_content_text(last.get('content'))}"
+        )
     body = "".join(f"<|im_start|>{m.get('role')}\n{_content_text(m.get('content'))}<|im_end|>\n" for m in messages)
     return body + "<|im_start|>assistant\n"
 

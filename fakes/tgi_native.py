@@ -25,7 +25,8 @@ async def native_generation(
     grammar = params.get("grammar") or {}
     schema = _schema_of(grammar)
     prompt = str(body.get("inputs", ""))
-    plan = server.plan(prompt, content.last_user_text(prompt), schema, params)
+    # A prompt that ends inside an open assistant turn asks the model to go on with it.
+    plan = server.plan(prompt, content.last_user_text(prompt), schema, params, prefix=content.assistant_prefix(prompt))
     early = await server.early_failure(plan)
     if early is not None:
         return early

@@ -6,6 +6,7 @@
   input_length, seed). Errors after the 200 are events ``{"error", "error_type"}``: TGI
   validates and queues *inside* the stream, so ``overloaded`` arrives that way.
 * ``POST /generate`` and ``POST /`` (``stream`` flag; non-stream answers a one-item list).
+* ``POST /v1/completions``: OpenAI's raw-prompt API (fakes/tgi_chat.py::text_completion).
 * ``POST /v1/chat/completions``: stream (``chat.completion.chunk``, a usage chunk when
   ``stream_options.include_usage``, then ``data: [DONE]``) and non-stream. In-stream errors
   there are OpenAI-shaped ``{"error": {"message", "http_status_code": 422}}`` as TGI sends.
@@ -30,7 +31,7 @@ from aiohttp import web
 
 from fakes import tgi_content as content
 from fakes.sse import Drop, error_response
-from fakes.tgi_chat import chat_completion
+from fakes.tgi_chat import chat_completion, text_completion
 from fakes.tgi_native import native_generation
 
 FAULTS = (
@@ -86,6 +87,7 @@ class Plan:
     stop: list[str]
     fault: Fault | None
     reply: str | None
+    prefix: str = ""  # the answer so far, when the prompt asks to go on with it
 
 
 class FakeTGI:
@@ -149,6 +151,7 @@ class FakeTGI:
                 web.get("/health", self._health),
                 web.post("/tokenize", self._tokenize),
                 web.post("/v1/chat/completions", self._chat),
+                web.post("/v1/completions", self._completions),
                 web.get("/v1/models", self._models),
             ]
         )
@@ -235,7 +238,7 @@ class FakeTGI:
             return list(self._requests)
 
     def generation_requests(self) -> list[Recorded]:
-        generation = {"/generate", "/generate_stream", "/", "/v1/chat/completions"}
+        generation = {"/generate", "/generate_stream", "/", "/v1/chat/completions", "/v1/completions"}
         return [r for r in self.requests if r.path in generation]
 
     def prompts(self) -> list[str]:
@@ -243,7 +246,10 @@ class FakeTGI:
         out = []
         for r in self.generation_requests():
             body = r.body or {}
-            out.append(body["inputs"] if "inputs" in body else content.chat_prompt(body.get("messages", [])))
+            if "inputs" in body or "prompt" in body:
+                out.append(str(body.get("inputs", body.get("prompt"))))
+            else:
+                out.append(content.chat_prompt(body.get("messages", [])))
         return out
 
     def clear_requests(self) -> None:
@@ -258,12 +264,14 @@ class FakeTGI:
             self._requests.append(Recorded(request.method, request.path, body))
         return body
 
-    def plan(self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any]) -> Plan:
+    def plan(
+        self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any], *, prefix: str = ""
+    ) -> Plan:
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
             reply = self._replies.popleft() if self._replies else None
         stop = list(params.get("stop") or [])
-        return Plan(prompt, user_text, schema, params.get("max_new_tokens"), stop, fault, reply)
+        return Plan(prompt, user_text, schema, params.get("max_new_tokens"), stop, fault, reply, prefix)
 
     def _validate(self, plan: Plan) -> str | None:
         """TGI's input validation messages (router/src/validation.rs)."""
@@ -281,13 +289,17 @@ class FakeTGI:
         return None
 
     def tokens(self, plan: Plan) -> tuple[list[str], str]:
-        """The streamed pieces and the finish reason (TGI keeps a stop sequence in the text)."""
+        """The streamed pieces and the finish reason (TGI keeps a stop sequence in the text):
+        ``length`` once ``max_new_tokens`` pieces (tokens) are out, as TGI reports it."""
         if plan.reply is not None:
             text = plan.reply
         elif plan.schema is not None:
             text = content.schema_reply(plan.schema, plan.user_text)
         else:
             text = content.default_reply(plan.user_text)
+        if plan.prefix:
+            # A deterministic model: given the start of its answer, it says the rest.
+            text = content.continuation(text, plan.prefix)
         limit = plan.max_new_tokens or max(self.max_total_tokens - content.count_tokens(plan.prompt), 1)
         out: list[str] = []
         so_far = ""
@@ -383,6 +395,9 @@ class FakeTGI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await chat_completion(self, request, await self._record(request))
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        return await text_completion(self, request, await self._record(request))
 
     async def early_failure(self, plan: Plan) -> web.Response | None:
         """Faults that answer before any stream starts: HTTP errors and validation."""

@@ -36,6 +36,7 @@ from tertulia.policy_file import PolicyFile
 from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageLedger
 from tertulia.redis_store import (
     RedisContextStore,
+    RedisCutStore,
     RedisDeduplicator,
     RedisEventLog,
     RedisJobStore,
@@ -73,6 +74,7 @@ class Services:
     keys: RedisKeys
     jobs: RedisJobStore
     context: RedisContextStore
+    cuts: RedisCutStore
     choices: RedisModelChoiceStore
     budget: RateBudget
     dedupe: RedisDeduplicator
@@ -136,6 +138,8 @@ def build_services(settings: Settings | None = None) -> Services:
         context=RedisContextStore(
             client, keys, ttl_seconds=settings.context_ttl_seconds, max_turns=settings.context_max_turns
         ),
+        # A cut answer can be continued while its job could still be delivered again.
+        cuts=RedisCutStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
         budget=LocalRateBudget(RedisRateBudget(client, keys), lease=settings.rate_lease_seconds),
         dedupe=RedisDeduplicator(client, keys),
@@ -192,4 +196,5 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         observer=observer,
         logging=job_logging,
         accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),
+        cuts=services.cuts,
     )

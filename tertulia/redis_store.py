@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import redis
 
+from core.cut import CutAnswer
 from core.jobs import Job
 from core.messages import AddressCodec
 from core.ports import ChatTurn
@@ -62,6 +64,10 @@ class RedisKeys:
 
     def recorded(self, job_id: str) -> str:
         return self("ctx-recorded", job_id)
+
+    def cut(self, scope: str) -> str:
+        """The scope's last answer cut at its token limit (core/cut.py), for /continue."""
+        return self("cut", scope)
 
     def model_choice(self, scope: str) -> str:
         return self("model", scope)
@@ -177,6 +183,49 @@ class RedisContextStore:
 
     def clear(self, scope: str) -> None:
         self._r.delete(self._k.history(scope))
+
+    def extend_answer(self, scope: str, *, answer: str, whole: str) -> bool:
+        key = self._k.history(scope)
+        with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # WATCH: a turn recorded meanwhile makes this try again, never overwrite it.
+                    pipe.watch(key)
+                    # Watching, the pipeline answers at once (typed as the pipeline itself).
+                    raw = cast(bytes | None, pipe.lindex(key, -1))
+                    turn = json.loads(raw) if raw is not None else None
+                    if not isinstance(turn, dict) or turn.get("role") != "assistant" or turn.get("content") != answer:
+                        pipe.unwatch()
+                        return False
+                    turn["content"] = whole
+                    pipe.multi()
+                    pipe.lset(key, -1, json.dumps(turn))
+                    pipe.expire(key, self._ttl)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+
+class RedisCutStore:
+    """The last cut answer per scope, as JSON, with the job's TTL."""
+
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
+        self._r = client
+        self._k = keys
+        self._ttl = ttl_seconds
+
+    def remember(self, scope: str, cut: CutAnswer) -> None:
+        self._r.set(self._k.cut(scope), json.dumps(cut.to_json()), ex=self._ttl)
+
+    def last(self, scope: str) -> CutAnswer | None:
+        raw = self._r.get(self._k.cut(scope))
+        return CutAnswer.from_json(json.loads(raw)) if raw else None
+
+    def forget(self, scope: str, *, job_id: str) -> None:
+        cut = self.last(scope)
+        if cut is not None and cut.job_id == job_id:
+            self._r.delete(self._k.cut(scope))
 
 
 class RedisModelChoiceStore:

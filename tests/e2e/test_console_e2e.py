@@ -130,3 +130,29 @@ def test_models_lists_the_presets_and_model_switches_the_scope(
     assert f"  `flan-t5` ({unreachable})" in first, first
     assert switched == catalogue.text("model_set", "en", model="flan-t5")
     assert "* `flan-t5`" in second and "  `smollm2-local`" in second, second
+
+
+def test_the_local_server_reports_a_cut_and_goes_on_from_it(local_llm: LocalServer) -> None:
+    """/continue on llama-cpp-python: its chat stream says finish_reason "length", and the
+    rest comes from its raw /v1/completions with the answer so far after the ChatML prompt
+    (its chat route would start a new turn instead)."""
+    from core.ports import ChatTurn, GenerationRequest
+    from core.settings import Settings
+    from worker.llm.openai_compat import OpenAICompatClient
+
+    spec = load_registry(REPO / "config" / "models.toml", env={"TERTULIA_LOCAL_LLM_URL": local_llm.url}).get(
+        "smollm2-local"
+    )
+    client = OpenAICompatClient(spec, settings=Settings(request_timeout=60, token_timeout=60))
+    messages = (
+        ChatTurn(role="system", content="You are a helpful assistant."),
+        ChatTurn(role="user", content="Write a short story about a lighthouse keeper."),
+    )
+    stream = client.stream(GenerationRequest(messages=messages, max_new_tokens=24, temperature=0.0))
+    first = "".join(stream)
+    assert stream.usage.finish_reason == "length" and first.strip()
+    stream = client.stream(GenerationRequest(messages=messages, max_new_tokens=24, temperature=0.0, prefix=first))
+    rest = "".join(stream)
+    assert rest.strip() and stream.usage.finish_reason == "length"
+    assert not rest.lstrip().startswith(first.split()[0])  # it went on; it did not start again
+    assert "POST /v1/completions" in local_llm.log_path.read_text(errors="replace")

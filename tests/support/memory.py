@@ -3,6 +3,7 @@ They implement the same Protocols as the Redis stores; nothing of ours is patche
 
 from __future__ import annotations
 
+from core.cut import CutAnswer
 from core.errors import RetryAfter
 from core.jobs import Job
 from core.ports import ChatTurn
@@ -73,6 +74,28 @@ class MemoryContext:
 
     def clear(self, scope: str) -> None:
         self.turns.pop(scope, None)
+
+    def extend_answer(self, scope: str, *, answer: str, whole: str) -> bool:
+        turns = self.turns.get(scope, [])
+        if not turns or turns[-1] != ChatTurn(role="assistant", content=answer):
+            return False
+        turns[-1] = ChatTurn(role="assistant", content=whole)
+        return True
+
+
+class MemoryCuts:
+    def __init__(self) -> None:
+        self.cuts: dict[str, CutAnswer] = {}
+
+    def remember(self, scope: str, cut: CutAnswer) -> None:
+        self.cuts[scope] = CutAnswer.from_json(cut.to_json())  # through JSON, as Redis keeps it
+
+    def last(self, scope: str) -> CutAnswer | None:
+        return self.cuts.get(scope)
+
+    def forget(self, scope: str, *, job_id: str) -> None:
+        if scope in self.cuts and self.cuts[scope].job_id == job_id:
+            del self.cuts[scope]
 
 
 class MemoryChoices:

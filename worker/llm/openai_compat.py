@@ -26,9 +26,10 @@ from urllib.parse import urlparse
 from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
 
 from core.errors import ModelError, ModelStalled
+from core.instructions import CONTINUE_INSTRUCTION
 from core.models import ModelSpec
 from core.ports import ChatTurn, GenerationRequest, ModelInfo, TokenStream, Usage
-from core.prompts import neutralise, render_prompt
+from core.prompts import neutralise, render_prompt, stop_sequences
 from core.settings import Settings
 from worker.llm.common import (
     CountCache,
@@ -49,6 +50,15 @@ log = logging.getLogger(__name__)
 
 _OPENAI_EXTRA = frozenset({"seed", "presence_penalty", "frequency_penalty", "logit_bias", "top_logprobs"})
 _JSON_MODES = ("json_schema", "json_object_schema")
+# How a cut answer is continued (spec.extra["continuation"], docs/models.md):
+#   final_message: the answer so far as a final assistant message, with vLLM's
+#     ``continue_final_message`` / ``add_generation_prompt`` (TGI's Messages API reads the
+#     first and ignores the second): the template leaves that message open, the text follows on;
+#   completion: the raw /completions API with the prompt rendered in prompt_format and the
+#     answer so far after it (llama-cpp-python, which has no continue_final_message);
+#   instruction: for APIs without a prefill (OpenAI, Gemini): the answer so far, then a user
+#     turn asking for the rest; the model is asked, not forced, to follow on.
+_CONTINUATIONS = ("final_message", "instruction", "completion")
 
 
 def chat_base(url: str) -> str:
@@ -101,6 +111,11 @@ class OpenAICompatClient:
         self._json_mode = str(spec.extra.get("json_mode") or "json_schema")
         if self._json_mode not in _JSON_MODES:
             raise ValueError(f"model {spec.name!r}: json_mode must be one of {_JSON_MODES}, not {self._json_mode!r}")
+        self._continuation = str(spec.extra.get("continuation") or "final_message")
+        if self._continuation not in _CONTINUATIONS:
+            raise ValueError(
+                f"model {spec.name!r}: continuation must be one of {_CONTINUATIONS}, not {self._continuation!r}"
+            )
         self._counts = CountCache()
         self._tokenizer: str | None = None  # "tgi", "llama.cpp" or "none" once probed
 
@@ -182,17 +197,30 @@ class OpenAICompatClient:
         }
         if request.json_schema is not None:
             payload["response_format"] = response_format(request.json_schema, self._json_mode)
+        if request.prefix and self._continuation == "final_message":
+            payload["continue_final_message"] = True
+            payload["add_generation_prompt"] = False  # vLLM refuses both at once
         return payload
 
+    def _messages(self, request: GenerationRequest) -> list[dict[str, str]]:
+        turns = request.messages
+        if request.prefix:
+            turns = (*turns, ChatTurn(role="assistant", content=request.prefix))
+            if self._continuation == "instruction":
+                turns = (*turns, ChatTurn(role="user", content=CONTINUE_INSTRUCTION))
+        return chat_messages(turns)
+
     def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
-        messages = chat_messages(request.messages)
+        messages = self._messages(request)
         payload = self._payload(request)
         where = f"model {self.name!r} at {self._base}"
         client: InferenceClient | None = None
         chunks: Iterable[ChatCompletionStreamOutput]
         with watching(first=self._first_token_timeout, between=self._token_timeout) as watch:
             try:
-                if payload.get("response_format", {}).get("type") == "json_schema":
+                if request.prefix and self._continuation == "completion":
+                    chunks = self._completion(request, payload)
+                elif payload.get("response_format", {}).get("type") == "json_schema":
                     chunks = self._direct(messages, payload)
                 else:
                     # One InferenceClient per call (see tgi.py); the pool underneath is shared.
@@ -237,8 +265,39 @@ class OpenAICompatClient:
         the one form huggingface_hub would rewrite (OpenAI's ``json_schema``)."""
         body = {"model": self.spec.model_id, "messages": messages, "stream": True}
         body.update({k: v for k, v in payload.items() if v is not None})
+        for event in self._sse("chat/completions", body):
+            yield ChatCompletionStreamOutput.parse_obj_as_instance(event)
+
+    def _completion(self, request: GenerationRequest, payload: dict[str, Any]) -> Iterator[ChatCompletionStreamOutput]:
+        """A continuation through the raw ``/completions`` API (continuation = "completion":
+        llama-cpp-python, whose chat route cannot leave an assistant message open): the
+        prompt rendered in ``prompt_format`` with the answer so far after it, no end of turn.
+        Its chunks (``choices[].text``) are read as chat chunks, so one loop reads both."""
+        body: dict[str, Any] = {
+            "model": self.spec.model_id,
+            "prompt": self.render(request.messages) + request.prefix,
+            "stream": True,
+        }
+        wanted = ("max_tokens", "temperature", "top_p", "stop", *_OPENAI_EXTRA)
+        body.update({k: v for k, v in payload.items() if k in wanted and v is not None})
+        # The raw prompt needs its format's turn markers as stops, as TGI native does.
+        stops = [*(body.get("stop") or []), *stop_sequences(self.spec.prompt_format)]
+        body["stop"] = list(dict.fromkeys(stops)) or None
+        for event in self._sse("completions", body):
+            choices = [
+                {
+                    "index": c.get("index", 0),
+                    "delta": {"role": "assistant", "content": c.get("text") or ""},
+                    "finish_reason": c.get("finish_reason"),
+                }
+                for c in event.get("choices") or []
+            ]
+            yield ChatCompletionStreamOutput.parse_obj_as_instance({**event, "choices": choices})
+
+    def _sse(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The events of one streamed POST on the shared session, up to ``[DONE]``."""
         with self._session.stream(
-            "POST", f"{self._base}/chat/completions", json=body, headers=self._headers(), timeout=self._timeout
+            "POST", f"{self._base}/{path}", json=body, headers=self._headers(), timeout=self._timeout
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -255,7 +314,7 @@ class OpenAICompatClient:
                 if error is not None:
                     message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
                     raise from_event_message(str(message))
-                yield ChatCompletionStreamOutput.parse_obj_as_instance(event)
+                yield event
 
 
 def _json_or_none(response: Any) -> Any:

@@ -165,7 +165,9 @@ class TGIClient:
         return params
 
     def _generate(self, request: GenerationRequest, usage: Usage) -> Iterator[str]:
-        prompt = self.render(request.messages)
+        # A continuation (request.prefix) goes on from the answer so far: the rendered prompt
+        # ends with the assistant's turn open, so the text follows with no end of turn.
+        prompt = self.render(request.messages) + request.prefix
         params = self._parameters(request)
         trimmer = StopTrimmer(tuple(params.get("stop") or ()))
         # One InferenceClient per call: it keeps every streamed response in an ExitStack
