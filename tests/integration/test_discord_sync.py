@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 EXPECTED_OPTIONS = {
     "essay": ["title"], "summarize": ["text", "file", "messages"], "translate": ["language", "text"],
-    "chat": ["text"], "entities": ["text"], "code": ["text"], "ask": ["question", "file"], "model": ["name"],
+    "chat": ["text", "file"], "entities": ["text"], "code": ["text"], "ask": ["question", "file"], "model": ["name"],
     "models": [], "reset": [], "help": [], "persona": ["text"], "usage": [], "continue": [],
 }
 
