@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core import control_texts
+
 DEFAULT_LOCALE = "en"
 
 _EN: dict[str, str] = {
@@ -350,3 +352,7 @@ _ES.update(
         ),
     }
 )
+
+# Answer controls (core/controls.py): Stop, Regenerate, feedback, Continue.
+_EN.update(control_texts.EN)
+_ES.update(control_texts.ES)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.errors import InputError
+from core.panel import GenerationStopped
 from core.ports import ChatTurn, ContextStore
 
 Messages = tuple[ChatTurn, ...]
@@ -37,13 +38,22 @@ def converse(
     budget: Callable[[], int],
     count: Callable[[Messages], int],
     generate: Callable[[Messages], str],
+    replaces: str | None = None,
 ) -> str:
     """One turn. Turns of one conversation never overlap and keep their order: the worker
-    runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held."""
+    runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held.
+    ``replaces``: a regenerated turn, asked with the memory before the exchange it replaces,
+    and remembered in its place (one assistant turn, not two). A stopped answer is
+    remembered as far as it went."""
     user = ChatTurn(role="user", content=text)
-    history = context.history(scope)
+    history = context.history(scope, before=replaces)
     messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
-    answer = generate(messages)
+    try:
+        answer = generate(messages)
+    except GenerationStopped as stopped:
+        if stopped.text.strip():
+            context.record_exchange(scope, job_id=job_id, user=text, assistant=stopped.text, replaces=replaces)
+        raise
     if answer.strip():
-        context.record_exchange(scope, job_id=job_id, user=text, assistant=answer)
+        context.record_exchange(scope, job_id=job_id, user=text, assistant=answer, replaces=replaces)
     return answer

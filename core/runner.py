@@ -16,10 +16,13 @@ from contextlib import contextmanager
 
 from core import catalogue
 from core.accounting import Accounting, Meter
+from core.control_ports import ControlStore
+from core.controls import JobControls
 from core.delivery import StreamingReply
 from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job
 from core.models import Registry
+from core.panel import GenerationStopped, stopped_text
 from core.ports import (
     ContextStore,
     JobLogging,
@@ -53,6 +56,7 @@ class JobRunner:
         observer: JobObserver | None = None,
         logging: JobLogging | None = None,
         accounting: Accounting | None = None,
+        controls: ControlStore | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -66,6 +70,7 @@ class JobRunner:
         # Every line logged while a job runs carries its id, platform, scope, command, model.
         self._logging: JobLogging = logging or _no_log_context
         self._accounting = accounting
+        self._controls = controls  # None: answers show no Stop, Regenerate or feedback
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -81,7 +86,8 @@ class JobRunner:
             self._run(job, model, attempt=attempt)
 
     def _run(self, job: Job, model: str, *, attempt: int) -> None:
-        reply = self._reply(job)
+        controls = JobControls(self._controls, job)
+        reply = self._reply(job, controls)
         if attempt == 0:
             self._observer.job_started(kind=job.kind, platform=job.message.platform)
             reply.start()
@@ -90,11 +96,12 @@ class JobRunner:
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome = self._answer(job, model, reply, meter)
+                answer, outcome, cut = self._answer(job, model, reply, meter, controls)
+                controls.answered(model=model, outcome=outcome, cut=cut)
                 self._jobs.save_answer(job.id, answer)
             else:
                 outcome = "ok"
-            reply.finish(answer)
+            reply.finish(answer, panel=controls.final_panel(outcome))
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
@@ -126,12 +133,16 @@ class JobRunner:
                     self._accounting.settle(job, None, model_of=self.model_for, final=True)
                 self._close(job, reply, "model_busy")
 
-    def _answer(self, job: Job, model: str, reply: StreamingReply, observer: JobObserver) -> tuple[str, str]:
-        """(the text to land, the outcome for metrics). Input and rejection errors become
-        the user's answer; other faults propagate."""
+    def _answer(
+        self, job: Job, model: str, reply: StreamingReply, observer: JobObserver, controls: JobControls
+    ) -> tuple[str, str, bool]:
+        """(the text to land, the outcome for metrics, whether the model was cut). Input
+        and rejection errors become the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
         if spec is None or spec.recipe is None:
             raise ValueError(f"job {job.id} names no runnable command: {job.kind!r}")
+        if controls.stopped_before_start():
+            return stopped_text("", job.message.locale), "stopped", False
         work = JobWork(
             job=job,
             spec=spec,
@@ -145,14 +156,17 @@ class JobRunner:
             limits=self._limits,
             observer=observer,
             persona=self._accounting.persona(job) if self._accounting is not None else None,
+            should_stop=controls.should_stop(),
         )
         try:
-            return spec.recipe.answer(work), "ok"
+            return spec.recipe.answer(work), "ok", work.cut
+        except GenerationStopped as stopped:  # the asker pressed Stop: the text so far stays
+            return stopped_text(stopped.text, job.message.locale), "stopped", False
         except InputError as err:
-            return catalogue.text(err.key, job.message.locale, **err.params), "input_error"
+            return catalogue.text(err.key, job.message.locale, **err.params), "input_error", False
         except ModelRejected as err:
             reason = chat_safe_reason(err)
-            return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected"
+            return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected", False
 
     def model_for(self, job: Job) -> str:
         """The scope's chosen model if the registry still has it, else the command's default."""
@@ -161,7 +175,7 @@ class JobRunner:
             return chosen
         return self._models.default_for(job.kind)
 
-    def _reply(self, job: Job) -> StreamingReply:
+    def _reply(self, job: Job, controls: JobControls | None = None) -> StreamingReply:
         responder = self._platforms(job.message.platform).responder(job)
         return StreamingReply(
             responder=responder,
@@ -169,6 +183,7 @@ class JobRunner:
             budget_key=f"{job.message.platform}:{responder.destination}",
             refs=self._jobs.load_refs(job.id),
             on_refs=lambda refs: self._jobs.save_refs(job.id, refs),
+            streaming_panel=controls.streaming_panel() if controls is not None else None,
         )
 
     def _close(self, job: Job, reply: StreamingReply, outcome: str) -> None:

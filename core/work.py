@@ -6,6 +6,7 @@ metrics), the documents a job reads and the listing of models.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from core.delivery import StreamingReply
 from core.errors import InputError, ModelError
 from core.jobs import Job
 from core.models import ModelSpec
+from core.panel import GenerationStopped
 from core.ports import (
     ChatTurn,
     ContextStore,
@@ -29,6 +31,12 @@ from core.ports import (
 from core.specs import CommandSpec, Sampling
 
 Messages = tuple[ChatTurn, ...]
+
+# How often a streaming generation asks whether its asker pressed Stop: one Redis read per
+# interval, on the thread that reads the tokens, never one per token.
+STOP_CHECK_SECONDS = 0.25
+# A regenerated answer is a new sample: a command or model that samples greedily gets this.
+REGENERATE_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,8 +61,13 @@ class JobWork:
         limits: ReadLimits,
         observer: JobObserver,
         persona: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.job = job
+        self._should_stop = should_stop
+        # The model stopped at max_new_tokens: the final message offers Continue (set by the
+        # part that reads the finish reason; False until then).
+        self.cut = False
         self._persona = persona
         self._spec = spec
         self.model = model
@@ -119,23 +132,31 @@ class JobWork:
             budget=lambda: self.input_budget(sampling),
             count=self.count,
             generate=lambda messages: self.generate(messages, sampling=sampling),
+            replaces=self.job.replaces,
         )
 
     def _request(
         self, messages: Messages, *, sampling: Sampling, schema: dict[str, object] | None
     ) -> GenerationRequest:
         # The command's sampling; the model client falls back to its preset for the rest.
+        temperature, extra = sampling.temperature, {}
+        if self.job.replaces is not None:  # Regenerate: the same prompt, a new sample
+            if not (temperature or self._preset.temperature):
+                temperature = REGENERATE_TEMPERATURE
+            extra = {"seed": random.randrange(2**31)}
         return GenerationRequest(
             messages=messages,
             max_new_tokens=sampling.max_new_tokens or self._preset.max_new_tokens,
-            temperature=sampling.temperature,
+            temperature=temperature,
             stop=sampling.stop,
             json_schema=dict(schema) if schema is not None else None,
+            extra=extra,
         )
 
     def _stream(self, request: GenerationRequest, feed: Callable[[str], None] | None) -> str:
         kind, started = self.job.kind, time.monotonic()
         text, count = "", 0
+        check_at = started + STOP_CHECK_SECONDS
         stream = self._client.stream(request)
         try:
             for delta in stream:
@@ -145,6 +166,11 @@ class JobWork:
                 text += delta
                 if feed is not None:
                     feed(text)
+                if self._should_stop is not None and (now := time.monotonic()) >= check_at:
+                    check_at = now + STOP_CHECK_SECONDS
+                    if self._should_stop():
+                        stream.close()  # the model server sees the connection close
+                        raise GenerationStopped(text if feed is not None else "")
         except ModelError as err:
             self._observer.model_error(model=self.model, error_type=type(err).__name__)
             raise

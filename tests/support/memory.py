@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core.errors import RetryAfter
 from core.jobs import Job
+from core.panel import Panel
 from core.ports import ChatTurn
 
 
@@ -57,22 +58,36 @@ class MemoryJobs:
 class MemoryContext:
     def __init__(self) -> None:
         self.turns: dict[str, list[ChatTurn]] = {}
+        self.owners: dict[str, list[str]] = {}  # the job of each turn, in step with turns
         self.recorded: set[str] = set()
 
-    def history(self, scope: str) -> list[ChatTurn]:
-        return list(self.turns.get(scope, []))
+    def history(self, scope: str, *, before: str | None = None) -> list[ChatTurn]:
+        turns = self.turns.get(scope, [])
+        owners = self.owners.get(scope, [])
+        if before is not None and before in owners:
+            return list(turns[: owners.index(before)])
+        return list(turns)
 
-    def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
+    def record_exchange(
+        self, scope: str, *, job_id: str, user: str, assistant: str, replaces: str | None = None
+    ) -> bool:
         if job_id in self.recorded:
             return False
         self.recorded.add(job_id)
-        self.turns.setdefault(scope, []).extend(
-            [ChatTurn(role="user", content=user), ChatTurn(role="assistant", content=assistant)]
-        )
+        turns, owners = self.turns.setdefault(scope, []), self.owners.setdefault(scope, [])
+        exchange = [ChatTurn(role="user", content=user), ChatTurn(role="assistant", content=assistant)]
+        if replaces is not None and replaces in owners:
+            at = owners.index(replaces)
+            turns[at : at + 2] = exchange
+            owners[at : at + 2] = [job_id, job_id]
+        else:
+            turns.extend(exchange)
+            owners.extend([job_id, job_id])
         return True
 
     def clear(self, scope: str) -> None:
         self.turns.pop(scope, None)
+        self.owners.pop(scope, None)
 
 
 class MemoryChoices:
@@ -119,6 +134,7 @@ class RecordingResponder:
         self.update_interval = 0.0
         self.messages: dict[str, str] = {}
         self.order: list[str] = []
+        self.panels: dict[str, Panel | None] = {}  # the controls each message shows
         self.calls: list[tuple[str, str]] = []
         self.closed = False
         self._fail_with = list(fail_with or [])
@@ -134,22 +150,25 @@ class RecordingResponder:
     def start(self) -> None:
         self.calls.append(("start", ""))
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, *, controls: Panel | None = None) -> str:
         self._maybe_fail()
         ref = f"m{len(self.order) + 1}"
         self.order.append(ref)
         self.messages[ref] = text
         self.calls.append(("post", text))
+        self.panels[ref] = controls
         return ref
 
-    def update(self, ref: str, text: str) -> None:
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         self._maybe_fail()
         self.messages[ref] = text
+        self.panels[ref] = controls
         self.calls.append(("update", text))
 
-    def finish(self, ref: str, text: str) -> None:
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         self._maybe_fail()
         self.messages[ref] = text
+        self.panels[ref] = controls
         self.calls.append(("finish", text))
 
     def delete(self, ref: str) -> None:
