@@ -50,6 +50,10 @@ class ControlStore(Protocol):
         """The job is over (answered, refused or given up): nothing left to stop."""
         ...
 
+    def claim_regenerate(self, job_id: str) -> bool:
+        """True once per job: the first Regenerate of an answer wins (a double click queues one)."""
+        ...
+
     def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
         """The newest job a user started in a conversation, for ``/stop``."""
         ...

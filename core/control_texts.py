@@ -20,6 +20,7 @@ EN: dict[str, str] = {
     "control_not_yours.regenerate": "Sorry, only the person who asked can regenerate this answer.",
     "control_already_finished": "This answer is already finished.",
     "control_still_running": "This answer is still being written. Please wait for it to finish (or stop it).",
+    "control_already_regenerated": "This answer is already being written again.",
     "control_regenerate_refused": "Sorry, I can't write a new answer right now (a limit applies). Try again later.",
     "control_unavailable": "Sorry, that button doesn't work here.",
     "feedback_thanks": "Thanks for your feedback.",
@@ -43,6 +44,7 @@ ES: dict[str, str] = {
     "control_not_yours.regenerate": "Lo siento, solo quien preguntó puede regenerar esta respuesta.",
     "control_already_finished": "Esta respuesta ya está terminada.",
     "control_still_running": "Esta respuesta aún se está escribiendo. Espera a que termine (o detenla).",
+    "control_already_regenerated": "Esta respuesta ya se está escribiendo de nuevo.",
     "control_regenerate_refused": (
         "Lo siento, ahora no puedo escribir una respuesta nueva (se aplica un límite). Inténtalo más tarde."
     ),

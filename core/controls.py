@@ -87,6 +87,8 @@ def answer_click(
     if click.kind == REGENERATE:
         if not store.finished(job.id):
             return _refused("control_still_running", locale)
+        if not store.claim_regenerate(job.id):
+            return _refused("control_already_regenerated", locale)
         again = desk.requeue(job)
         if again is None:
             return _refused("control_regenerate_refused", locale)

@@ -66,6 +66,9 @@ class RedisControlStore:
         job = self._k.job(job_id)
         return bool(self._r.exists(job + ":done", self._k.job_answer(job_id)))
 
+    def claim_regenerate(self, job_id: str) -> bool:
+        return bool(self._r.set(self._k.job(job_id) + ":regenerated", "1", nx=True, ex=self._ttl))
+
     def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
         self._r.set(self._k("latest", scope, user), job_id, ex=self._ttl)
 

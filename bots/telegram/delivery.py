@@ -102,7 +102,7 @@ class TelegramResponder:
         return ref
 
     def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
-        if ref.startswith("draft:") and ref not in self._finished:
+        if ref.startswith("draft:") and not self._landed(ref):
             if self._last.get(ref) != text:
                 self._draft(int(ref.removeprefix("draft:")), text)
         elif self._last.get(ref) != text or self._panels.get(ref) != controls:
@@ -113,7 +113,7 @@ class TelegramResponder:
 
     def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         markup = keyboard_of(controls)
-        if ref.startswith("draft:") and ref not in self._finished:
+        if ref.startswith("draft:") and not self._landed(ref):
             # A draft is a 30-second preview: only sendMessage makes the answer stay.
             self._finished[ref] = self._with_fallback(text, lambda bodies: self._send_all(bodies, markup))
             self._drafts.set(self._draft_key(ref), json.dumps(self._finished[ref]))
@@ -128,7 +128,7 @@ class TelegramResponder:
         """deleteMessage for each message of the piece; one Telegram will not delete (older
         than 48 hours) is edited to the stale marker. A draft that never became a message
         is a preview that expires by itself: nothing to delete."""
-        if ref.startswith("draft:") and ref not in self._finished:
+        if ref.startswith("draft:") and not self._landed(ref):
             self._last.pop(ref, None)
             return
         for message_id in self._message_ids(ref):
@@ -186,14 +186,18 @@ class TelegramResponder:
                            text=body.text, entities=body.entities or None, reply_markup=markup)
 
     def _message_ids(self, ref: str) -> list[int]:
-        if ref in self._finished:
+        if self._landed(ref):
             return self._finished[ref]
-        if ref.startswith("draft:"):  # a draft that an earlier job (Regenerate) turned into messages
-            stored = self._drafts.get(self._draft_key(ref))
-            if stored:
-                self._finished[ref] = [int(i) for i in json.loads(stored)]
-                return self._finished[ref]
         return [int(ref)]
+
+    def _landed(self, ref: str) -> bool:
+        """A draft that became messages (here, or in the job whose answer this one replaces)."""
+        if ref in self._finished:
+            return True
+        stored = self._drafts.get(self._draft_key(ref)) if ref.startswith("draft:") else None
+        if stored:
+            self._finished[ref] = [int(i) for i in json.loads(stored)]
+        return ref in self._finished
 
     def _draft_key(self, ref: str) -> str:
         return f"{self._chat_id}:{ref}"
