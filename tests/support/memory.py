@@ -260,3 +260,58 @@ class ListDirectory:
 
     def reachability(self) -> dict[str, bool]:
         return dict.fromkeys(self.models, True)
+
+
+class MemoryControls:
+    """``core.control_ports.ControlStore`` in memory (tertulia/control_store.py is the Redis one)."""
+
+    def __init__(self) -> None:
+        from core.control_ports import AnswerFacts, FeedbackTotals, Vote
+
+        self.stops: set[str] = set()
+        self.done: set[str] = set()
+        self.latest_jobs: dict[tuple[str, str], str] = {}
+        self.answers: dict[str, AnswerFacts] = {}
+        self.votes: dict[tuple[str, str], Vote] = {}
+        self.totals: dict[tuple[str, str], FeedbackTotals] = {}  # (place, model)
+        self.regenerated: set[str] = set()
+
+    def request_stop(self, job_id: str) -> None:
+        self.stops.add(job_id)
+
+    def stop_requested(self, job_id: str) -> bool:
+        return job_id in self.stops
+
+    def finished(self, job_id: str) -> bool:
+        return job_id in self.done or job_id in self.answers
+
+    def claim_regenerate(self, job_id: str) -> bool:
+        first = job_id not in self.regenerated
+        self.regenerated.add(job_id)
+        return first
+
+    def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
+        self.latest_jobs[(scope, user)] = job_id
+
+    def latest(self, *, scope: str, user: str) -> str | None:
+        return self.latest_jobs.get((scope, user))
+
+    def answered(self, job_id: str, facts):  # type: ignore[no-untyped-def]
+        self.answers[job_id] = facts
+
+    def facts(self, job_id: str):  # type: ignore[no-untyped-def]
+        return self.answers.get(job_id)
+
+    def vote(self, record):  # type: ignore[no-untyped-def]
+        from core.control_ports import FeedbackTotals
+
+        old = self.votes.get((record.job_id, record.user))
+        self.votes[(record.job_id, record.user)] = record.vote
+        counts = self.totals.get((record.place, record.model), FeedbackTotals())
+        up = counts.up + (record.vote == "up") - (old == "up")
+        down = counts.down + (record.vote == "down") - (old == "down")
+        self.totals[(record.place, record.model)] = FeedbackTotals(up=up, down=down)
+        return old
+
+    def feedback(self, *, place: str, at: float):  # type: ignore[no-untyped-def]
+        return {model: totals for (where, model), totals in self.totals.items() if where == place}
