@@ -45,8 +45,10 @@ class Votes:
         self.seen.append((vote, replaced))
 
 
-def stack(model: ScriptedModel, feedback: Votes | None = None) -> tuple[JobRunner, Router, MemoryJobs, MemoryContext, MemoryControls,
-                                          RecordingResponder]:
+Stack = tuple[JobRunner, Router, MemoryJobs, MemoryContext, MemoryControls, RecordingResponder]
+
+
+def stack(model: ScriptedModel, feedback: Votes | None = None) -> Stack:
     jobs, context, controls, responder = MemoryJobs(), MemoryContext(), MemoryControls(), RecordingResponder()
     choices = MemoryChoices()
     runner = JobRunner(
