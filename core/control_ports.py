@@ -54,6 +54,10 @@ class ControlStore(Protocol):
         """True once per job: the first Regenerate of an answer wins (a double click queues one)."""
         ...
 
+    def release_regenerate(self, job_id: str) -> None:
+        """The Regenerate was refused (a limit): the answer may be regenerated later."""
+        ...
+
     def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
         """The newest job a user started in a conversation, for ``/stop``."""
         ...

@@ -91,6 +91,7 @@ def answer_click(
             return _refused("control_already_regenerated", locale)
         again = desk.requeue(job)
         if again is None:
+            store.release_regenerate(job.id)
             return _refused("control_regenerate_refused", locale)
         return ClickOutcome(job=again)
     return ClickOutcome(refused=True)

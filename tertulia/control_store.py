@@ -3,6 +3,7 @@ job per user and conversation, what a finished answer was, and the votes.
 
 Keys (under the deployment's prefix):
 - ``job:<id>:stop``: the asker pressed Stop (the worker polls it while streaming);
+- ``job:<id>:regenerated``: a Regenerate was taken (one per answer);
 - ``job:<id>:facts``: the model, command and cut flag of the landed answer;
 - ``job:<id>:votes``: user -> "up|<month>" (one vote per user per answer);
 - ``latest:<scope>:<user>``: the newest job that user started there (``/stop``);
@@ -56,32 +57,34 @@ class RedisControlStore:
         self._vote = client.register_script(_VOTE)
 
     def request_stop(self, job_id: str) -> None:
-        self._r.set(self._k.job(job_id) + ":stop", "1", ex=self._ttl)
+        self._r.set(self._k.job_control(job_id, "stop"), "1", ex=self._ttl)
 
     def stop_requested(self, job_id: str) -> bool:
-        return bool(self._r.exists(self._k.job(job_id) + ":stop"))
+        return bool(self._r.exists(self._k.job_control(job_id, "stop")))
 
     def finished(self, job_id: str) -> bool:
         # The lease's own record (tertulia/leases.py), or a landed answer.
-        job = self._k.job(job_id)
-        return bool(self._r.exists(job + ":done", self._k.job_answer(job_id)))
+        return bool(self._r.exists(self._k.job_control(job_id, "done"), self._k.job_answer(job_id)))
 
     def claim_regenerate(self, job_id: str) -> bool:
-        return bool(self._r.set(self._k.job(job_id) + ":regenerated", "1", nx=True, ex=self._ttl))
+        return bool(self._r.set(self._k.job_control(job_id, "regenerated"), "1", nx=True, ex=self._ttl))
+
+    def release_regenerate(self, job_id: str) -> None:
+        self._r.delete(self._k.job_control(job_id, "regenerated"))
 
     def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
-        self._r.set(self._k("latest", scope, user), job_id, ex=self._ttl)
+        self._r.set(self._k.latest_job(scope, user), job_id, ex=self._ttl)
 
     def latest(self, *, scope: str, user: str) -> str | None:
-        raw = self._r.get(self._k("latest", scope, user))
+        raw = self._r.get(self._k.latest_job(scope, user))
         return raw.decode() if raw is not None else None
 
     def answered(self, job_id: str, facts: AnswerFacts) -> None:
         data = {"model": facts.model, "command": facts.command, "cut": facts.cut}
-        self._r.set(self._k.job(job_id) + ":facts", json.dumps(data), ex=self._ttl)
+        self._r.set(self._k.job_control(job_id, "facts"), json.dumps(data), ex=self._ttl)
 
     def facts(self, job_id: str) -> AnswerFacts | None:
-        raw = self._r.get(self._k.job(job_id) + ":facts")
+        raw = self._r.get(self._k.job_control(job_id, "facts"))
         if raw is None:
             return None
         data = json.loads(raw)
@@ -89,14 +92,14 @@ class RedisControlStore:
 
     def vote(self, record: VoteRecord) -> Vote | None:
         month = _month(record.at)
-        keys = [self._k.job(record.job_id) + ":votes", self._k("feedback", record.place, month)]
+        keys = [self._k.job_control(record.job_id, "votes"), self._k.feedback(record.place, month)]
         args = [record.user, record.vote, month, record.model, self._ttl, FEEDBACK_TTL_SECONDS]
         replaced = self._vote(keys=keys, args=args)
         text = replaced.decode() if isinstance(replaced, bytes) else str(replaced or "")
         return "up" if text == "up" else "down" if text == "down" else None
 
     def feedback(self, *, place: str, at: float) -> dict[str, FeedbackTotals]:
-        raw = self._r.hgetall(self._k("feedback", place, _month(at)))
+        raw = self._r.hgetall(self._k.feedback(place, _month(at)))
         counts: dict[str, dict[str, int]] = {}
         for field, value in raw.items():
             model, _, vote = field.decode().rpartition(_SEP)

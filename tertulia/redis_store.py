@@ -94,6 +94,17 @@ class RedisKeys:
     def usage_top(self, period: str, place: str) -> str:
         return self("usage", period, "top", place)
 
+    def job_control(self, job_id: str, name: str) -> str:
+        """A job's controls (tertulia/control_store.py): "stop", "facts", "votes", "regenerated"."""
+        return self("job", job_id, name)
+
+    def latest_job(self, scope: str, user: str) -> str:
+        return self("latest", scope, user)
+
+    def feedback(self, place: str, month: str) -> str:
+        """month: "<yyyymm>", always the last part (the vote script swaps it)."""
+        return self("feedback", place, month)
+
     def persona(self, key: str) -> str:
         return self("persona", key)
 

@@ -174,7 +174,7 @@ def test_feedback_is_one_vote_per_user_per_answer(stack: SlackHttp, slack_api: F
     totals = services.controls.feedback(place=place_of(job.message), at=time.time())
     (model,) = totals
     assert (totals[model].up, totals[model].down) == (1, 1)  # U1 changed their vote; U2 voted once
-    votes = services.redis.hgetall(f"{services.keys.job(job.id)}:votes")
+    votes = services.redis.hgetall(services.keys.job_control(job.id, "votes"))
     assert {k.decode(): v.decode().split("|")[0] for k, v in votes.items()} == {
         f"slack:{TEAM_ID}:U1": "down", f"slack:{TEAM_ID}:U2": "up"}
     facts = services.controls.facts(job.id)

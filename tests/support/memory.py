@@ -290,6 +290,9 @@ class MemoryControls:
         self.regenerated.add(job_id)
         return first
 
+    def release_regenerate(self, job_id: str) -> None:
+        self.regenerated.discard(job_id)
+
     def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
         self.latest_jobs[(scope, user)] = job_id
 
