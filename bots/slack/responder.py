@@ -86,7 +86,9 @@ class SlackResponder:
         self._posted_by_url = 0
         # A stream cannot hold a button while it grows: Stop is a small message of its own
         # under it, deleted when the answer lands (chat.stopStream then appends the final buttons).
-        self._stop_message: str | None = None
+        # Remembered with the job, so that a retried attempt reuses it rather than leave one behind.
+        self._stop_key = f"{job.id}:stop"
+        self._stop_message: str | None = threads.get(self._stop_key) or None
 
     # --- the Responder protocol -------------------------------------------------------
 
@@ -225,6 +227,7 @@ class SlackResponder:
             response = call(self._client.chat_postMessage, channel=self._channel, thread_ts=self._thread_ts,
                             text=controls.label(controls.kinds[0]), blocks=[actions_block(controls)])  # fmt: skip
             self._stop_message = str(response["ts"])
+            self._threads.set(self._stop_key, self._stop_message)
         except (BadRequest, Forbidden):  # the answer matters more than its Stop button
             log.warning("the Stop button could not be posted", exc_info=True)
 
@@ -234,6 +237,12 @@ class SlackResponder:
             return
         try:
             call(self._client.chat_delete, channel=self._channel, ts=ts)
+            self._threads.set(self._stop_key, "")
+        except BadRequest as err:
+            if error_code_of(err) == "message_not_found":  # gone already
+                self._threads.set(self._stop_key, "")
+            else:
+                log.warning("the Stop button could not be removed (%s)", error_code_of(err))
         except Exception:  # a leftover Stop button answers "already finished" when pressed
             log.warning("the Stop button could not be removed", exc_info=True)
 

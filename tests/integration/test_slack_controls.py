@@ -218,3 +218,14 @@ def test_stop_works_over_socket_mode(services: Any, slack_api: FakeSlackAPI, sla
         stop_event.set()
         runner.join(10)
         server.stop()
+
+
+def test_a_retried_attempt_leaves_no_stop_button_behind(stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any) -> None:
+    # The first generation stalls past the worker's token timeout; the retry answers whole.
+    tgi.fail_next("stall", after_tokens=3, stall_seconds=5.0)
+    tgi.script("one two three four five six", "The whole answer.")
+    c = channel()
+    stack.event(mention("go", ts="16.1", channel=c))
+    wait_until(lambda: (r := slack_api.thread(c, "16.1")) and len(r) == 1 and not r[0].streaming
+               and r[0].text == "The whole answer." and r, timeout=ANSWER_TIMEOUT)  # fmt: skip
+    assert slack_api.count("chat.postMessage", channel=c) == 1  # one Stop message, reused by the retry
