@@ -22,6 +22,7 @@ from core.table import find_spec
 
 log = logging.getLogger("tertulia.controls")
 
+
 @dataclass(frozen=True, kw_only=True)
 class Click:
     """Someone pressed a control. ``who`` is the clicker as a message from them (platform,
