@@ -157,6 +157,8 @@ class JobWork:
         kind, started = self.job.kind, time.monotonic()
         text, count = "", 0
         check_at = started + STOP_CHECK_SECONDS
+        if self._should_stop is not None and self._should_stop():  # e.g. between a long summary's parts
+            raise GenerationStopped("")
         stream = self._client.stream(request)
         try:
             for delta in stream:

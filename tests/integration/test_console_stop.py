@@ -4,6 +4,9 @@ fake TGI server sees the client leave) and the answer keeps its text, marked as 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -54,3 +57,15 @@ def test_stop_typed_while_an_answer_streams(services: Any, worker: Any, tgi: Any
 def test_stop_with_nothing_running_says_so(services: Any, worker: Any) -> None:
     console = session(services, io.StringIO(), [], after="")
     assert console.submit("/stop").reply == catalogue.text("nothing_to_stop", "en")
+
+
+def test_a_piped_stop_stops_the_line_before_it(stack_env: dict[str, str], worker: Any, tgi: Any) -> None:
+    tgi.reset()
+    tgi.set_delays(between_tokens=0.1)
+    tgi.script(LONG)
+    result = subprocess.run(
+        [sys.executable, "-m", "tertulia.cli", "console"], input="/chat write a lot\n/stop\n",
+        capture_output=True, text=True, timeout=120, env={**os.environ, **stack_env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith(STOPPED) and "word199" not in result.stdout
