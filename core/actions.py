@@ -56,6 +56,11 @@ def usage(desk: Desk, message: InboundMessage, args: Mapping[str, str]) -> str:
     return desk.usage_text(message)
 
 
+def stop(desk: Desk, message: InboundMessage, args: Mapping[str, str]) -> str:
+    """/stop: ends the generation of the user's newest answer here (the text so far stays)."""
+    return desk.stop_latest(message)
+
+
 def changes_persona(message: InboundMessage, args: Mapping[str, str]) -> bool:
     return bool(args.get("text", "").strip())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core import answer_texts, control_texts
+
 DEFAULT_LOCALE = "en"
 
 _EN: dict[str, str] = {
@@ -351,48 +353,8 @@ _ES.update(
     }
 )
 
-# Files and images in a turn (chat, mentions, /ask).
-_EN.update(
-    {
-        "option.chat.file": "A file to talk about: .txt, .md, .pdf, .docx, or an image for a model that sees them",
-        "file_cut": "(Only the beginning of {names} fit in what the model can read at once; the rest was left out.)",
-        "image_needs_vision": (
-            "The model '{model}' reads text only, so it can't see your image. Models that see images: {models}. "
-            "Choose one with /model, or send the text instead."
-        ),
-        "no_vision_models": "none in this deployment",
-    }
-)
-
-# Answers cut at their token limit (core/cut.py) and /continue.
-_EN.update(
-    {
-        "answer_cut": "(The answer was cut here: it reached its length limit. Send /continue for the rest.)",
-        "nothing_to_continue": "There is no cut answer to continue here.",
-        "nothing_more": "The model had nothing to add to that answer.",
-        "too_long_to_continue": "That answer is as long as this model can take: it can't be continued.",
-        "command.continue": "Continue the last answer that was cut",
-        "help.continue": "/continue - the rest of the last answer that was cut",
-        "usage.continue": "Usage: /continue",
-    }
-)
-_ES.update(
-    {
-        "option.chat.file": "Un archivo del que hablar: .txt, .md, .pdf, .docx, o una imagen si el modelo las ve",
-        "file_cut": (
-            "(Solo el principio de {names} cupo en lo que el modelo puede leer de una vez; el resto quedó fuera.)"
-        ),
-        "image_needs_vision": (
-            "El modelo '{model}' solo lee texto, así que no puede ver tu imagen. Modelos que ven imágenes: {models}. "
-            "Elige uno con /model, o envía el texto."
-        ),
-        "no_vision_models": "ninguno en este despliegue",
-        "answer_cut": "(La respuesta se cortó aquí: llegó a su límite de longitud. Envía /continue para el resto.)",
-        "nothing_to_continue": "Aquí no hay ninguna respuesta cortada que continuar.",
-        "nothing_more": "El modelo no tenía nada más que añadir a esa respuesta.",
-        "too_long_to_continue": "Esa respuesta es tan larga como este modelo admite: no se puede continuar.",
-        "command.continue": "Continuar la última respuesta que se cortó",
-        "help.continue": "/continue - el resto de la última respuesta que se cortó",
-        "usage.continue": "Uso: /continue",
-    }
-)
+# Answer controls (core/controls.py), files in a turn and cut answers (core/answer_texts.py).
+_EN.update(control_texts.EN)
+_ES.update(control_texts.ES)
+_EN.update(answer_texts.EN)
+_ES.update(answer_texts.ES)

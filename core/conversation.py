@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.errors import InputError
+from core.panel import GenerationStopped
 from core.ports import ChatTurn, ContextStore, Image, Transcript
 
 Messages = tuple[ChatTurn, ...]
@@ -76,6 +77,7 @@ def converse(
     transcript: Callable[[], Transcript | None] | None = None,
     remember: str | None = None,
     images: tuple[Image, ...] = (),
+    replaces: str | None = None,
 ) -> str:
     """One turn. Turns of one conversation never overlap and keep their order: the worker
     runs only the head of the conversation's line (core.ports.JobLeases), so no lock is held.
@@ -83,16 +85,24 @@ def converse(
     holds what everyone wrote; the scope's memory is the fallback and is kept either way.
     ``remember``: what the memory keeps of the user's turn when not ``text`` itself (a turn
     with files keeps their names, not their text: core/turnfiles.py); ``images`` go with
-    this turn only."""
+    this turn only. ``replaces``: a regenerated turn, asked with the memory before the
+    exchange it replaces, and remembered in its place (one assistant turn, not two). A
+    stopped answer is remembered as far as it went."""
     found = transcript() if transcript is not None else None
     if found is None:
-        history, said = context.history(scope), text
+        history, said = context.history(scope, before=replaces), text
     else:
         history, said = thread_turns(found, text)
     user = ChatTurn(role="user", content=said, images=images)
     messages = fit_history(system=system, history=history, user=user, budget=budget(), count=count)
-    answer = generate(messages)
+    try:
+        answer = generate(messages)
+    except GenerationStopped as stopped:
+        if stopped.text.strip():
+            context.record_exchange(scope, job_id=job_id, user=remember if remember is not None else text,
+                                    assistant=stopped.text, replaces=replaces)
+        raise
     if answer.strip():
         context.record_exchange(scope, job_id=job_id, user=remember if remember is not None else text,
-                                assistant=answer)
+                                assistant=answer, replaces=replaces)
     return answer

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from core.errors import DeliveryError, RetryAfter, TransientDeliveryError
+from core.panel import Panel
 from core.ports import RateBudget, Responder
 from core.splitter import split_message
 
@@ -35,19 +36,21 @@ class StreamingReply:
         on_refs: Callable[[list[str]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        streaming_panel: Panel | None = None,
     ) -> None:
         self._responder = responder
         self._budget = budget
         self._key = budget_key
         self._refs: list[str] = list(refs or [])
-        self._final: dict[int, str] = {}
+        self._final: dict[int, tuple[str, Panel | None]] = {}
+        # The controls the newest piece shows while the answer grows (Stop); earlier pieces none.
+        self._streaming_panel = streaming_panel
         self._on_refs = on_refs
         self._sleep = sleep
         self._clock = clock
         self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
         self._fed = ""  # the answer so far, as last fed
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
-        self.cut = False  # the final answer was cut at its token limit (see finish)
 
     @property
     def refs(self) -> list[str]:
@@ -77,22 +80,20 @@ class StreamingReply:
             self._quiet_until = now + wait
             return
         try:
-            self._show(len(chunks) - 1, chunks[-1])
+            self._show(len(chunks) - 1, chunks[-1], self._streaming_panel)
         except RetryAfter as err:
             self.rate_limit_waits.append(err.seconds)
             self._budget.penalize(self._key, err.seconds)
         except TransientDeliveryError:
             log.warning("intermediate update failed; the next one carries the text", exc_info=True)
 
-    def finish(self, text: str, *, cut: bool = False) -> None:
-        """The whole answer: every piece lands, in order; then every piece beyond it (left
-        by an attempt that was longer, or by an answer an error replaced) is removed, last
-        first, and the job's stored refs shrink with each. ``cut``: the answer stopped at
-        its token limit, so the final message may offer a Continue control (/continue)."""
-        self.cut = cut
+    def finish(self, text: str, *, panel: Panel | None = None) -> None:
+        """The whole answer: every piece lands, in order (the last with ``panel``); then
+        every piece beyond it (left by an attempt that was longer, or by an answer an error
+        replaced) is removed, last first, and the job's stored refs shrink with each."""
         chunks = split_message(text, self._responder.max_chars)
         for index, chunk in enumerate(chunks):
-            self._land(index, chunk)
+            self._land(index, chunk, panel if index == len(chunks) - 1 else None)
         while len(self._refs) > len(chunks):
             ref = self._refs[-1]
             try:
@@ -114,32 +115,32 @@ class StreamingReply:
             chunks = split_message(text, self._responder.max_chars)
             for index, chunk in enumerate(chunks[:-1]):
                 self._land(index, chunk)
-            self._deliver(lambda: self._show(len(chunks) - 1, chunks[-1]))
+            self._deliver(lambda: self._show(len(chunks) - 1, chunks[-1], self._streaming_panel))
         except Exception:
             log.warning("the retry notice could not be shown", exc_info=True)
 
     def close(self) -> None:
         self._responder.close()
 
-    def _show(self, index: int, text: str) -> None:
+    def _show(self, index: int, text: str, panel: Panel | None = None) -> None:
         if index < len(self._refs):
-            self._responder.update(self._refs[index], text)
+            self._responder.update(self._refs[index], text, controls=panel)
         else:
-            self._refs.append(self._responder.post(text))
+            self._refs.append(self._responder.post(text, controls=panel))
             if self._on_refs is not None:
                 self._on_refs(list(self._refs))
 
-    def _land(self, index: int, text: str) -> None:
-        if self._final.get(index) == text:
+    def _land(self, index: int, text: str, panel: Panel | None = None) -> None:
+        if self._final.get(index) == (text, panel):
             return
 
         def land() -> None:
             if index >= len(self._refs):
                 self._show(index, text)
-            self._responder.finish(self._refs[index], text)
+            self._responder.finish(self._refs[index], text, controls=panel)
 
         self._deliver(land)
-        self._final[index] = text
+        self._final[index] = (text, panel)
 
     def _deliver(self, send: Callable[[], None]) -> None:
         """``send`` once a budget slot is free, through 429s and transient faults."""

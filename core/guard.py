@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core import catalogue
+from core.control_ports import ControlStore
 from core.messages import InboundMessage
 from core.policy import Policy, persona_of, place_of, user_of
 from core.policy_ports import Admission, PersonaStore, Ticket, UsageLedger, UsageTotals
@@ -48,6 +49,7 @@ class Gate:
         once: Deduplicator,
         models: ModelFacts,
         clock: Callable[[], float] = time.time,
+        controls: ControlStore | None = None,
     ) -> None:
         self._policy = policy
         self._admission = admission
@@ -56,6 +58,7 @@ class Gate:
         self._once = once
         self._models = models
         self._clock = clock
+        self._controls = controls  # the votes on answers, shown to admins in /usage
 
     # --- the checks --------------------------------------------------------------------
 
@@ -68,6 +71,11 @@ class Gate:
 
     def is_admin(self, message: InboundMessage) -> bool:
         return self._policy().is_admin(message)
+
+    def names_admin(self, message: InboundMessage) -> bool:
+        """An admin the policy lists by name (a platform without a list has none here)."""
+        admins = self._policy().rules(message.platform).admins
+        return admins is not None and message.user in admins
 
     def admin_only(self, message: InboundMessage) -> Refusal:
         return Refusal(reply=catalogue.text("policy_admin_only", message.locale))
@@ -145,6 +153,10 @@ class Gate:
                 shown = report.top_users[:_TOP_USERS]
                 top = ", ".join(f"{user.rsplit(':', 1)[-1]} ({tokens})" for user, tokens in shown)
                 lines.append(catalogue.text("usage_top", locale, users=top))
+            votes = self._controls.feedback(place=place_of(message), at=self._clock()) if self._controls else {}
+            if votes:
+                shown_votes = ", ".join(f"{model} 👍 {v.up} 👎 {v.down}" for model, v in votes.items())
+                lines.append(catalogue.text("usage_feedback", locale, models=shown_votes))
         return "\n".join(lines)
 
 

@@ -18,6 +18,8 @@ class Job:
     args: dict[str, str] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = field(default_factory=time.time)
+    # Regenerate: the job whose answer (its messages, its remembered exchange) this one replaces.
+    replaces: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -27,6 +29,7 @@ class Job:
             "args": self.args,
             "created_at": self.created_at,
             "message": self.message.to_json(),
+            "replaces": self.replaces,
         }
 
     @classmethod
@@ -38,4 +41,5 @@ class Job:
             args=dict(data.get("args") or {}),
             created_at=float(data["created_at"]),
             message=InboundMessage.from_json(data["message"], addresses=addresses),
+            replaces=data.get("replaces"),
         )

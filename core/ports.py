@@ -13,33 +13,18 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from core.jobs import Job
 from core.messages import Attachment
-from core.model_ports import (  # re-exported: one import place for every port
-    ChatTurn as ChatTurn,
-)
-from core.model_ports import (
-    GenerationRequest as GenerationRequest,
-)
-from core.model_ports import (
-    Image as Image,
-)
-from core.model_ports import (
-    ModelClient as ModelClient,
-)
-from core.model_ports import (
-    ModelDirectory as ModelDirectory,
-)
-from core.model_ports import (
-    ModelInfo as ModelInfo,
-)
-from core.model_ports import (
-    Role as Role,
-)
-from core.model_ports import (
-    TokenStream as TokenStream,
-)
-from core.model_ports import (
-    Usage as Usage,
-)
+
+# Re-exported: every port is importable from here.
+from core.model_ports import ChatTurn as ChatTurn
+from core.model_ports import GenerationRequest as GenerationRequest
+from core.model_ports import Image as Image
+from core.model_ports import ModelClient as ModelClient
+from core.model_ports import ModelDirectory as ModelDirectory
+from core.model_ports import ModelInfo as ModelInfo
+from core.model_ports import Role as Role
+from core.model_ports import TokenStream as TokenStream
+from core.model_ports import Usage as Usage
+from core.panel import Panel
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,7 +39,9 @@ class Responder(Protocol):
     message the final answer no longer needs (a piece of a longer failed attempt), or, where
     the platform cannot delete it, edits it to ``core.delivery.STALE_MARKER``; a message
     already gone is not an error. ``close`` is called once when the job is over, whatever
-    happened. Methods raise ``core.errors.RetryAfter``
+    happened. ``controls``: the buttons the message shows from now on (None: none; see
+    core/controls.py), drawn in the platform's terms or ignored where it has none (the
+    console). Methods raise ``core.errors.RetryAfter``
     on a rate limit and ``BadRequest``/``Forbidden`` when retrying cannot help.
     """
 
@@ -71,11 +58,11 @@ class Responder(Protocol):
         """Show that work began (typing, a 'thinking' status); may do nothing."""
         ...
 
-    def post(self, text: str) -> str: ...
+    def post(self, text: str, *, controls: Panel | None = None) -> str: ...
 
-    def update(self, ref: str, text: str) -> None: ...
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None: ...
 
-    def finish(self, ref: str, text: str) -> None: ...
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None: ...
 
     def delete(self, ref: str) -> None: ...
 
@@ -139,10 +126,17 @@ class RateBudget(Protocol):
 
 
 class ContextStore(Protocol):
-    def history(self, scope: str) -> list[ChatTurn]: ...
+    def history(self, scope: str, *, before: str | None = None) -> list[ChatTurn]:
+        """The remembered turns; ``before``: only those before that job's exchange (all of
+        them when it is not remembered)."""
+        ...
 
-    def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
-        """Store one user turn and one assistant turn; False if this job already did."""
+    def record_exchange(
+        self, scope: str, *, job_id: str, user: str, assistant: str, replaces: str | None = None
+    ) -> bool:
+        """Store one user turn and one assistant turn; False if this job already did.
+        ``replaces``: a job whose exchange these take the place of (appended when it is not
+        remembered)."""
         ...
 
     def clear(self, scope: str) -> None: ...

@@ -8,6 +8,7 @@ comes from the command table (core/table.py): there is no per-command code here.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -15,6 +16,8 @@ from core import catalogue
 from core.actions import help_text
 from core.attachments import DEFAULT_MAX_IMAGE_BYTES, check_attachment, is_image
 from core.commands import Command, check_args, command_from, parse_line
+from core.control_ports import ControlStore, FeedbackObserver
+from core.controls import Click, ClickOutcome, answer_click
 from core.errors import InputError
 from core.guard import Gate
 from core.jobs import Job
@@ -54,6 +57,8 @@ class Router:
         bot_username: str | None = None,
         gate: Gate | None = None,
         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        controls: ControlStore | None = None,
+        feedback: FeedbackObserver | None = None,
     ) -> None:
         self._jobs = jobs
         self._queue = queue
@@ -65,6 +70,8 @@ class Router:
         self._max_image_bytes = max_image_bytes
         self._bot_username = bot_username
         self._gate = gate  # None: no policy (everyone admin, no limits)
+        self._controls = controls  # None: no Stop, Regenerate or feedback (tests of other parts)
+        self._feedback = feedback
 
     def handle(self, message: InboundMessage, *, command: Command | None = None) -> Outcome:
         """``command``: what the platform already typed (an option list, a slash command's
@@ -104,6 +111,45 @@ class Router:
         if self._gate is None:
             raise InputError("policy_off")
         return self._gate.usage_text(message)
+
+    def stop_latest(self, message: InboundMessage) -> str:
+        """/stop: the newest job this user started in this conversation."""
+        if self._controls is None:
+            return catalogue.text("nothing_to_stop", message.locale)
+        job_id = self._controls.latest(scope=scope_key(message), user=message.user)
+        if job_id is None or self._controls.finished(job_id):
+            return catalogue.text("nothing_to_stop", message.locale)
+        self._controls.request_stop(job_id)
+        return catalogue.text("control_stopping", message.locale)
+
+    # --- answer controls (core/controls.py) ------------------------------------------------
+
+    def click(self, click: Click) -> ClickOutcome:
+        """A control pressed under an answer: Stop, Regenerate, a vote, Continue."""
+        if self._controls is None:
+            return ClickOutcome(text=catalogue.text("control_unavailable", click.who.locale), refused=True)
+        return answer_click(click, desk=self, store=self._controls, observer=self._feedback, clock=time.time)
+
+    def load_job(self, job_id: str) -> Job | None:
+        return self._jobs.load(job_id)
+
+    def may_override(self, message: InboundMessage) -> bool:
+        return self._gate is not None and self._gate.names_admin(message)
+
+    def requeue(self, job: Job) -> Job | None:
+        again = Job(kind=job.kind, message=job.message, scope=job.scope, args=dict(job.args), replaces=job.id)
+        if self._gate is not None:
+            chosen = self._choices.get(job.scope)
+            if self._gate.admit(job.message, job_id=again.id, kind=again.kind, model=chosen) is not None:
+                return None
+        self._jobs.save(again)
+        # The new answer takes the old one's messages: its first edits replace them in place.
+        self._jobs.save_refs(again.id, self._jobs.load_refs(job.id))
+        self._enqueue(again)
+        return again
+
+    def route(self, message: InboundMessage, command_name: str) -> str | None:
+        return self.handle(message, command=command_from(command_name)).reply
 
     # --- routing -------------------------------------------------------------------------
 
@@ -173,8 +219,13 @@ class Router:
             if refused is not None:
                 return Outcome(reply=refused.reply)
         self._jobs.save(job)
+        self._enqueue(job)
+        return Outcome(job=job)
+
+    def _enqueue(self, job: Job) -> None:
         self._jobs.admit(job)
         self._queue.enqueue(job.id)
-        log.info("job queued", extra={"job_id": job.id, "kind": job.kind, "platform": message.platform})
-        return Outcome(job=job)
+        if self._controls is not None:
+            self._controls.remember_latest(scope=job.scope, user=job.message.user, job_id=job.id)
+        log.info("job queued", extra={"job_id": job.id, "kind": job.kind, "platform": job.message.platform})
 

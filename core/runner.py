@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from core import catalogue
 from core.accounting import Accounting, Meter
 from core.attachments import DEFAULT_MAX_IMAGE_BYTES
+from core.control_ports import ControlStore
+from core.controls import JobControls
 from core.delivery import StreamingReply
 from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
 from core.jobs import Job
 from core.models import Registry
+from core.panel import GenerationStopped, stopped_text
 from core.ports import (
     ContextStore,
     CutStore,
@@ -57,6 +60,7 @@ class JobRunner:
         logging: JobLogging | None = None,
         accounting: Accounting | None = None,
         cuts: CutStore | None = None,
+        controls: ControlStore | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -72,6 +76,7 @@ class JobRunner:
         self._logging: JobLogging = logging or _no_log_context
         self._accounting = accounting
         self._cuts = cuts  # answers cut at their token limit, for /continue (core/cut.py)
+        self._controls = controls  # None: answers show no Stop, Regenerate or feedback
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -87,7 +92,8 @@ class JobRunner:
             self._run(job, model, attempt=attempt)
 
     def _run(self, job: Job, model: str, *, attempt: int) -> None:
-        reply = self._reply(job)
+        controls = JobControls(self._controls, job)
+        reply = self._reply(job, controls)
         if attempt == 0:
             self._observer.job_started(kind=job.kind, platform=job.message.platform)
             reply.start()
@@ -96,14 +102,12 @@ class JobRunner:
         try:
             answer = self._jobs.load_answer(job.id)
             if answer is None:
-                answer, outcome, cut = self._answer(job, model, reply, meter)
+                answer, outcome, cut = self._answer(job, model, reply, meter, controls)
+                controls.answered(model=model, outcome=outcome, cut=cut)
                 self._jobs.save_answer(job.id, answer)
             else:
-                # A retry that only delivers again: the scope's remembered cut still names
-                # this job if its answer was cut (one look-up, on this rare path only).
-                outcome, cut = "ok", self._left_cut(job)
-            # A cut answer offers Continue: the controls draw it from this flag.
-            reply.finish(answer, cut=cut)
+                outcome = "ok"
+            reply.finish(answer, panel=controls.final_panel(outcome))
         except TertuliaError as err:  # a model server or platform fault; the task retries these
             if err.retryable:
                 outcome = "retry"
@@ -137,13 +141,15 @@ class JobRunner:
                 self._close(job, reply, "model_busy")
 
     def _answer(
-        self, job: Job, model: str, reply: StreamingReply, observer: JobObserver
+        self, job: Job, model: str, reply: StreamingReply, observer: JobObserver, controls: JobControls
     ) -> tuple[str, str, bool]:
-        """(the text to land, the outcome for metrics, whether it was cut at its token
-        limit). Input and rejection errors become the user's answer; other faults propagate."""
+        """(the text to land, the outcome for metrics, whether the model was cut). Input
+        and rejection errors become the user's answer; other faults propagate."""
         spec = find_spec(job.kind)
         if spec is None or spec.recipe is None:
             raise ValueError(f"job {job.id} names no runnable command: {job.kind!r}")
+        if controls.stopped_before_start():
+            return stopped_text("", job.message.locale), "stopped", False
         work = JobWork(
             job=job,
             spec=spec,
@@ -159,19 +165,18 @@ class JobRunner:
             persona=self._accounting.persona(job) if self._accounting is not None else None,
             vision_models=self._registry.vision_models(),
             cuts=self._cuts,
+            should_stop=controls.should_stop(),
         )
         try:
             answer = work.finish_cut(spec.recipe.answer(work))
             return answer, "ok", work.cut
+        except GenerationStopped as stopped:  # the asker pressed Stop: the text so far stays
+            return stopped_text(stopped.text, job.message.locale), "stopped", False
         except InputError as err:
             return catalogue.text(err.key, job.message.locale, **err.params), "input_error", False
         except ModelRejected as err:
             reason = chat_safe_reason(err)
             return catalogue.text("model_rejected", job.message.locale, reason=reason), "rejected", False
-
-    def _left_cut(self, job: Job) -> bool:
-        cut = self._cuts.last(job.scope) if self._cuts is not None else None
-        return cut is not None and cut.job_id == job.id
 
     def model_for(self, job: Job) -> str:
         """The scope's chosen model if the registry still has it, else the command's default.
@@ -185,7 +190,7 @@ class JobRunner:
             return chosen
         return self._models.default_for(job.kind)
 
-    def _reply(self, job: Job) -> StreamingReply:
+    def _reply(self, job: Job, controls: JobControls | None = None) -> StreamingReply:
         responder = self._platforms(job.message.platform).responder(job)
         return StreamingReply(
             responder=responder,
@@ -193,6 +198,7 @@ class JobRunner:
             budget_key=f"{job.message.platform}:{responder.destination}",
             refs=self._jobs.load_refs(job.id),
             on_refs=lambda refs: self._jobs.save_refs(job.id, refs),
+            streaming_panel=controls.streaming_panel() if controls is not None else None,
         )
 
     def _close(self, job: Job, reply: StreamingReply, outcome: str) -> None:

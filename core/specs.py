@@ -102,6 +102,8 @@ class Desk(Protocol):
 
     def usage_text(self, message: InboundMessage) -> str: ...
 
+    def stop_latest(self, message: InboundMessage) -> str: ...
+
 
 # An answer the router gives at once: (desk, message, arguments) -> the reply text.
 Action = Callable[[Desk, InboundMessage, Mapping[str, str]], str]

@@ -105,6 +105,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         admin=actions.changes_persona,
     ),
     CommandSpec(name="usage", own_slash_command=False, action=actions.usage),
+    CommandSpec(name="stop", own_slash_command=False, action=actions.stop),
     CommandSpec(
         name="help",
         aliases=("start",),

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from core import catalogue
+from core.attachments import extract_beginning, image_type, is_image
 from core.errors import InputError
+from core.messages import Attachment
+from core.model_ports import Image
+
+Reader = Callable[..., bytes]  # (attachment, *, max_bytes) -> its bytes, capped
 
 # How many times a cut is measured again, each 20% shorter, before the files are left out.
 _SHRINK_ROUNDS = 8
@@ -90,3 +96,44 @@ def _cut(text: str, size: int) -> str:
         return head
     at = max(head.rfind("\n", size - _WORD_BREAK_WINDOW), head.rfind(" ", size - _WORD_BREAK_WINDOW))
     return head[:at].rstrip() if at > 0 else head
+
+
+def read_turn_files(
+    attachments: Sequence[Attachment], *, read: Reader, max_bytes: int, max_chars: int
+) -> list[TurnFile]:
+    """The attached documents' text (images aside), each read no further than ``max_chars``:
+    the prompt could hold no more."""
+    files = []
+    for attachment in attachments:
+        if is_image(attachment):
+            continue
+        data = read(attachment, max_bytes=max_bytes)
+        text, cut = extract_beginning(attachment.name, data, max_bytes=max_bytes, max_chars=max_chars)
+        files.append(TurnFile(name=attachment.name, text=text, cut=cut))
+    return files
+
+
+def read_images(
+    attachments: Sequence[Attachment],
+    *,
+    read: Reader,
+    max_bytes: int,
+    vision: bool,
+    model: str,
+    vision_models: Sequence[str],
+    locale: str | None,
+) -> tuple[Image, ...]:
+    """The attached images for a model that sees them; for one that doesn't, the clear
+    refusal (before any model call)."""
+    attached = [a for a in attachments if is_image(a)]
+    if not attached:
+        return ()
+    if not vision:
+        models = ", ".join(f"`{name}`" for name in vision_models)
+        raise InputError("image_needs_vision", model=model,
+                         models=models or catalogue.text("no_vision_models", locale))  # fmt: skip
+    images = []
+    for attachment in attached:
+        data = read(attachment, max_bytes=max_bytes)
+        images.append(Image(mime_type=image_type(attachment.name, data, max_bytes=max_bytes), data=data))
+    return tuple(images)

@@ -7,12 +7,13 @@ metrics), the documents a job reads and the listing of models.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from core import catalogue
-from core.attachments import DEFAULT_MAX_IMAGE_BYTES, extract_beginning, extract_text, image_type, is_image
+from core.attachments import DEFAULT_MAX_IMAGE_BYTES, extract_text, is_image
 from core.conversation import converse
 from core.cut import LENGTH, CutAnswer, close_cut, reopen
 from core.delivery import StreamingReply
@@ -20,6 +21,7 @@ from core.errors import BadRequest, Forbidden, InputError, ModelError
 from core.jobs import Job
 from core.messages import Attachment
 from core.models import ModelSpec
+from core.panel import GenerationStopped
 from core.ports import (
     ChatTurn,
     ContextStore,
@@ -34,11 +36,16 @@ from core.ports import (
     Transcript,
 )
 from core.specs import CommandSpec, Sampling
-from core.turnfiles import TurnFile, fit_files, remembered
+from core.turnfiles import TurnFile, fit_files, read_images, read_turn_files, remembered
 
 Messages = tuple[ChatTurn, ...]
 
 log = logging.getLogger("tertulia.work")
+# How often a streaming generation asks whether its asker pressed Stop: one Redis read per
+# interval, on the thread that reads the tokens, never one per token.
+STOP_CHECK_SECONDS = 0.25
+# A regenerated answer is a new sample: a command or model that samples greedily gets this.
+REGENERATE_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,9 +73,11 @@ class JobWork:
         persona: str | None = None,
         vision_models: tuple[str, ...] = (),
         cuts: CutStore | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.job = job
         self._vision_models = vision_models
+        self._should_stop = should_stop
         self._persona = persona
         self._spec = spec
         self.model = model
@@ -82,7 +91,7 @@ class JobWork:
         self._observer = observer
         self._cuts = cuts
         # The shown answer stopped at its token limit (finish reason "length"): the runner
-        # adds the note and offers Continue (the final delivery gets ``cut=True``).
+        # adds the note, and the final panel offers Continue (core/controls.py).
         self.cut = False
         self._cut: CutAnswer | None = None  # what /continue will need, once the answer is final
         self._finish: str | None = None  # the last generation's finish reason
@@ -158,6 +167,7 @@ class JobWork:
             transcript=self._transcript,
             remember=remembered(said, names) if names else None,
             images=images,
+            replaces=self.job.replaces,
         )
         if cut:  # the user hears that the model read only part of a file
             note = catalogue.text("file_cut", self.locale, names=", ".join(f'"{name}"' for name in cut))
@@ -165,34 +175,17 @@ class JobWork:
         return answer
 
     def images(self) -> tuple[Image, ...]:
-        attached = [a for a in self.job.message.attachments if is_image(a)] if self._spec.images else []
-        if not attached:
+        if not self._spec.images:
             return ()
-        if not self._preset.vision:
-            models = ", ".join(f"`{name}`" for name in self._vision_models)
-            raise InputError("image_needs_vision", model=self.model,
-                             models=models or catalogue.text("no_vision_models", self.locale))
-        images = []
-        for attachment in attached:
-            data = self._read(attachment, max_bytes=self._limits.max_image_bytes)
-            mime = image_type(attachment.name, data, max_bytes=self._limits.max_image_bytes)
-            images.append(Image(mime_type=mime, data=data))
-        return tuple(images)
+        return read_images(self.job.message.attachments, read=self._read, max_bytes=self._limits.max_image_bytes,
+                           vision=self._preset.vision, model=self.model, vision_models=self._vision_models,
+                           locale=self.locale)  # fmt: skip
 
     def _turn_files(self, sampling: Sampling) -> list[TurnFile]:
-        """The attached documents' text, each read no further than the prompt could hold
-        (about 8 characters a token is more than any tokenizer packs)."""
-        limits = self._limits
-        max_chars = min(limits.max_document_chars, self.input_budget(sampling) * 8)
-        files = []
-        for attachment in self.job.message.attachments:
-            if is_image(attachment):
-                continue
-            data = self._read(attachment, max_bytes=limits.max_attachment_bytes)
-            text, cut = extract_beginning(attachment.name, data, max_bytes=limits.max_attachment_bytes,
-                                          max_chars=max_chars)
-            files.append(TurnFile(name=attachment.name, text=text, cut=cut))
-        return files
+        # About 8 characters a token is more than any tokenizer packs.
+        max_chars = min(self._limits.max_document_chars, self.input_budget(sampling) * 8)
+        return read_turn_files(self.job.message.attachments, read=self._read,
+                               max_bytes=self._limits.max_attachment_bytes, max_chars=max_chars)  # fmt: skip
 
     def _read(self, attachment: Attachment, *, max_bytes: int) -> bytes:
         if attachment.content is not None:
@@ -216,12 +209,18 @@ class JobWork:
         self, messages: Messages, *, sampling: Sampling, schema: dict[str, object] | None
     ) -> GenerationRequest:
         # The command's sampling; the model client falls back to its preset for the rest.
+        temperature, extra = sampling.temperature, {}
+        if self.job.replaces is not None:  # Regenerate: the same prompt, a new sample
+            if not (temperature or self._preset.temperature):
+                temperature = REGENERATE_TEMPERATURE
+            extra = {"seed": random.randrange(2**31)}
         return GenerationRequest(
             messages=messages,
             max_new_tokens=self._max_new_tokens(sampling),
-            temperature=sampling.temperature,
+            temperature=temperature,
             stop=sampling.stop,
             json_schema=dict(schema) if schema is not None else None,
+            extra=extra,
         )
 
     def _max_new_tokens(self, sampling: Sampling, kind: str | None = None) -> int:
@@ -243,6 +242,9 @@ class JobWork:
         kind, started = self.job.kind, time.monotonic()
         model = model or self.model
         text, count = "", 0
+        check_at = started + STOP_CHECK_SECONDS
+        if self._should_stop is not None and self._should_stop():  # e.g. between a long summary's parts
+            raise GenerationStopped("")
         stream = client.stream(request)
         try:
             for delta in stream:
@@ -252,6 +254,11 @@ class JobWork:
                 text += delta
                 if feed is not None:
                     feed(text)
+                if self._should_stop is not None and (now := time.monotonic()) >= check_at:
+                    check_at = now + STOP_CHECK_SECONDS
+                    if self._should_stop():
+                        stream.close()  # the model server sees the connection close
+                        raise GenerationStopped(text if feed is not None else "")
         except ModelError as err:
             self._observer.model_error(model=model, error_type=type(err).__name__)
             raise

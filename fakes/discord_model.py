@@ -95,6 +95,8 @@ class Interaction:
     callback_type: int | None = None
     callback_data: dict[str, Any] | None = None
     original_id: str = field(default_factory=snowflake)
+    type: int = 2  # 2 APPLICATION_COMMAND, 3 MESSAGE_COMPONENT
+    message_id: str | None = None  # a component's message (its callback 6/7 acts on it)
     followups: list[str] = field(default_factory=list)
 
 
@@ -131,12 +133,36 @@ def check_content(body: Any, *, editing: bool, current: dict[str, Any] | None) -
             "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
                                                 "message": f"Must be {MAX_CONTENT} or fewer in length."}]}},
         }, status=400)
+    if body.get("components") is not None and not valid_components(body["components"]):
+        return json_response({"message": "Invalid Form Body", "code": 50035,
+                              "errors": {"components": {"_errors": [{"code": "COMPONENT_INVALID",
+                                                                     "message": "Invalid component"}]}}}, status=400)
     has_other = bool(body.get("embeds") or body.get("attachments") or body.get("components"))
     if not editing and not (content or "").strip() and not has_other:
         return error(400, 50006, "Cannot send an empty message")
     if editing and content is not None and not content.strip() and not has_other:
         return error(400, 50006, "Cannot send an empty message")
     return None
+
+
+def valid_components(rows: Any) -> bool:
+    """Discord's limits on message components (docs: Message Components): at most 5 action
+    rows (type 1) of 1-5 buttons (type 2); a non-link button has a custom_id of 1-100
+    characters and a label of at most 80 (or an emoji)."""
+    if not isinstance(rows, list) or len(rows) > 5:
+        return False
+    for row in rows:
+        buttons = row.get("components") if isinstance(row, dict) and row.get("type") == 1 else None
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 5:
+            return False
+        for button in buttons:
+            if button.get("type") != 2 or button.get("style") not in (1, 2, 3, 4):
+                return False
+            if not 1 <= len(str(button.get("custom_id") or "")) <= 100:
+                return False
+            if len(str(button.get("label") or "")) > 80 or not (button.get("label") or button.get("emoji")):
+                return False
+    return True
 
 
 def fault_response(fault: Fault) -> web.Response:

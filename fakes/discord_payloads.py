@@ -139,3 +139,23 @@ def message_create(
 
 def bot_mention(text: str) -> str:
     return f"<@{APPLICATION_ID}> {text}"
+
+
+def component_click(
+    rest: FakeDiscord, message: dict[str, Any], custom_id: str, *, user: dict[str, Any],
+    guild_id: str | None = GUILD_ID, locale: str = "en-US",
+) -> dict[str, Any]:
+    """An INTERACTION_CREATE for a click on one of ``message``'s buttons (type 3,
+    MESSAGE_COMPONENT), registered with the REST fake; a client can only click a button the
+    message shows."""
+    buttons = [b for row in message.get("components") or [] for b in row.get("components") or []]
+    if not any(b.get("custom_id") == custom_id for b in buttons):
+        raise AssertionError(f"message {message['id']} has no button {custom_id!r}")
+    channel_id = str(message["channel_id"])
+    payload = slash_command(rest, "", user=user, channel_id=channel_id, guild_id=guild_id, locale=locale,
+                            interaction_type=3)
+    payload["data"] = {"custom_id": custom_id, "component_type": 2}
+    payload["message"] = dict(message)
+    rest.register_interaction(interaction_id=payload["id"], token=payload["token"], channel_id=channel_id,
+                              guild_id=guild_id, kind=3, message_id=str(message["id"]))
+    return payload

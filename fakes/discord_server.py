@@ -92,11 +92,13 @@ class FakeDiscord(InteractionRoutes):
             self._faults.append(Fault(method, re.compile(path_regex), status, retry_after, scope, times, skip))
 
     def register_interaction(
-        self, *, interaction_id: str, token: str, channel_id: str, guild_id: str | None
+        self, *, interaction_id: str, token: str, channel_id: str, guild_id: str | None, kind: int = 2,
+        message_id: str | None = None,
     ) -> None:
         with self._lock:
             self.interactions[token] = Interaction(
-                id=interaction_id, token=token, channel_id=channel_id, guild_id=guild_id, created=time.time()
+                id=interaction_id, token=token, channel_id=channel_id, guild_id=guild_id, created=time.time(),
+                type=kind, message_id=message_id,
             )
 
     def add_attachment(self, *, channel_id: str, name: str, data: bytes) -> dict[str, Any]:
@@ -324,7 +326,7 @@ class FakeDiscord(InteractionRoutes):
             "id": message_id, "type": 0, "channel_id": channel_id, "author": author, "content": content,
             "timestamp": iso_now(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
             "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": False,
-            "flags": 0, "components": [],
+            "flags": 0, "components": list((body or {}).get("components") or []),
         }
         reference = (body or {}).get("message_reference")
         # Snowflakes arrive as strings or integers; Discord accepts both.
@@ -347,6 +349,8 @@ class FakeDiscord(InteractionRoutes):
         if "content" in body and body["content"] is not None:
             message["content"] = body["content"]
             self.history[message_id].append(body["content"])
+        if body.get("components") is not None:  # [] takes the buttons away
+            message["components"] = list(body["components"])
         message["flags"] = int(message.get("flags", 0)) & ~128  # no longer loading
         message["edited_timestamp"] = iso_now()
         return dict(message)

@@ -45,6 +45,8 @@ class InteractionRoutes:
                 return error(404, 10062, "Unknown interaction")  # the 3-second window passed
             if found.acked_at is not None:
                 return error(400, 40060, "Interaction has already been acknowledged.")
+            if int(body.get("type", 0)) in (6, 7) and found.type != 3:  # only a component's message updates
+                return error(400, 50035, "Invalid Form Body")
             found.acked_at = time.time()
             found.callback_type = int(body.get("type", 0))
             found.callback_data = body.get("data")
@@ -58,10 +60,12 @@ class InteractionRoutes:
                 )
                 if kind == 5:
                     message["flags"] = int(data.get("flags", 0)) | 128  # LOADING
+                else:
+                    message["flags"] = int(data.get("flags", 0))  # 64: EPHEMERAL, seen by the clicker alone
         if request.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
         payload: dict[str, Any] = {
-            "interaction": {"id": found.id, "type": 2, "response_message_loading": kind == 5,
+            "interaction": {"id": found.id, "type": found.type, "response_message_loading": kind == 5,
                             "response_message_ephemeral": False},
         }
         if message is not None:

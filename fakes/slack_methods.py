@@ -24,6 +24,12 @@ class Message:
     streaming: bool = False
     files: list[dict[str, Any]] = field(default_factory=list)
     edits: int = 0
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def buttons(self) -> list[dict[str, Any]]:
+        """The buttons of the message's actions blocks, in order."""
+        return [e for b in self.blocks if b.get("type") == "actions" for e in b.get("elements") or []
+                if e.get("type") == "button"]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
@@ -35,6 +41,8 @@ class Message:
             data["thread_ts"] = self.thread_ts
         if self.files:
             data["files"] = self.files
+        if self.blocks:
+            data["blocks"] = self.blocks
         return data
 
 
@@ -82,10 +90,13 @@ class WebApiMethods:
             raise SlackError("markdown_text_too_long")
         if not given:
             raise SlackError("no_text")
+        if p.get("blocks"):
+            _check_blocks(p["blocks"])
         return str(p.get("markdown_text") or p.get("text") or "")
 
     def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
         message = self._post(self._channel(p), self._content(p), p.get("thread_ts"))
+        message.blocks = list(p.get("blocks") or [])
         return {"channel": message.channel, "ts": message.ts, "message": message.to_json()}
 
     def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +106,7 @@ class WebApiMethods:
         if message.streaming:
             raise SlackError("cant_update_message")  # a stream is changed by appendStream/stopStream only
         message.text = self._content(p)
+        message.blocks = list(p.get("blocks") or [])  # an update replaces the message's blocks
         message.edits += 1
         return {"channel": message.channel, "ts": message.ts, "text": message.text}
 
@@ -142,6 +154,9 @@ class WebApiMethods:
 
     def _m_chat_stopStream(self, p: dict[str, Any]) -> dict[str, Any]:
         message = self._streaming(p)
+        if p.get("blocks"):
+            _check_blocks(p["blocks"])
+            message.blocks.extend(p["blocks"])  # appended at the end of the message
         message.text += str(p.get("markdown_text") or "")
         message.streaming = False
         return {"channel": message.channel, "ts": message.ts, "message": message.to_json()}
@@ -202,3 +217,28 @@ class WebApiMethods:
         if not p.get("thread_ts") or not isinstance(prompts, list) or not 1 <= len(prompts) <= 4:
             raise SlackError("invalid_arguments")
         return {}
+
+
+def _check_blocks(blocks: Any) -> None:
+    """Block Kit's limits on what we send (docs.slack.dev/reference/block-kit): 50 blocks, a
+    markdown block's text up to 12,000 characters, an actions block up to 25 elements, a
+    button's text up to 75 characters, its action_id 255 and value 2,000."""
+    if not isinstance(blocks, list) or not blocks or len(blocks) > 50:
+        raise SlackError("invalid_blocks")
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "markdown":
+            if not isinstance(block.get("text"), str) or len(block["text"]) > 12_000:
+                raise SlackError("invalid_blocks")
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= 25:
+                raise SlackError("invalid_blocks")
+            for element in elements:
+                text = (element.get("text") or {}).get("text") or ""
+                if element.get("type") != "button" or not 1 <= len(text) <= 75:
+                    raise SlackError("invalid_blocks")
+                if len(str(element.get("action_id") or "")) > 255 or len(str(element.get("value") or "")) > 2000:
+                    raise SlackError("invalid_blocks")
+        elif kind not in ("section", "context", "divider", "rich_text", "header"):
+            raise SlackError("invalid_blocks")

@@ -62,6 +62,23 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def check_markup(markup: Any) -> dict[str, Any] | None:
+    """An InlineKeyboardMarkup as the Bot API checks it: rows of buttons, each with a text
+    and (ours) callback_data of 1-64 bytes."""
+    if markup is None:
+        return None
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+    for button in (b for row in rows for b in row):
+        if not str(button.get("text") or ""):
+            raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+        data = str(button.get("callback_data") or "")
+        if not 1 <= len(data.encode()) <= 64:
+            raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+    return dict(markup)
+
+
 class FakeTelegram(UpdateFactory):
     def __init__(self, *, port: int, host: str = "127.0.0.1", token: str = TOKEN) -> None:
         super().__init__(bot=BOT)
@@ -83,6 +100,7 @@ class FakeTelegram(UpdateFactory):
             self.drafts: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
             self.files: dict[str, dict[str, Any]] = {}
             self.file_bytes: dict[str, bytes] = {}
+            self.callback_answers: dict[str, dict[str, Any]] = {}  # callback_query id -> the answer
             self._file_ids = itertools.count(1)
             self.enforce_group_limit = True
             self.missing_methods: set[str] = set()
@@ -218,9 +236,21 @@ class FakeTelegram(UpdateFactory):
         while True:
             with self.lock:
                 batch = self.take_updates(offset=params.get("offset"), limit=int(params.get("limit") or 100))
+            if params.get("allowed_updates") is not None:  # remembered until changed, as Telegram does
+                self.allowed_updates = list(params["allowed_updates"])
+            batch = [u for u in batch if self._allowed(u)]
             if batch or time.monotonic() >= deadline:
                 return batch
             await asyncio.sleep(0.02)
+
+    def _allowed(self, update: dict[str, Any]) -> bool:
+        """An update of a type the bot did not ask for is never delivered (an empty list: all
+        but chat_member, message_reaction and message_reaction_count)."""
+        kind = next(k for k in update if k != "update_id")
+        allowed = self.allowed_updates
+        if not allowed:
+            return kind not in ("chat_member", "message_reaction", "message_reaction_count")
+        return kind in allowed
 
     def _m_getme(self, params: dict[str, Any]) -> dict[str, Any]:
         return dict(self.bot)
@@ -287,10 +317,27 @@ class FakeTelegram(UpdateFactory):
     def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self.chat(params.get("chat_id"))
         text = self._text(params)
+        markup = check_markup(params.get("reply_markup"))
         self._check_group_limit(chat["id"])
         reply = params.get("reply_parameters") or {}
-        return self.bot_message(chat, text=text, entities=params.get("entities"),
+        sent = self.bot_message(chat, text=text, entities=params.get("entities"),
                                 thread_id=params.get("message_thread_id"), reply_to=reply.get("message_id"))
+        if markup is not None:
+            self.messages[chat["id"]][sent["message_id"]]["reply_markup"] = markup
+            sent["reply_markup"] = markup
+        return sent
+
+    def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        """A query is answered once, and only while it is fresh (15 s here, as in practice)."""
+        query_id = str(params.get("callback_query_id") or "")
+        query = self.queries.get(query_id)
+        if query is None or query_id in self.callback_answers or time.monotonic() - query["at"] > 15:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        if len(str(params.get("text") or "")) > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        alert = str(params.get("show_alert")).lower() in ("true", "1")  # a form body carries "false"
+        self.callback_answers[query_id] = {"text": params.get("text"), "show_alert": alert}
+        return True
 
     def _m_sendmessagedraft(self, params: dict[str, Any]) -> bool:
         chat = self.chat(params.get("chat_id"))
@@ -311,11 +358,17 @@ class FakeTelegram(UpdateFactory):
             raise ApiError(400, "Bad Request: message can't be edited")
         text = self._text(params)
         entities = params.get("entities") or None
-        if message.get("text") == text and message.get("entities") == entities:
+        markup = check_markup(params.get("reply_markup"))
+        if message.get("text") == text and message.get("entities") == entities \
+                and message.get("reply_markup") == markup:  # fmt: skip
             raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
                                 "markup are exactly the same as a current content and reply markup of the message")
         self._check_group_limit(chat["id"])
         message["text"], message["edit_date"] = text, int(time.time())
+        if markup is not None:
+            message["reply_markup"] = markup
+        else:  # an edit without reply_markup takes the inline keyboard away
+            message.pop("reply_markup", None)
         if entities:
             message["entities"] = entities
         else:

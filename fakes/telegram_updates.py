@@ -54,6 +54,8 @@ class UpdateFactory:
     def reset_updates(self) -> None:
         with self.lock:
             self.updates: list[dict[str, Any]] = []
+            self.allowed_updates: list[str] = []  # what the last getUpdates / setWebhook asked for
+            self.queries: dict[str, dict[str, Any]] = {}  # callback_query id -> {"at": monotonic}
             self.chats: dict[int, dict[str, Any]] = {}
             self.messages: dict[int, dict[int, dict[str, Any]]] = {}
             self._message_ids: dict[int, itertools.count[int]] = {}
@@ -146,6 +148,21 @@ class UpdateFactory:
             message["entities"] = entities
         self._place(message, chat, thread_id, reply_to)
         return dict(message)
+
+    def press(self, chat: dict[str, Any], message_id: int, sender: dict[str, Any], data: str) -> str:
+        """``sender`` presses the inline button with ``data`` under one of the bot's messages:
+        a callback_query update (its id is returned). A client can only send a button's own data."""
+        with self.lock:
+            message = self.messages.get(chat["id"], {}).get(message_id)
+            rows = ((message or {}).get("reply_markup") or {}).get("inline_keyboard") or []
+            if not any(b.get("callback_data") == data for row in rows for b in row):
+                raise AssertionError(f"message {message_id} has no button with data {data!r}")
+            query_id = str(next(self._update_ids) * 7919)
+            self.queries[query_id] = {"at": time.monotonic()}
+            query = {"id": query_id, "from": dict(sender), "message": dict(message or {}),
+                     "chat_instance": str(-chat["id"] * 31), "data": data}
+            self.updates.append({"update_id": next(self._update_ids), "callback_query": query})
+        return query_id
 
     def take_updates(self, *, offset: int | None, limit: int) -> list[dict[str, Any]]:
         """getUpdates semantics: an offset confirms (forgets) every update before it."""

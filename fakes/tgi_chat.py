@@ -95,6 +95,7 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
         return web.json_response({"object": "chat.completion", **base, "choices": [choice], "usage": usage})
 
     response = await open_sse(request)
+    sent = 0
     try:
         if error is not None:
             # TGI's into_openai_event: every kind is sent this way, with status 422.
@@ -102,8 +103,9 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
             await send(response, "[DONE]")
             return response
         body_pieces = pieces if finish == "eos_token" else pieces[:-1]
-        async for _, piece in server.events(plan, body_pieces, keepalive(response)):
+        async for index, piece in server.events(plan, body_pieces, keepalive(response)):
             await send(response, _chunk(base, piece, None))
+            sent = index
         # The last token: EOS is special, so its delta content is "" (chat.rs).
         last = "" if finish == "eos_token" else (pieces[-1] if pieces else "")
         await send(response, _chunk(base, last, _FINISH[finish]))
@@ -112,6 +114,8 @@ async def chat_completion(server: FakeTGI, request: web.Request, body: dict[str,
         await send(response, "[DONE]")
     except Drop:
         drop(request)
+    except ConnectionResetError:  # the client closed the stream (a Stop): TGI cancels the request
+        server.client_left(sent=sent, total=len(pieces))
     return response
 
 

@@ -37,6 +37,7 @@ async def native_generation(
         return await _whole(server, request, plan, params, as_list)
     pieces, finish = server.tokens(plan)
     response = await open_sse(request)
+    sent = 0
     try:
         if error is not None:
             await send(response, {"error": error[1], "error_type": error[0]})
@@ -45,6 +46,7 @@ async def native_generation(
         body_pieces = pieces if finish == "eos_token" else pieces[:-1]
         async for index, piece in server.events(plan, body_pieces, keepalive(response)):
             await send(response, _stream_event(index, _token(piece)))
+            sent = index
         last = _EOS if finish == "eos_token" else _token(pieces[-1] if pieces else "")
         final = _stream_event(len(body_pieces) + 1, last)
         final["generated_text"] = "".join(pieces)
@@ -59,6 +61,8 @@ async def native_generation(
         await send(response, final)
     except Drop:
         drop(request)
+    except ConnectionResetError:  # the client closed the stream (a Stop): TGI cancels the request
+        server.client_left(sent=sent, total=len(pieces))
     return response
 
 

@@ -68,6 +68,14 @@ class Recorded:
     body: Any  # the parsed JSON body (None for GET)
 
 
+@dataclass(frozen=True)
+class Disconnect:
+    """A client that closed a stream before its end (TGI then cancels the generation)."""
+
+    sent: int  # token events written before the write that found the connection gone
+    total: int  # tokens the reply had
+
+
 @dataclass
 class Fault:
     kind: str
@@ -192,6 +200,7 @@ class FakeTGI:
             self._requests: list[Recorded] = []
             # (input tokens, generated tokens) as each stream's final details reported them.
             self.reported: list[tuple[int, int]] = []
+            self._disconnects: list[Disconnect] = []
 
     def set_limits(self, *, max_input_tokens: int | None = None, max_total_tokens: int | None = None) -> None:
         """What ``/info`` reports and what generation requests are validated against."""
@@ -251,6 +260,16 @@ class FakeTGI:
             else:
                 out.append(content.chat_prompt(body.get("messages", [])))
         return out
+
+    @property
+    def disconnects(self) -> list[Disconnect]:
+        """Streams whose client went away mid-way (seen at the next token's write)."""
+        with self._lock:
+            return list(self._disconnects)
+
+    def client_left(self, *, sent: int, total: int) -> None:
+        with self._lock:
+            self._disconnects.append(Disconnect(sent=sent, total=total))
 
     def clear_requests(self) -> None:
         with self._lock:

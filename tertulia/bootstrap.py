@@ -30,8 +30,10 @@ from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, Platfo
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
+from tertulia.control_store import RedisControlStore
 from tertulia.leases import RedisLeases
 from tertulia.logs import job_logging
+from tertulia.metrics import default_observer
 from tertulia.policy_file import PolicyFile
 from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageLedger
 from tertulia.redis_store import (
@@ -84,6 +86,7 @@ class Services:
     admission: RedisAdmission
     usage: RedisUsageLedger
     personas: RedisPersonaStore
+    controls: RedisControlStore
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
     _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,6 +152,7 @@ def build_services(settings: Settings | None = None) -> Services:
         admission=RedisAdmission(client, keys),
         usage=RedisUsageLedger(client, keys),
         personas=RedisPersonaStore(client, keys),
+        controls=RedisControlStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
     )
 
 
@@ -177,7 +181,10 @@ def build_router(services: Services, *, bot_username: str | None = None) -> Rout
             personas=services.personas,
             once=services.dedupe,
             models=services.registry,
+            controls=services.controls,
         ),
+        controls=services.controls,
+        feedback=default_observer(),
     )
 
 
@@ -197,4 +204,5 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         logging=job_logging,
         accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),
         cuts=services.cuts,
+        controls=services.controls,
     )

@@ -57,7 +57,8 @@ class PrometheusObserver:
         )
         self.jobs = Counter(
             "tertulia_jobs",
-            "Job attempts finished, by command and outcome (ok, retry, model_busy, rejected, input_error, error)",
+            "Job attempts finished, by command and outcome "
+            "(ok, stopped, retry, model_busy, rejected, input_error, error)",
             ["kind", "platform", "outcome"],
             registry=registry,
         )
@@ -98,6 +99,18 @@ class PrometheusObserver:
             "From the model request to its last streamed token (time to the final text), by command and model",
             ["kind", "model"],
             buckets=_GENERATION_BUCKETS,
+            registry=registry,
+        )
+        self.feedback_votes = Counter(
+            "tertulia_feedback",
+            "Votes on answers (a changed vote counts here again, and its old vote in tertulia_feedback_withdrawn)",
+            ["model", "kind", "vote"],
+            registry=registry,
+        )
+        self.feedback_withdrawn = Counter(
+            "tertulia_feedback_withdrawn",
+            "Votes replaced by the same user's other vote on the same answer",
+            ["model", "kind", "vote"],
             registry=registry,
         )
         self.delivery_latency = Histogram(
@@ -145,6 +158,13 @@ class PrometheusObserver:
 
     def delivered(self, *, platform: str, seconds: float) -> None:
         _safely(lambda: self.delivery_latency.labels(platform=platform).observe(max(0.0, seconds)))
+
+
+    def feedback(self, *, model: str, command: str, vote: str, replaced: str | None) -> None:
+        """``core.control_ports.FeedbackObserver``: the net votes are feedback - withdrawn."""
+        _safely(self.feedback_votes.labels(model=model, kind=command, vote=vote).inc)
+        if replaced is not None:
+            _safely(self.feedback_withdrawn.labels(model=model, kind=command, vote=replaced).inc)
 
 
 def _safely(action: Callable[[], Any]) -> None:

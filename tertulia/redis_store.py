@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -99,6 +99,17 @@ class RedisKeys:
     def usage_top(self, period: str, place: str) -> str:
         return self("usage", period, "top", place)
 
+    def job_control(self, job_id: str, name: str) -> str:
+        """A job's controls (tertulia/control_store.py): "stop", "facts", "votes", "regenerated"."""
+        return self("job", job_id, name)
+
+    def latest_job(self, scope: str, user: str) -> str:
+        return self("latest", scope, user)
+
+    def feedback(self, place: str, month: str) -> str:
+        """month: "<yyyymm>", always the last part (the vote script swaps it)."""
+        return self("feedback", place, month)
+
     def persona(self, key: str) -> str:
         return self("persona", key)
 
@@ -160,23 +171,35 @@ class RedisContextStore:
         # An even count, so the list always starts with a user's turn.
         self._keep = max(2, max_turns + max_turns % 2)
 
-    def history(self, scope: str) -> list[ChatTurn]:
-        raw = self._r.lrange(self._k.history(scope), 0, -1)
-        turns = [json.loads(item) for item in raw]
+    def history(self, scope: str, *, before: str | None = None) -> list[ChatTurn]:
+        turns = [json.loads(item) for item in self._r.lrange(self._k.history(scope), 0, -1)]
+        if before is not None:
+            at = _exchange_of(turns, before)
+            turns = turns[:at] if at is not None else turns
         return [ChatTurn(role=t["role"], content=t["content"]) for t in turns]
 
-    def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
+    def record_exchange(
+        self, scope: str, *, job_id: str, user: str, assistant: str, replaces: str | None = None
+    ) -> bool:
         # The marker makes a retried or redelivered job record its turns exactly once.
         if not self._r.set(self._k.recorded(job_id), "1", nx=True, ex=self._ttl):
             return False
         key = self._k.history(scope)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.rpush(
-            key,
-            json.dumps({"role": "user", "content": user}),
-            json.dumps({"role": "assistant", "content": assistant}),
+        # Each turn names its job, so that a regenerated answer takes its exchange's place.
+        turns = (
+            json.dumps({"role": "user", "content": user, "job": job_id}),
+            json.dumps({"role": "assistant", "content": assistant, "job": job_id}),
         )
-        pipe.ltrim(key, -self._keep, -1)
+        at = None
+        if replaces is not None:  # no other turn of this scope runs meanwhile (tertulia/leases.py)
+            at = _exchange_of([json.loads(item) for item in self._r.lrange(key, 0, -1)], replaces)
+        pipe = self._r.pipeline(transaction=True)
+        if at is None:
+            pipe.rpush(key, *turns)
+            pipe.ltrim(key, -self._keep, -1)
+        else:
+            pipe.lset(key, at, turns[0])
+            pipe.lset(key, at + 1, turns[1])
         pipe.expire(key, self._ttl)
         pipe.execute()
         return True
@@ -327,3 +350,11 @@ class RedisEventLog:
             for _stream, entries in batches or []
             for entry_id, fields in entries
         ]
+
+
+def _exchange_of(turns: list[dict[str, Any]], job_id: str) -> int | None:
+    """The index of ``job_id``'s user turn, when its whole exchange is remembered."""
+    for index, turn in enumerate(turns[:-1]):
+        if turn.get("job") == job_id and turns[index + 1].get("job") == job_id:
+            return index
+    return None

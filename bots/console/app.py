@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import queue
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,10 +41,15 @@ class ConsoleSession:
         user: str,
         locale: str | None,
         stream: bool = True,
+        typed: Callable[[], str | None] | None = None,
     ) -> None:
         """``stream``: show answers as they grow (a person at a terminal); otherwise print
-        each message once, final (a script reading stdout: one reply per line it sent)."""
+        each message once, final (a script reading stdout: one reply per line it sent).
+        ``typed``: a line typed while an answer streams, if any (never waits); ``/stop``
+        then stops that answer, and any other line waits its turn in ``backlog``."""
         self._stream = stream
+        self._typed = typed
+        self.backlog: list[str] = []
         self._router = router
         self._events = events
         self._max_attachment_bytes = max_attachment_bytes
@@ -114,7 +121,8 @@ class ConsoleSession:
         current: str | None = None
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
-            for entry_id, event in self._events.read(self.session, after=self._last_id, block_seconds=0.5):
+            self._take_typed()
+            for entry_id, event in self._events.read(self.session, after=self._last_id, block_seconds=0.2):
                 self._last_id = entry_id
                 if event["job"] != job_id:
                     continue
@@ -129,6 +137,16 @@ class ConsoleSession:
                     current = self._render(shown, current, event["ref"], event["text"])
         self._out.write(f"\n{BOT}(no answer within {self._timeout:.0f}s; is a worker running?)\n")
         self._out.flush()
+
+    def _take_typed(self) -> None:
+        """Lines typed while an answer streams: /stop ends the answer now (its text so far
+        stays, marked); anything else is answered after it."""
+        while self._typed is not None and (line := self._typed()) is not None:
+            parsed = parse_line(line.strip())
+            if parsed is not None and find_spec(parsed.name) is find_spec("stop"):
+                self.submit(line)  # the answer itself shows that it stopped
+            else:
+                self.backlog.append(line)
 
     def _render(self, shown: dict[str, str], current: str | None, ref: str, text: str) -> str:
         before = shown.get(ref)
@@ -170,6 +188,25 @@ def main(
     """Runs the console with what the composition root (tertulia/cli.py) hands it.
     ``outage`` says in one line that the store is down (None: not an outage)."""
     args = build_parser().parse_args(argv)
+    interactive = sys.stdin.isatty()
+    # Bytes that are not UTF-8 (a Latin-1 terminal) become U+FFFD: kept as lone surrogates
+    # they would fail every JSON body the worker sends; under strict decoding, the read.
+    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
+    # One reader thread, so that a line typed while an answer streams (/stop) is seen then.
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(lines, interactive), name="console-stdin", daemon=True).start()
+
+    ended = threading.Event()  # the reader's end-of-input, once taken from the queue
+
+    def typed() -> str | None:
+        try:
+            line = lines.get_nowait()
+        except queue.Empty:
+            return None
+        if line is None:
+            ended.set()
+        return line
+
     session = ConsoleSession(
         router=router,
         events=events,
@@ -178,23 +215,25 @@ def main(
         reply_timeout=args.timeout,
         user=getpass.getuser(),
         locale=args.locale,
-        stream=sys.stdin.isatty(),
+        stream=interactive,
+        typed=typed,
     )
-    # Bytes that are not UTF-8 (a Latin-1 terminal) become U+FFFD: kept as lone surrogates
-    # they would fail every JSON body the worker sends; under strict decoding, the read.
-    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
-    interactive = sys.stdin.isatty()
     if interactive:
-        print("tertulia console: /help for commands, Ctrl-D to quit.")
+        print("tertulia console: /help for commands, /stop to stop an answer, Ctrl-D to quit.")
     while True:
-        try:
-            line = input(PROMPT) if interactive else sys.stdin.readline()
-        except EOFError:
+        if session.backlog:
+            line: str | None = session.backlog.pop(0)
+        elif ended.is_set():
             break
-        except KeyboardInterrupt:
-            print()
-            continue
-        if not interactive and line == "":
+        else:
+            if interactive:
+                print(PROMPT, end="", flush=True)
+            try:
+                line = lines.get()
+            except KeyboardInterrupt:
+                print()
+                continue
+        if line is None:  # end of input
             break
         if line.strip():
             try:
@@ -209,3 +248,18 @@ def main(
     if interactive:
         print()
     return 0
+
+
+def _read_lines(lines: queue.Queue[str | None], interactive: bool) -> None:
+    """Every line of stdin, then None at its end."""
+    while True:
+        try:
+            line = input() if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        except Exception:  # a closed or broken stdin ends the session like an EOF
+            break
+        if not interactive and line == "":
+            break
+        lines.put(line)
+    lines.put(None)

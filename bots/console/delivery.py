@@ -8,6 +8,7 @@ from bots.console.batch import EventBatcher
 from core.errors import InputError
 from core.jobs import Job
 from core.messages import Attachment
+from core.panel import Panel
 from core.ports import EventLog, PlatformResources
 
 # Lost with a failed batch, these cost nothing: the next update, or the finish, carries the text.
@@ -35,16 +36,17 @@ class ConsoleResponder:
     def start(self) -> None:
         self._emit("start")
 
-    def post(self, text: str) -> str:
+    # A terminal has no buttons (``controls`` is ignored): /stop is typed there.
+    def post(self, text: str, *, controls: Panel | None = None) -> str:
         self._count += 1
         ref = f"{self._job_id}:{self._count}"
         self._emit("post", ref, text)
         return ref
 
-    def update(self, ref: str, text: str) -> None:
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         self._emit("update", ref, text)
 
-    def finish(self, ref: str, text: str) -> None:
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         self._emit("finish", ref, text)
 
     def delete(self, ref: str) -> None:

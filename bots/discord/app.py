@@ -23,13 +23,23 @@ from bots.discord.chains import ReplyChains
 from bots.discord.commands import build_commands
 from bots.discord.config import DiscordConfig, get_discord_config
 from bots.discord.endpoints import configure_gateway, configure_rest, discover_gateway
-from bots.discord.inbound import channel_message, guild_id_of, interaction_message, is_addressed, is_from_person
+from bots.discord.inbound import (
+    DM_WORKSPACE,
+    channel_message,
+    guild_id_of,
+    interaction_message,
+    is_addressed,
+    is_from_person,
+    role_ids,
+)
 from bots.discord.localization import CommandTranslator
 from core import catalogue
 from core.actions import help_text
 from core.commands import Command, command_from
+from core.controls import Click
 from core.logfields import event_logging
 from core.messages import Attachment, InboundMessage
+from core.panel import decode
 from core.ports import Deduplicator
 from core.router import Outcome, Router
 from core.table import COMMANDS, FILE_COMMAND
@@ -93,6 +103,36 @@ class Adapter:
             return
         reply = outcome.reply or help_text(COMMANDS, message.locale)
         await interaction.edit_original_response(content=reply, allowed_mentions=_NO_MENTIONS)
+
+    async def on_component(self, interaction: discord.Interaction) -> None:
+        """A button under an answer (a MESSAGE_COMPONENT interaction): Stop, Regenerate, a
+        vote, Continue. Answered within Discord's 3 seconds: a refusal or a thank-you as an
+        ephemeral message (type 4, flags 64), otherwise a silent acknowledgement (type 6)."""
+        data: Any = interaction.data or {}
+        parsed = decode(str(data.get("custom_id") or ""))
+        if parsed is None:
+            return  # not ours
+        user = interaction.user
+        is_dm = interaction.guild_id is None
+        who = InboundMessage(
+            platform="discord", workspace=str(interaction.guild_id) if not is_dm else DM_WORKSPACE,
+            channel=str(interaction.channel_id or ""), user=str(user.id), user_name=user.display_name,
+            locale=str(interaction.locale.value), text="", is_dm=is_dm, roles=role_ids(user),
+        )  # fmt: skip
+        with event_logging(platform="discord", event_id=str(interaction.id)):
+            try:
+                outcome = await asyncio.to_thread(self._router.click, Click(kind=parsed[0], job_id=parsed[1], who=who))
+                text = outcome.text
+            except Exception:
+                log.exception("a control could not be handled")
+                text = catalogue.text("temporarily_unavailable", who.locale)
+            try:
+                if text:
+                    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=_NO_MENTIONS)
+                else:
+                    await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE: the message stays as it is
+            except discord.HTTPException:
+                log.warning("could not answer component interaction %s", interaction.id, exc_info=True)
 
     async def on_message(self, message: discord.Message, *, bot_id: int) -> None:
         with event_logging(platform="discord", event_id=str(message.id)):
@@ -161,6 +201,11 @@ class TertuliaClient(discord.Client):
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s", self.user)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Slash commands go through the command tree; buttons (no View is registered) here.
+        if self._adapter is not None and interaction.type == discord.InteractionType.component:
+            await self._adapter.on_component(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         if self._adapter is not None and self.user is not None:

@@ -38,6 +38,7 @@ from core.delivery import STALE_MARKER
 from core.errors import InputError
 from core.jobs import Job
 from core.messages import Attachment
+from core.panel import STOP, Panel
 from core.ports import PlatformResources, Transcript
 
 log = logging.getLogger("tertulia.discord.delivery")
@@ -46,6 +47,20 @@ ORIGINAL = "@original"
 _DEAD_TOKEN_CODES = (UNKNOWN_WEBHOOK, UNKNOWN_INTERACTION, INVALID_WEBHOOK_TOKEN)
 # Model output must never ping @everyone, roles or users.
 _NO_MENTIONS: dict[str, Any] = {"parse": []}
+_SECONDARY, _DANGER = 2, 4  # button styles
+
+
+def components_of(panel: Panel | None) -> list[dict[str, Any]]:
+    """The panel as one action row of buttons (type 1 holding type 2); a click comes back as
+    a MESSAGE_COMPONENT interaction whose custom_id is the click's data. [] clears them."""
+    if panel is None:
+        return []
+    buttons = [
+        {"type": 2, "style": _DANGER if kind == STOP else _SECONDARY, "label": panel.label(kind),
+         "custom_id": panel.data(kind)}
+        for kind in panel.kinds
+    ]  # fmt: skip
+    return [{"type": 1, "components": buttons}]
 
 
 class DiscordResponder:
@@ -83,6 +98,7 @@ class DiscordResponder:
         self._original_used = ORIGINAL in stored_refs
         self._replied = any(ref.startswith("c:") for ref in stored_refs)
         self._last: dict[str, str] = {}
+        self._panels: dict[str, Panel | None] = {}  # ref -> the buttons it shows
         self._moved: dict[str, str] = {}  # interaction ref -> channel ref, once the token died
         self.update_interval = INTERACTION_EDIT_INTERVAL if self._interaction else CHANNEL_MESSAGE_EDIT_INTERVAL
 
@@ -98,21 +114,21 @@ class DiscordResponder:
         if not self._interaction:  # an interaction already shows "thinking..."
             self._rest.request("POST", f"/channels/{self._channel}/typing")
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, *, controls: Panel | None = None) -> str:
         if self._token_usable():
             try:
-                return self._post_interaction(text)
+                return self._post_interaction(text, controls)
             except (DiscordBadRequest, DiscordForbidden) as err:
                 if err.code not in _DEAD_TOKEN_CODES and err.status != 401:
                     raise
                 self._token_died(err)
-        return self._post_channel(text)
+        return self._post_channel(text, controls)
 
-    def update(self, ref: str, text: str) -> None:
-        self._edit(ref, text)
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
+        self._edit(ref, text, controls)
 
-    def finish(self, ref: str, text: str) -> None:
-        self._edit(ref, text)
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
+        self._edit(ref, text, controls)
 
     def delete(self, ref: str) -> None:
         """DELETE the channel message, or the interaction's follow-up/original through its
@@ -141,8 +157,14 @@ class DiscordResponder:
 
     # --- calls -------------------------------------------------------------------------
 
-    def _post_interaction(self, text: str) -> str:
-        body = {"content": text, "allowed_mentions": _NO_MENTIONS}
+    def _body(self, text: str, controls: Panel | None, ref: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"content": text, "allowed_mentions": _NO_MENTIONS}
+        if controls is not None or (ref is not None and self._panels.get(ref) is not None):
+            body["components"] = components_of(controls)  # [] takes shown buttons away
+        return body
+
+    def _post_interaction(self, text: str, controls: Panel | None) -> str:
+        body = self._body(text, controls)
         if not self._original_used:
             self._rest.request("PATCH", self._webhook_path(ORIGINAL), json=body, auth=False)
             self._original_used = True
@@ -151,11 +173,11 @@ class DiscordResponder:
             path = f"/webhooks/{self._app_id}/{self._token}"
             created = self._rest.request("POST", path, json=body, params={"wait": "true"}, auth=False)
             ref = f"w:{created['id']}"
-        self._last[ref] = text
+        self._last[ref], self._panels[ref] = text, controls
         return ref
 
-    def _post_channel(self, text: str) -> str:
-        body: dict[str, Any] = {"content": text, "allowed_mentions": _NO_MENTIONS}
+    def _post_channel(self, text: str, controls: Panel | None = None) -> str:
+        body = self._body(text, controls)
         target = self._reply_target()
         if target and not self._replied:
             # The first piece replies to what the user wrote (or to the interaction's
@@ -167,14 +189,14 @@ class DiscordResponder:
         if self._in_chain:
             self._chains.remember(message_id, self._job.message.thread or "")
         ref = f"c:{message_id}"
-        self._last[ref] = text
+        self._last[ref], self._panels[ref] = text, controls
         return ref
 
-    def _edit(self, ref: str, text: str) -> None:
+    def _edit(self, ref: str, text: str, controls: Panel | None = None) -> None:
         ref = self._moved.get(ref, ref)
-        if not text.strip() or self._last.get(ref) == text:
+        if not text.strip() or (self._last.get(ref) == text and self._panels.get(ref) == controls):
             return  # an empty or identical edit is an invalid request or a wasted one
-        body = {"content": text, "allowed_mentions": _NO_MENTIONS}
+        body = self._body(text, controls, ref)
         if ref.startswith("c:"):
             self._rest.request("PATCH", f"/channels/{self._channel}/messages/{ref[2:]}", json=body)
         elif self._token_usable():
@@ -185,16 +207,16 @@ class DiscordResponder:
                 if err.code not in _DEAD_TOKEN_CODES and err.status != 401:
                     raise
                 self._token_died(err)
-                self._move(ref, text)
+                self._move(ref, text, controls)
                 return
         else:
-            self._move(ref, text)
+            self._move(ref, text, controls)
             return
-        self._last[ref] = text
+        self._last[ref], self._panels[ref] = text, controls
 
-    def _move(self, ref: str, text: str) -> None:
+    def _move(self, ref: str, text: str, controls: Panel | None = None) -> None:
         """The token is spent: this piece continues as a channel message."""
-        self._moved[ref] = self._post_channel(text)
+        self._moved[ref] = self._post_channel(text, controls)
 
     def _token_usable(self) -> bool:
         return self._interaction and self._clock() < self._token_expires - INTERACTION_CALL_MARGIN

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import threading
 import time
@@ -25,7 +26,10 @@ from bots.slack.manifest import main as print_manifest
 from bots.slack.texts import suggested_prompts
 from bots.slack.threads import FollowedThreads
 from core import catalogue
+from core.controls import Click
 from core.logfields import event_logging
+from core.messages import InboundMessage
+from core.panel import decode
 from core.ports import Deduplicator
 from core.router import Outcome, Router
 
@@ -69,6 +73,7 @@ class SlackAdapter:
         app.event("assistant_thread_started")(self._on_assistant_thread_started)
         app.event("assistant_thread_context_changed")(lambda: None)
         app.shortcut(self._config.shortcut_summarize)(self._on_summarize_shortcut)
+        app.action(re.compile(r"^tt:"))(self._on_control)
 
     def _drop_replays(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         """Slack resends an event it thinks we missed (X-Slack-Retry-Num); its event_id is
@@ -166,6 +171,37 @@ class SlackAdapter:
         outcome = self._router.handle(parsed.message, command=parsed.command)
         if outcome.reply:
             respond(text=outcome.reply, response_type="ephemeral")
+
+    def _on_control(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        """A button under an answer (block_actions): acked first, then Stop, Regenerate, a
+        vote or Continue; a refusal or a thank-you goes to the clicker alone."""
+        ack()
+        actions = body.get("actions") or [{}]
+        parsed = decode(str(actions[0].get("action_id") or ""))
+        if parsed is None:
+            return
+        user = body.get("user") or {}
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        who = InboundMessage(
+            platform=inbound.PLATFORM,
+            workspace=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
+            channel=channel,
+            user=str(user.get("id") or ""),
+            user_name=user.get("username") or user.get("name"),
+            locale=self._locale_within(user.get("id"), LOCALE_WAIT_SECONDS),
+            text="",
+            is_dm=inbound.is_dm_channel(channel),
+        )
+        with event_logging(platform=inbound.PLATFORM, event_id=str(body.get("trigger_id") or "")):
+            try:
+                outcome = self._router.click(Click(kind=parsed[0], job_id=parsed[1], who=who))
+            except Exception:
+                log.exception("a control could not be handled")
+                respond(text=catalogue.text("temporarily_unavailable", who.locale), response_type="ephemeral",
+                        replace_original=False)  # fmt: skip
+                return
+        if outcome.text:
+            respond(text=outcome.text, response_type="ephemeral", replace_original=False)
 
     def _on_assistant_thread_started(self, event: dict[str, Any]) -> None:
         thread = event.get("assistant_thread") or {}

@@ -25,6 +25,7 @@ from core import catalogue
 from core.delivery import STALE_MARKER
 from core.errors import BadRequest, Forbidden, RetryAfter, TransientDeliveryError
 from core.jobs import Job
+from core.panel import Panel
 from core.ports import KeyValue
 from core.refusals import Refusals
 
@@ -48,6 +49,25 @@ class _Message:
     text: str  # what Slack shows now (for a stream: everything appended so far)
     streaming: bool = False
     stopped: bool = False
+    controls: Panel | None = None  # the buttons it shows (then its text is a markdown block)
+
+
+def actions_block(panel: Panel) -> dict[str, object]:
+    """The panel as Block Kit buttons; a click comes back as ``block_actions`` whose
+    action_id is the click's data (``tt:<kind>:<job id>``)."""
+    elements = [
+        {"type": "button", "action_id": panel.data(kind), "value": panel.job_id,
+         "text": {"type": "plain_text", "text": panel.label(kind), "emoji": True}}
+        for kind in panel.kinds
+    ]  # fmt: skip
+    return {"type": "actions", "block_id": "tertulia_controls", "elements": elements}
+
+
+def blocks_of(text: str, panel: Panel | None) -> list[dict[str, object]]:
+    """``markdown_text`` can't travel with blocks: the answer becomes a ``markdown`` block
+    (standard markdown, the same 12,000 characters) above the buttons."""
+    blocks: list[dict[str, object]] = [{"type": "markdown", "text": text}]
+    return [*blocks, actions_block(panel)] if panel is not None else blocks
 
 
 class SlackResponder:
@@ -65,13 +85,21 @@ class SlackResponder:
         self._channel = message.channel
         self._thread_ts: str | None = self._address.thread_ts
         self._needs_header = self._address.command is not None
-        if self._needs_header and (remembered := threads.get(job.id)):
+        # A regenerated answer lives in the thread of the answer it replaces.
+        remembered = threads.get(job.id) or (threads.get(job.replaces) if job.replaces else None)
+        if self._needs_header and remembered:
             self._thread_ts, self._needs_header = remembered, False
+            threads.set(job.id, remembered)
         self._streams_key = f"streams:{job.message.workspace}"
         self._stream_ok = streaming and self._refusals.allows(self._streams_key)
         self._via_response_url = False
         self._messages: dict[str, _Message] = {}
         self._posted_by_url = 0
+        # A stream cannot hold a button while it grows: Stop is a small message of its own
+        # under it, deleted when the answer lands (chat.stopStream then appends the final buttons).
+        # Remembered with the job, so that a retried attempt reuses it rather than leave one behind.
+        self._stop_key = f"{job.id}:stop"
+        self._stop_message: str | None = threads.get(self._stop_key) or None
 
     # --- the Responder protocol -------------------------------------------------------
 
@@ -95,7 +123,7 @@ class SlackResponder:
             )
         self._ensure_place()
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, *, controls: Panel | None = None) -> str:
         self._ensure_place()
         if self._via_response_url:
             ref = f"response_url:{len(self._messages)}"
@@ -103,40 +131,45 @@ class SlackResponder:
             return ref
         if self._streams():
             try:
-                return self._start_stream(text)
+                ref = self._start_stream(text)
             except BadRequest as err:  # streaming not available here: post and edit instead
                 self._streams_refused("chat.startStream", err)
+            else:
+                self._show_stop(controls)
+                return ref
         try:
-            response = call(
-                self._client.chat_postMessage, channel=self._channel, thread_ts=self._thread_ts, markdown_text=text
-            )
+            response = call(self._client.chat_postMessage, channel=self._channel, thread_ts=self._thread_ts,
+                            **self._content(text, controls))  # fmt: skip
         except Forbidden as err:
             if not self._fallback_to_response_url(err):
                 raise
-            return self.post(text)
+            return self.post(text, controls=controls)
         ts = str(response["ts"])
-        self._messages[ts] = _Message(text=text)
+        self._messages[ts] = _Message(text=text, controls=controls)
         return ts
 
-    def update(self, ref: str, text: str) -> None:
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         sent = self._message(ref)
-        if self._via_response_url or (sent.streaming and sent.stopped) or text == sent.text:
+        if self._via_response_url or (sent.streaming and sent.stopped):
             return
         if sent.streaming:
-            if text.startswith(sent.text):  # an append-only stream can only grow
+            if text.startswith(sent.text) and text != sent.text:  # an append-only stream can only grow
                 delta = text[len(sent.text) :]
                 try:
                     call(self._client.chat_appendStream, channel=self._channel, ts=ref, markdown_text=delta)
                 except BadRequest as err:
                     self._streams_refused("chat.appendStream", err)
                     self._end_stream(ref, sent)
-                    call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
+                    call(self._client.chat_update, channel=self._channel, ts=ref, **self._content(text, controls, sent))
+                    sent.controls = controls
                 sent.text = text
             return
-        call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
-        sent.text = text
+        if text == sent.text and controls == sent.controls:
+            return
+        call(self._client.chat_update, channel=self._channel, ts=ref, **self._content(text, controls, sent))
+        sent.text, sent.controls = text, controls
 
-    def finish(self, ref: str, text: str) -> None:
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         sent = self._message(ref)
         if ref.startswith("response_url:"):
             if sent.text != text:
@@ -144,20 +177,24 @@ class SlackResponder:
                 sent.text = text
             return
         if sent.streaming and not sent.stopped:
+            final = {"blocks": [actions_block(controls)]} if controls is not None else {}
             if text.startswith(sent.text):
                 delta = text[len(sent.text) :]
                 try:
-                    call(self._client.chat_stopStream, channel=self._channel, ts=ref, markdown_text=delta or None)
-                    sent.text, sent.stopped = text, True
+                    call(self._client.chat_stopStream, channel=self._channel, ts=ref, markdown_text=delta or None,
+                         **final)  # fmt: skip
+                    sent.text, sent.stopped, sent.controls = text, True, controls
+                    self._drop_stop()
                     return
                 except BadRequest as err:  # the message then gets its final text by chat.update
                     self._streams_refused("chat.stopStream", err)
             # The splitter re-cut this piece (a code fence closed at its end), or stopStream
             # refused the text: stop the stream as it is, then give the message its final text.
             self._end_stream(ref, sent)
-        if text != sent.text:
-            call(self._client.chat_update, channel=self._channel, ts=ref, markdown_text=text)
-            sent.text = text
+        self._drop_stop()
+        if text != sent.text or controls != sent.controls:
+            call(self._client.chat_update, channel=self._channel, ts=ref, **self._content(text, controls, sent))
+            sent.text, sent.controls = text, controls
 
     def delete(self, ref: str) -> None:
         """chat.delete (a bot may delete its own messages); a stream is stopped first. Where
@@ -182,6 +219,7 @@ class SlackResponder:
         self._messages.pop(ref, None)
 
     def close(self) -> None:
+        self._drop_stop()
         for ts, sent in self._messages.items():
             if sent.streaming and not sent.stopped:  # a failed job must not leave a stream open
                 try:
@@ -191,6 +229,40 @@ class SlackResponder:
                     log.warning("could not stop stream %s", ts, exc_info=True)
 
     # --- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _content(text: str, controls: Panel | None, sent: _Message | None = None) -> dict[str, object]:
+        """A message's body: markdown_text, or with buttons (now or before, so that they go)
+        the text as a markdown block, with ``text`` as the notification's fallback."""
+        if controls is None and (sent is None or sent.controls is None):
+            return {"markdown_text": text}
+        return {"text": text[: limits.TEXT_TRUNCATED_AT], "blocks": blocks_of(text, controls)}
+
+    def _show_stop(self, controls: Panel | None) -> None:
+        if controls is None or self._stop_message is not None:
+            return
+        try:
+            response = call(self._client.chat_postMessage, channel=self._channel, thread_ts=self._thread_ts,
+                            text=controls.label(controls.kinds[0]), blocks=[actions_block(controls)])  # fmt: skip
+            self._stop_message = str(response["ts"])
+            self._threads.set(self._stop_key, self._stop_message)
+        except (BadRequest, Forbidden):  # the answer matters more than its Stop button
+            log.warning("the Stop button could not be posted", exc_info=True)
+
+    def _drop_stop(self) -> None:
+        ts, self._stop_message = self._stop_message, None
+        if ts is None:
+            return
+        try:
+            call(self._client.chat_delete, channel=self._channel, ts=ts)
+            self._threads.set(self._stop_key, "")
+        except BadRequest as err:
+            if error_code_of(err) == "message_not_found":  # gone already
+                self._threads.set(self._stop_key, "")
+            else:
+                log.warning("the Stop button could not be removed (%s)", error_code_of(err))
+        except Exception:  # a leftover Stop button answers "already finished" when pressed
+            log.warning("the Stop button could not be removed", exc_info=True)
 
     def _message(self, ref: str) -> _Message:
         """A ref posted by an earlier attempt of this job is unknown here: its stream, if it

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, ReplyParameters, Update
+from telegram import BotCommand, CallbackQuery, ReplyParameters, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
@@ -29,14 +29,17 @@ from bots.telegram.delivery import CLOUD_DOWNLOAD_LIMIT
 from bots.telegram.inbound import Inbound, to_inbound
 from core import catalogue
 from core.attachments import human_size
+from core.controls import Click
 from core.logfields import event_logging
+from core.messages import InboundMessage
+from core.panel import decode
 from core.ports import Deduplicator
 from core.router import Router
 from core.table import COMMANDS
 
 log = logging.getLogger("tertulia.telegram")
 
-ALLOWED_UPDATES = ("message",)
+ALLOWED_UPDATES = ("message", "callback_query")  # callback_query: the answers' inline buttons
 POLL_TIMEOUT_SECONDS = 10  # getUpdates long-poll
 MENU_LANGUAGES = ("es",)  # besides the default (English) menu
 
@@ -79,6 +82,11 @@ class TelegramAdapter:
             await self._on_update(update, context)
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            seen = self._dedupe.first_time
+            if await asyncio.to_thread(seen, "telegram-update", str(update.update_id)):  # redelivered: done
+                await self._on_click(update.callback_query, bot_id=context.bot.id)
+            return
         message = update.message
         if message is None or self._router is None:
             return
@@ -114,6 +122,30 @@ class TelegramAdapter:
             with contextlib.suppress(TelegramError):  # only a courtesy while the job waits
                 await bot.send_chat_action(int(inbound.message.channel), ChatAction.TYPING,
                                            message_thread_id=_thread_id(inbound))
+
+    async def _on_click(self, query: CallbackQuery, *, bot_id: int) -> None:
+        """An inline button under an answer: Stop, Regenerate, a vote, Continue. The answer
+        (answerCallbackQuery) is a toast, or an alert when the click did nothing."""
+        parsed = decode(query.data or "")
+        chat = query.message.chat if query.message is not None else None
+        if parsed is None or self._router is None or chat is None:
+            with contextlib.suppress(TelegramError):
+                await query.answer()
+            return
+        sender = query.from_user
+        who = InboundMessage(
+            platform="telegram", workspace=str(bot_id), channel=str(chat.id), user=str(sender.id),
+            user_name=sender.full_name, locale=sender.language_code, text="", is_dm=chat.type == "private",
+        )  # fmt: skip
+        try:
+            outcome = await asyncio.to_thread(self._router.click, Click(kind=parsed[0], job_id=parsed[1], who=who))
+        except Exception:
+            log.exception("a control could not be handled")
+            with contextlib.suppress(TelegramError):
+                await query.answer(catalogue.text("temporarily_unavailable", who.locale)[:200], show_alert=True)
+            return
+        with contextlib.suppress(TelegramError):  # a query answered too late is only a lost toast
+            await query.answer(outcome.text[:200] if outcome.text else None, show_alert=outcome.refused)
 
     async def _say(self, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound, text: str) -> None:
         """A fixed catalogue text: plain (it contains '<title>' and the like), no parse mode."""

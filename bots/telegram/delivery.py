@@ -10,6 +10,7 @@ groups, and a server without the method is not asked again by this process. The 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -24,7 +25,8 @@ from core.delivery import STALE_MARKER
 from core.errors import BadRequest, InputError
 from core.jobs import Job
 from core.messages import Attachment
-from core.ports import PlatformResources
+from core.panel import Panel
+from core.ports import KeyValue, PlatformResources
 from core.refusals import Refusals
 
 log = logging.getLogger("tertulia.telegram.delivery")
@@ -41,10 +43,20 @@ MAX_MESSAGE_CHARS = 4096  # MessageLimit.MAX_TEXT_LENGTH
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile serves at most 20 MB from the cloud API
 FILE_URL_PREFIX = "telegram-file:"  # Attachment.url = prefix + file_id
 DRAFTS = "sendMessageDraft"  # its key in the process's Refusals
+DRAFTS_NAMESPACE = "telegram-draft"  # "<chat>:draft:<id>" -> the message ids it became
 
 
 def file_url(file_id: str) -> str:
     return FILE_URL_PREFIX + file_id
+
+
+def keyboard_of(panel: Panel | None) -> dict[str, Any] | None:
+    """The panel as an inline keyboard (one row); a click comes back as a callback_query
+    whose data is the click's data (at most 64 bytes: ``tt:<kind>:<32 hex>`` is 40)."""
+    if panel is None:
+        return None
+    return {"inline_keyboard": [[{"text": panel.label(kind), "callback_data": panel.data(kind)}
+                                 for kind in panel.kinds]]}
 
 
 def _bodies(markdown: str, *, formatted: bool) -> list[Rendered]:
@@ -57,16 +69,18 @@ class TelegramResponder:
 
     max_chars = MAX_MESSAGE_CHARS
 
-    def __init__(self, *, api: BotApi, address: TelegramAddress, refusals: Refusals) -> None:
+    def __init__(self, *, api: BotApi, address: TelegramAddress, refusals: Refusals, drafts: KeyValue) -> None:
         self._api = api
         self._refusals = refusals  # the process's: a server without drafts is not asked each time
         self._use_drafts = True  # False once this answer's draft was refused
+        self._drafts = drafts  # a finished draft's message ids, for a later job that replaces them
         self._chat_id = address.chat_id
         self._private = address.private
         self._thread_id = address.message_thread_id
         self._reply_to = address.reply_to
         self.update_interval = PRIVATE_UPDATE_INTERVAL if self._private else GROUP_UPDATE_INTERVAL
         self._last: dict[str, str] = {}  # ref -> the markdown it last showed
+        self._panels: dict[str, Panel | None] = {}  # ref -> the buttons under its last message
         self._finished: dict[str, list[int]] = {}  # ref -> message ids holding its final text
 
     @property
@@ -79,44 +93,57 @@ class TelegramResponder:
         self._api.call("sendChatAction", chat_id=self._chat_id, action="typing",
                        message_thread_id=self._thread_id)
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, *, controls: Panel | None = None) -> str:
         ref = ""
         if self._private and self._use_drafts and self._refusals.allows(DRAFTS):
+            # A draft has no keyboard (sendMessageDraft takes none): in a private chat the
+            # answer is stopped with /stop while it grows; its final message has the buttons.
             draft_id = secrets.randbelow(2**31 - 2) + 1  # non-zero; same id = animated changes
             ref = f"draft:{draft_id}"
             if not self._draft(draft_id, text):
                 ref = ""
         if not ref:
-            ref = str(self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True)))
+            markup = keyboard_of(controls)
+            ref = str(self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True, markup=markup)))
+            self._panels[ref] = controls
         self._last[ref] = text
         return ref
 
-    def update(self, ref: str, text: str) -> None:
-        if self._last.get(ref) == text:
-            return
-        if ref.startswith("draft:") and ref not in self._finished:
-            if not self._draft(int(ref.removeprefix("draft:")), text):
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
+        if ref.startswith("draft:") and not self._landed(ref):
+            if self._last.get(ref) != text and not self._draft(int(ref.removeprefix("draft:")), text):
                 # Refused mid-answer: the rest of this piece is a message, edited as it grows.
-                self._finished[ref] = [self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True))]
-        else:
-            self._with_fallback(text, lambda bodies: self._edit(self._message_ids(ref)[0], bodies[0]))
+                markup = keyboard_of(controls)
+                self._finished[ref] = [
+                    self._with_fallback(text, lambda bodies: self._send(bodies[0], first=True, markup=markup))
+                ]
+                self._panels[ref] = controls
+        elif self._last.get(ref) != text or self._panels.get(ref) != controls:
+            markup = keyboard_of(controls)
+            self._with_fallback(text, lambda bodies: self._edit(self._message_ids(ref)[0], bodies[0], markup))
+            self._panels[ref] = controls
         self._last[ref] = text
 
-    def finish(self, ref: str, text: str) -> None:
-        if ref.startswith("draft:") and ref not in self._finished:
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
+        markup = keyboard_of(controls)
+        if ref.startswith("draft:") and not self._landed(ref):
             # A draft is a 30-second preview: only sendMessage makes the answer stay.
-            self._finished[ref] = self._with_fallback(text, self._send_all)
-        elif self._last.get(ref) == text and len(self._message_ids(ref)) >= len(render(text)):
+            self._finished[ref] = self._with_fallback(text, lambda bodies: self._send_all(bodies, markup))
+            self._drafts.set(self._draft_key(ref), json.dumps(self._finished[ref]))
+        elif (self._last.get(ref) == text and self._panels.get(ref) == controls
+              and len(self._message_ids(ref)) >= len(render(text))):  # fmt: skip
             self._finished.setdefault(ref, self._message_ids(ref))  # already showing it: no call
         else:
-            self._finished[ref] = self._with_fallback(text, lambda bodies: self._replace(ref, bodies))
-        self._last[ref] = text
+            self._finished[ref] = self._with_fallback(text, lambda bodies: self._replace(ref, bodies, markup))
+            if ref.startswith("draft:"):  # a draft refused mid-answer became messages
+                self._drafts.set(self._draft_key(ref), json.dumps(self._finished[ref]))
+        self._last[ref], self._panels[ref] = text, controls
 
     def delete(self, ref: str) -> None:
         """deleteMessage for each message of the piece; one Telegram will not delete (older
         than 48 hours) is edited to the stale marker. A draft that never became a message
         is a preview that expires by itself: nothing to delete."""
-        if ref.startswith("draft:") and ref not in self._finished:
+        if ref.startswith("draft:") and not self._landed(ref):
             self._last.pop(ref, None)
             return
         for message_id in self._message_ids(ref):
@@ -168,49 +195,67 @@ class TelegramResponder:
             return False
         return True
 
-    def _send(self, body: Rendered, *, first: bool = False) -> int:
+    def _send(self, body: Rendered, *, first: bool = False, markup: dict[str, Any] | None = None) -> int:
         reply_parameters = None
         if first and self._reply_to is not None and not self._private:
             reply_parameters = {"message_id": self._reply_to, "allow_sending_without_reply": True}
         result = self._api.call("sendMessage", text=body.text, entities=body.entities or None,
-                                reply_parameters=reply_parameters, **self._common())
+                                reply_parameters=reply_parameters, reply_markup=markup, **self._common())
         if reply_parameters is not None:
             self._reply_to = None  # only the answer's first message quotes the command
         return int(result["message_id"])
 
-    def _send_all(self, bodies: list[Rendered]) -> list[int]:
-        return [self._send(body, first=index == 0) for index, body in enumerate(bodies)]
+    def _send_all(self, bodies: list[Rendered], markup: dict[str, Any] | None = None) -> list[int]:
+        last = len(bodies) - 1  # the buttons go under the piece's last message
+        return [self._send(body, first=index == 0, markup=markup if index == last else None)
+                for index, body in enumerate(bodies)]  # fmt: skip
 
-    def _edit(self, message_id: int, body: Rendered) -> None:
+    def _edit(self, message_id: int, body: Rendered, markup: dict[str, Any] | None = None) -> None:
+        # An edit without reply_markup takes the keyboard away, as an earlier piece needs.
         with contextlib.suppress(NotModified):  # the message already shows exactly this
             self._api.call("editMessageText", chat_id=self._chat_id, message_id=message_id,
-                           text=body.text, entities=body.entities or None)
+                           text=body.text, entities=body.entities or None, reply_markup=markup)
 
     def _message_ids(self, ref: str) -> list[int]:
-        if ref in self._finished:
+        if self._landed(ref):
             return self._finished[ref]
         return [int(ref)]
 
-    def _replace(self, ref: str, bodies: list[Rendered]) -> list[int]:
+    def _landed(self, ref: str) -> bool:
+        """A draft that became messages (here, or in the job whose answer this one replaces)."""
+        if ref in self._finished:
+            return True
+        stored = self._drafts.get(self._draft_key(ref)) if ref.startswith("draft:") else None
+        if stored:
+            self._finished[ref] = [int(i) for i in json.loads(stored)]
+        return ref in self._finished
+
+    def _draft_key(self, ref: str) -> str:
+        return f"{self._chat_id}:{ref}"
+
+    def _replace(self, ref: str, bodies: list[Rendered], markup: dict[str, Any] | None = None) -> list[int]:
         """Give ``ref`` its final text; a text that renders past 4,096 units continues in
         new messages right after it (before the next piece of the answer is posted)."""
         ids = self._message_ids(ref)
+        last = len(bodies) - 1
         for index, body in enumerate(bodies):
+            keys = markup if index == last else None
             if index < len(ids):
-                self._edit(ids[index], body)
+                self._edit(ids[index], body, keys)
             else:
-                ids = [*ids, self._send(body)]
+                ids = [*ids, self._send(body, markup=keys)]
         return ids
 
 
 class TelegramDelivery:
-    def __init__(self, *, api: BotApi, draft_recheck_seconds: float = 600.0) -> None:
+    def __init__(self, *, api: BotApi, drafts: KeyValue, draft_recheck_seconds: float = 600.0) -> None:
         self._api = api
+        self._drafts = drafts
         self._refusals = Refusals(recheck_seconds=draft_recheck_seconds)  # one per process
 
     def responder(self, job: Job) -> TelegramResponder:
         return TelegramResponder(api=self._api, address=telegram_address(job.message.address),
-                                 refusals=self._refusals)
+                                 refusals=self._refusals, drafts=self._drafts)
 
     def fetch_file(self, attachment: Attachment, *, max_bytes: int) -> bytes:
         if attachment.content is not None:
@@ -252,4 +297,5 @@ def create_delivery(resources: PlatformResources) -> TelegramDelivery:
     # httpx logs every request URL at INFO, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     api = BotApi(api_url=config.api_url, token=config.bot_token.get_secret_value())
-    return TelegramDelivery(api=api, draft_recheck_seconds=config.draft_recheck_seconds)
+    drafts = resources.memory(DRAFTS_NAMESPACE, resources.settings.job_ttl_seconds)
+    return TelegramDelivery(api=api, drafts=drafts, draft_recheck_seconds=config.draft_recheck_seconds)

@@ -60,7 +60,9 @@ def test_socket_mode_acks_envelopes_and_answers(services: Any, slack_api: FakeSl
         socket_server.wait_ack(envelope, timeout=3.0)
         assert time.monotonic() - started < 3.0
         header = wait_until(lambda: [m for m in slack_api.bot_messages(c) if m.thread_ts is None], timeout=10)[0]
-        answer = wait_until(lambda: [m for m in slack_api.thread(c, header.ts) if not m.streaming], timeout=40)
+        # Once the answer has landed, the thread holds it alone (the Stop button's message is gone).
+        answer = wait_until(lambda: (r := slack_api.thread(c, header.ts)) and len(r) == 1 and not r[0].streaming
+                            and r, timeout=40)  # fmt: skip
         assert answer[0].text == "Socket answer."
 
         # An event Slack redelivers (retry_attempt 1, same event_id) is acked and dropped.

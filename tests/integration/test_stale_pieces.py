@@ -28,7 +28,7 @@ from bots.slack.config import SlackConfig
 from bots.slack.delivery import THREADS_NAMESPACE, SlackDelivery
 from bots.telegram.address import TelegramAddress
 from bots.telegram.botapi import BotApi
-from bots.telegram.delivery import TelegramDelivery
+from bots.telegram.delivery import DRAFTS_NAMESPACE, TelegramDelivery
 from core.delivery import STALE_MARKER, StreamingReply
 from core.jobs import Job
 from core.messages import InboundMessage
@@ -171,7 +171,7 @@ def test_telegram_deletes_the_pieces_of_a_longer_attempt(services: Any, telegram
                              text="/chat x", address=TelegramAddress(chat_id=int(group["id"])))
     job = Job(kind="chat", message=message, scope="s")
     refs = Refs()
-    delivery = TelegramDelivery(api=api)
+    delivery = TelegramDelivery(api=api, drafts=services.memory(DRAFTS_NAMESPACE, 600))
     attempt(delivery.responder(job), services, refs, stream=long_text(2, 4096), final=None)
     stale = len(refs.saved) - 1
     assert stale >= 1 and len(telegram.bot_texts(group["id"])) == stale + 1

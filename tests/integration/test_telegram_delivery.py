@@ -10,7 +10,7 @@ import pytest
 
 from bots.telegram.address import TelegramAddress
 from bots.telegram.botapi import BotApi
-from bots.telegram.delivery import TelegramDelivery, file_url
+from bots.telegram.delivery import DRAFTS_NAMESPACE, TelegramDelivery, file_url
 from core.delivery import StreamingReply
 from core.errors import InputError, RetryAfter
 from core.jobs import Job
@@ -37,9 +37,9 @@ def tg(fake: FakeTelegram) -> FakeTelegram:
 
 
 @pytest.fixture
-def delivery(fake: FakeTelegram) -> Iterator[TelegramDelivery]:
+def delivery(fake: FakeTelegram, services: Any) -> Iterator[TelegramDelivery]:
     api = BotApi(api_url=fake.url, token=TOKEN)
-    yield TelegramDelivery(api=api)
+    yield TelegramDelivery(api=api, drafts=services.memory(DRAFTS_NAMESPACE, 600))
     api.close()
 
 

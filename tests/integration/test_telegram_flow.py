@@ -48,7 +48,7 @@ def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegr
 def test_commands_are_published_in_english_and_spanish(bot: AdapterRunner) -> None:
     names = [c["command"] for c in bot.menus[""]]
     assert {"start", "help", "essay", "summarize", "translate", "chat", "entities", "code", "ask", "reset", "model",
-            "models", "persona", "usage", "continue"} == set(names)
+            "models", "persona", "usage", "continue", "stop"} == set(names)
     spanish = {c["command"]: c["description"] for c in bot.menus["es"]}
     english = {c["command"]: c["description"] for c in bot.menus[""]}
     assert spanish["essay"] != english["essay"]

@@ -29,7 +29,7 @@ def hook(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> 
     url = f"http://127.0.0.1:{port}/telegram/updates"
     webhook = telegram_config.model_copy(update={"webhook_url": url, "webhook_secret": SecretStr(SECRET), "port": port})
     runner = AdapterRunner(config=webhook, router_for=router_for(services), dedupe=services.dedupe).start()
-    assert tg.webhook == {"url": url, "secret_token": SECRET, "allowed_updates": ["message"]}
+    assert tg.webhook == {"url": url, "secret_token": SECRET, "allowed_updates": ["message", "callback_query"]}
     yield url
     runner.stop()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from core.cut import CutAnswer
 from core.errors import RetryAfter
 from core.jobs import Job
+from core.panel import Panel
 from core.ports import ChatTurn
 
 
@@ -58,22 +59,36 @@ class MemoryJobs:
 class MemoryContext:
     def __init__(self) -> None:
         self.turns: dict[str, list[ChatTurn]] = {}
+        self.owners: dict[str, list[str]] = {}  # the job of each turn, in step with turns
         self.recorded: set[str] = set()
 
-    def history(self, scope: str) -> list[ChatTurn]:
-        return list(self.turns.get(scope, []))
+    def history(self, scope: str, *, before: str | None = None) -> list[ChatTurn]:
+        turns = self.turns.get(scope, [])
+        owners = self.owners.get(scope, [])
+        if before is not None and before in owners:
+            return list(turns[: owners.index(before)])
+        return list(turns)
 
-    def record_exchange(self, scope: str, *, job_id: str, user: str, assistant: str) -> bool:
+    def record_exchange(
+        self, scope: str, *, job_id: str, user: str, assistant: str, replaces: str | None = None
+    ) -> bool:
         if job_id in self.recorded:
             return False
         self.recorded.add(job_id)
-        self.turns.setdefault(scope, []).extend(
-            [ChatTurn(role="user", content=user), ChatTurn(role="assistant", content=assistant)]
-        )
+        turns, owners = self.turns.setdefault(scope, []), self.owners.setdefault(scope, [])
+        exchange = [ChatTurn(role="user", content=user), ChatTurn(role="assistant", content=assistant)]
+        if replaces is not None and replaces in owners:
+            at = owners.index(replaces)
+            turns[at : at + 2] = exchange
+            owners[at : at + 2] = [job_id, job_id]
+        else:
+            turns.extend(exchange)
+            owners.extend([job_id, job_id])
         return True
 
     def clear(self, scope: str) -> None:
         self.turns.pop(scope, None)
+        self.owners.pop(scope, None)
 
     def extend_answer(self, scope: str, *, answer: str, whole: str) -> bool:
         turns = self.turns.get(scope, [])
@@ -142,6 +157,7 @@ class RecordingResponder:
         self.update_interval = 0.0
         self.messages: dict[str, str] = {}
         self.order: list[str] = []
+        self.panels: dict[str, Panel | None] = {}  # the controls each message shows
         self.calls: list[tuple[str, str]] = []
         self.closed = False
         self._fail_with = list(fail_with or [])
@@ -157,22 +173,25 @@ class RecordingResponder:
     def start(self) -> None:
         self.calls.append(("start", ""))
 
-    def post(self, text: str) -> str:
+    def post(self, text: str, *, controls: Panel | None = None) -> str:
         self._maybe_fail()
         ref = f"m{len(self.order) + 1}"
         self.order.append(ref)
         self.messages[ref] = text
         self.calls.append(("post", text))
+        self.panels[ref] = controls
         return ref
 
-    def update(self, ref: str, text: str) -> None:
+    def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         self._maybe_fail()
         self.messages[ref] = text
+        self.panels[ref] = controls
         self.calls.append(("update", text))
 
-    def finish(self, ref: str, text: str) -> None:
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         self._maybe_fail()
         self.messages[ref] = text
+        self.panels[ref] = controls
         self.calls.append(("finish", text))
 
     def delete(self, ref: str) -> None:
@@ -264,3 +283,61 @@ class ListDirectory:
 
     def reachability(self) -> dict[str, bool]:
         return dict.fromkeys(self.models, True)
+
+
+class MemoryControls:
+    """``core.control_ports.ControlStore`` in memory (tertulia/control_store.py is the Redis one)."""
+
+    def __init__(self) -> None:
+        from core.control_ports import AnswerFacts, FeedbackTotals, Vote
+
+        self.stops: set[str] = set()
+        self.done: set[str] = set()
+        self.latest_jobs: dict[tuple[str, str], str] = {}
+        self.answers: dict[str, AnswerFacts] = {}
+        self.votes: dict[tuple[str, str], Vote] = {}
+        self.totals: dict[tuple[str, str], FeedbackTotals] = {}  # (place, model)
+        self.regenerated: set[str] = set()
+
+    def request_stop(self, job_id: str) -> None:
+        self.stops.add(job_id)
+
+    def stop_requested(self, job_id: str) -> bool:
+        return job_id in self.stops
+
+    def finished(self, job_id: str) -> bool:
+        return job_id in self.done or job_id in self.answers
+
+    def claim_regenerate(self, job_id: str) -> bool:
+        first = job_id not in self.regenerated
+        self.regenerated.add(job_id)
+        return first
+
+    def release_regenerate(self, job_id: str) -> None:
+        self.regenerated.discard(job_id)
+
+    def remember_latest(self, *, scope: str, user: str, job_id: str) -> None:
+        self.latest_jobs[(scope, user)] = job_id
+
+    def latest(self, *, scope: str, user: str) -> str | None:
+        return self.latest_jobs.get((scope, user))
+
+    def answered(self, job_id: str, facts):  # type: ignore[no-untyped-def]
+        self.answers[job_id] = facts
+
+    def facts(self, job_id: str):  # type: ignore[no-untyped-def]
+        return self.answers.get(job_id)
+
+    def vote(self, record):  # type: ignore[no-untyped-def]
+        from core.control_ports import FeedbackTotals
+
+        old = self.votes.get((record.job_id, record.user))
+        self.votes[(record.job_id, record.user)] = record.vote
+        counts = self.totals.get((record.place, record.model), FeedbackTotals())
+        up = counts.up + (record.vote == "up") - (old == "up")
+        down = counts.down + (record.vote == "down") - (old == "down")
+        self.totals[(record.place, record.model)] = FeedbackTotals(up=up, down=down)
+        return old
+
+    def feedback(self, *, place: str, at: float):  # type: ignore[no-untyped-def]
+        return {model: totals for (where, model), totals in self.totals.items() if where == place}

@@ -80,3 +80,14 @@ def test_a_process_exports_its_cpu_and_memory() -> None:
     names = series_names(registry)
     assert "tertulia_jobs_total" in names and "tertulia_generation_seconds_bucket" in names
     assert "tertulia_queue_depth" not in names  # only a worker (with its Celery app) reads the queue
+
+
+def test_votes_count_and_a_changed_vote_withdraws_the_old_one() -> None:
+    registry = CollectorRegistry()
+    observer = PrometheusObserver(registry=registry)
+    observer.feedback(model="tgi", command="chat", vote="up", replaced=None)
+    observer.feedback(model="tgi", command="chat", vote="down", replaced="up")
+    labels = {"model": "tgi", "kind": "chat"}
+    assert registry.get_sample_value("tertulia_feedback_total", {**labels, "vote": "up"}) == 1.0
+    assert registry.get_sample_value("tertulia_feedback_total", {**labels, "vote": "down"}) == 1.0
+    assert registry.get_sample_value("tertulia_feedback_withdrawn_total", {**labels, "vote": "up"}) == 1.0

@@ -11,6 +11,7 @@ from bots.telegram.botapi import MethodNotFound, raise_for_description
 from bots.telegram.delivery import TelegramResponder
 from core.errors import BadRequest
 from core.refusals import Refusals
+from tests.support.memory import MemoryKV
 
 
 def test_refusals_are_remembered_until_the_recheck() -> None:
@@ -47,12 +48,12 @@ class OldServer:
 def test_a_refused_draft_falls_back_and_the_process_remembers() -> None:
     api, refusals = OldServer(), Refusals(recheck_seconds=600)
     address = TelegramAddress(chat_id=7, private=True)
-    first = TelegramResponder(api=api, address=address, refusals=refusals)  # type: ignore[arg-type]
+    first = TelegramResponder(api=api, address=address, refusals=refusals, drafts=MemoryKV())  # type: ignore[arg-type]
     ref = first.post("Hello")
     first.update(ref, "Hello there")
     first.finish(ref, "Hello there, friend.")
     assert api.calls == ["sendMessageDraft", "sendMessage", "editMessageText", "editMessageText"]
-    second = TelegramResponder(api=api, address=address, refusals=refusals)  # type: ignore[arg-type]
+    second = TelegramResponder(api=api, address=address, refusals=refusals, drafts=MemoryKV())  # type: ignore[arg-type]
     second.finish(second.post("Next answer"), "Next answer")
     assert api.calls[4:] == ["sendMessage"]  # not asked again: the process remembers
 
@@ -66,6 +67,7 @@ def test_another_refusal_of_a_draft_costs_only_that_answer() -> None:
             return super().call(method, **params)
 
     api, refusals = Refusing(), Refusals(recheck_seconds=600)
-    responder = TelegramResponder(api=api, address=TelegramAddress(chat_id=7, private=True), refusals=refusals)  # type: ignore[arg-type]
+    address = TelegramAddress(chat_id=7, private=True)
+    responder = TelegramResponder(api=api, address=address, refusals=refusals, drafts=MemoryKV())  # type: ignore[arg-type]
     responder.finish(responder.post("Hi"), "Hi")
     assert api.calls == ["sendMessageDraft", "sendMessage"] and refusals.allows("sendMessageDraft")

@@ -10,6 +10,7 @@ from core.errors import DeliveryError, ModelOverloaded
 from core.jobs import Job
 from core.messages import InboundMessage
 from core.models import load_registry
+from core.panel import Panel
 from core.ports import TokenStream
 from core.runner import JobRunner
 from core.scope import scope_key
@@ -97,11 +98,11 @@ class FinishFailsOnce(RecordingResponder):
         super().__init__()
         self.failed = False
 
-    def finish(self, ref: str, text: str) -> None:
+    def finish(self, ref: str, text: str, *, controls: Panel | None = None) -> None:
         if not self.failed:
             self.failed = True
             raise PlatformDown("the platform is down")
-        super().finish(ref, text)
+        super().finish(ref, text, controls=controls)
 
 
 def test_a_failed_final_delivery_is_retried_without_asking_the_model_again() -> None:

@@ -1,0 +1,79 @@
+"""Stop, Regenerate and 👍 / 👎 on Discord: buttons (message components) on the answer, a
+click delivered by the fake gateway as INTERACTION_CREATE type 3 (MESSAGE_COMPONENT) to the
+real adapter process, acknowledged through the fake REST API within 3 seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core import catalogue
+from core.panel import decode
+from fakes.discord_payloads import bot_mention, component_click, option
+from tests.conftest import wait_until
+from tests.integration import discord_support
+from tests.integration.discord_support import ANA, BRUNO, DiscordStack
+
+# The shared fixtures (bound here so pytest finds them in this module).
+discord_bot = discord_support.discord_bot
+discord_gateway = discord_support.discord_gateway
+discord_rest = discord_support.discord_rest
+discord_stack = discord_support.discord_stack
+
+pytestmark = pytest.mark.integration
+
+LONG = " ".join(f"word{n}" for n in range(200))  # 200 tokens at 0.1 s: 20 s unless stopped
+STOPPED = catalogue.text("answer_stopped", "en-US")
+
+
+def kinds(message: dict[str, Any]) -> list[str]:
+    return [decode(b["custom_id"])[0] for row in message.get("components") or []  # type: ignore[index]
+            for b in row["components"]]
+
+
+def custom_id(message: dict[str, Any], kind: str) -> str:
+    return next(b["custom_id"] for row in message["components"] for b in row["components"]
+                if decode(b["custom_id"])[0] == kind)  # type: ignore[index]
+
+
+def click(stack: DiscordStack, message: dict[str, Any], kind: str, user: dict[str, Any]) -> Any:
+    payload = component_click(stack.rest, message, custom_id(message, kind), user=user)
+    stack.gateway.dispatch("INTERACTION_CREATE", payload)
+    return wait_until(lambda: (i := stack.rest.interaction(payload["token"])).acked_at and i, timeout=3)
+
+
+def test_stop_a_mention_answer_and_someone_else_cannot(discord_stack: DiscordStack) -> None:
+    stack = discord_stack
+    stack.tgi.set_delays(between_tokens=0.1)
+    stack.tgi.script(LONG)
+    asked = stack.say(bot_mention("write a lot"), mentions_bot=True)
+    growing = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["stop"] and m, timeout=30)
+    refused = click(stack, growing, "stop", BRUNO)
+    assert refused.callback_type == 4 and refused.callback_data["flags"] == 64  # ephemeral, to Bruno alone
+    assert refused.callback_data["content"] == catalogue.text("control_not_yours.stop", "en-US")
+    stopped = click(stack, growing, "stop", ANA)
+    assert stopped.callback_type == 4 and stopped.callback_data["content"] == catalogue.text("control_stopping")
+    done = wait_until(lambda: (m := stack.rest.messages[growing["id"]])["content"].endswith(STOPPED) and m,
+                      timeout=30)  # fmt: skip
+    assert kinds(done) == ["regenerate", "up", "down"]
+    (left,) = wait_until(lambda: stack.tgi.disconnects, timeout=10)
+    assert left.sent < left.total
+    assert LONG.startswith(done["content"].removesuffix(STOPPED).strip())
+
+
+def test_regenerate_a_slash_command_edits_the_original(discord_stack: DiscordStack) -> None:
+    stack = discord_stack
+    stack.tgi.script("First answer.", "Second answer.")
+    payload = stack.command("essay", [option("title", "Tea")])
+    stack.answer(payload, "First answer.")
+    interaction = stack.rest.interaction(payload["token"])
+    original = wait_until(lambda: kinds(m := stack.rest.messages[interaction.original_id]) and m, timeout=10)
+    assert kinds(original) == ["regenerate", "up", "down"]
+    again = click(stack, original, "regenerate", ANA)
+    assert again.callback_type == 6  # DEFERRED_UPDATE_MESSAGE: nothing to say, the answer changes
+    stack.answer(payload, "Second answer.")
+    wait_until(lambda: kinds(stack.rest.messages[interaction.original_id]) == ["regenerate", "up", "down"],
+               timeout=10)  # fmt: skip
+    voted = click(stack, stack.rest.messages[interaction.original_id], "up", BRUNO)
+    assert voted.callback_data["content"] == catalogue.text("feedback_thanks", "en-US")

@@ -1,0 +1,120 @@
+"""Stop, Regenerate and 👍 / 👎 on Telegram: inline keyboards, callback_query updates through
+the real PTB adapter (polling), answerCallbackQuery; /stop where a draft has no keyboard."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bots.telegram.formatting import render
+from core import catalogue
+from core.panel import decode
+from fakes.telegram_api import FakeTelegram
+from fakes.telegram_runner import AdapterRunner
+from fakes.telegram_updates import user
+from tests.integration.conftest import router_for
+
+pytestmark = pytest.mark.integration
+
+_ids = itertools.count(random.randint(10**6, 10**8) * 10)
+LONG = " ".join(f"word{n}" for n in range(200))  # 200 tokens at 0.1 s: 20 s unless stopped
+STOPPED = render(catalogue.text("answer_stopped", "en"))[0].text  # as the chat shows it (italic)
+
+
+def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
+    return user(next(_ids), name, language_code=language)
+
+
+@pytest.fixture(scope="module")
+def bot(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
+    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegram]:
+    tgi.reset()
+    tg.reset()
+    yield tg
+    tgi.reset()
+
+
+def kinds(message: dict[str, Any]) -> list[str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+    return [decode(b["callback_data"])[0] for row in rows for b in row]  # type: ignore[index]
+
+
+def data_of(message: dict[str, Any], kind: str) -> str:
+    rows = message["reply_markup"]["inline_keyboard"]
+    return next(b["callback_data"] for row in rows for b in row if decode(b["callback_data"])[0] == kind)  # type: ignore[index]
+
+
+def answered(world: FakeTelegram, query_id: str) -> dict[str, Any]:
+    return world.wait_for(lambda: world.callback_answers.get(query_id), timeout=10)  # type: ignore[no-any-return]
+
+
+def test_stop_in_a_group_closes_the_stream_and_keeps_the_text(world: FakeTelegram, tgi: Any) -> None:
+    tgi.set_delays(between_tokens=0.1)
+    tgi.script(LONG)
+    ana, bruno = person(), person("Bruno", "es")
+    group = world.group(-next(_ids))
+    world.user_message(group, ana, "/chat@tertulia_test_bot write a lot")
+    (growing,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if kinds(m) == ["stop"]])
+    # Someone else's click is refused with an alert, and nothing stops.
+    refused = answered(world, world.press(group, growing["message_id"], bruno, data_of(growing, "stop")))
+    assert refused == {"text": catalogue.text("control_not_yours.stop", "es"), "show_alert": True}
+    query = world.press(group, growing["message_id"], ana, data_of(growing, "stop"))
+    assert answered(world, query) == {"text": catalogue.text("control_stopping", "en"), "show_alert": False}
+    (done,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if m["text"].endswith(STOPPED)],
+                             timeout=30)  # fmt: skip
+    assert kinds(done) == ["regenerate", "up", "down"]
+    (left,) = world.wait_for(lambda: tgi.disconnects, timeout=10)
+    assert left.sent < left.total
+    assert LONG.startswith(done["text"].removesuffix(STOPPED).strip())
+
+
+def test_regenerate_in_a_private_chat_replaces_the_answer(world: FakeTelegram, tgi: Any, services: Any) -> None:
+    tgi.script("First answer.", "Second answer.")
+    ana = person()
+    chat = world.private_chat(ana)
+    world.user_message(chat, ana, "/chat tell me something")
+    (first,) = world.wait_for(lambda: [m for m in world.bot_messages(chat["id"]) if kinds(m)], timeout=30)
+    assert first["text"] == "First answer." and kinds(first) == ["regenerate", "up", "down"]
+    query = world.press(chat, first["message_id"], ana, data_of(first, "regenerate"))
+    answered(world, query)
+    world.wait_for(lambda: world.bot_texts(chat["id"]) == ["Second answer."], timeout=30)
+    (again,) = world.bot_messages(chat["id"])
+    assert again["message_id"] == first["message_id"]  # edited in place, not a second answer
+    world.wait_for(lambda: kinds(world.bot_messages(chat["id"])[0]) == ["regenerate", "up", "down"], timeout=10)
+    scope = f"telegram:{world.bot['id']}:dm:{ana['id']}"
+    turns = [(t.role, t.content) for t in services.context.history(scope)]
+    assert turns == [("user", "tell me something"), ("assistant", "Second answer.")]
+
+
+def test_a_vote_is_thanked_and_counted_once(world: FakeTelegram, tgi: Any) -> None:
+    tgi.script("Rate me.")
+    ana = person()
+    chat = world.private_chat(ana)
+    world.user_message(chat, ana, "/chat rate this")
+    (answer,) = world.wait_for(lambda: [m for m in world.bot_messages(chat["id"]) if kinds(m)], timeout=30)
+    for kind in ("up", "up", "down"):
+        query = world.press(chat, answer["message_id"], ana, data_of(answer, kind))
+        assert answered(world, query) == {"text": catalogue.text("feedback_thanks", "en"), "show_alert": False}
+
+
+def test_stop_typed_in_a_private_chat(world: FakeTelegram, tgi: Any) -> None:
+    """A draft carries no keyboard: in a private chat, /stop stops the answer as it grows."""
+    tgi.set_delays(between_tokens=0.1)
+    tgi.script(LONG)
+    ana = person()
+    chat = world.private_chat(ana)
+    world.user_message(chat, ana, "/chat write a lot")
+    world.wait_for(lambda: world.drafts[chat["id"]], timeout=30)
+    world.user_message(chat, ana, "/stop")
+    world.wait_for(lambda: [t for t in world.bot_texts(chat["id"]) if t.endswith(STOPPED)], timeout=30)
+    world.wait_for(lambda: tgi.disconnects, timeout=10)
