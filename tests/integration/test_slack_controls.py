@@ -24,6 +24,7 @@ from tertulia.bootstrap import build_router
 from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
+    followed_threads,
     job_ids,
     mention,
     new_jobs,
@@ -196,7 +197,8 @@ def test_stop_works_over_socket_mode(services: Any, slack_api: FakeSlackAPI, sla
     server = FakeSlackSocket()
     server.start()
     slack_api.socket_url = server.url
-    adapter = SlackAdapter(router=build_router(services), dedupe=services.dedupe, config=slack_config)
+    adapter = SlackAdapter(router=build_router(services), dedupe=services.dedupe, followed=followed_threads(services),
+                           config=slack_config)
     stop_event = threading.Event()
     runner = threading.Thread(target=run_socket_mode, kwargs={"adapter": adapter, "app_token": APP_TOKEN,
                                                               "stop": stop_event}, daemon=True)  # fmt: skip
