@@ -4,6 +4,7 @@ tertulia/control_store.py implements them in Redis."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -82,3 +83,16 @@ class FeedbackObserver(Protocol):
     """Counts votes for operations (Prometheus). Must be cheap and never raise."""
 
     def feedback(self, *, model: str, command: str, vote: str, replaced: str | None) -> None: ...
+
+
+class StopWatch(Protocol):
+    """The worker's view of the stop flags of the jobs it is streaming: one process-wide
+    look at Redis per interval for all of them, not one read per job per interval."""
+
+    def watch(self, job_id: str) -> Callable[[], bool]:
+        """A cheap local check, True once the job's stop flag was seen raised."""
+        ...
+
+    def forget(self, job_id: str) -> None:
+        """The job's attempt is over: no more looks for it."""
+        ...

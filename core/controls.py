@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from core import catalogue
-from core.control_ports import AnswerFacts, ControlStore, FeedbackObserver, Vote, VoteRecord
+from core.control_ports import AnswerFacts, ControlStore, FeedbackObserver, StopWatch, Vote, VoteRecord
 from core.jobs import Job
 from core.messages import InboundMessage
 from core.panel import CONTINUE, DOWN, REGENERATE, STOP, UP, Panel, final_panel, streaming_panel
@@ -138,16 +138,27 @@ def _refused(key: str, locale: str | None) -> ClickOutcome:
 class JobControls:
     """The worker's side of one job's controls: Stop while it streams, the final panel."""
 
-    def __init__(self, store: ControlStore | None, job: Job) -> None:
+    def __init__(self, store: ControlStore | None, job: Job, *, stops: StopWatch | None = None) -> None:
         self._store = store
         self._job = job
+        self._stops = stops
+        self._facts: AnswerFacts | None = None  # this attempt's answer, once known
 
     def streaming_panel(self) -> Panel | None:
         return streaming_panel(self._job.id, self._job.message.locale) if self._store is not None else None
 
     def should_stop(self) -> Callable[[], bool] | None:
         store, job_id = self._store, self._job.id
-        return (lambda: store.stop_requested(job_id)) if store is not None else None
+        if store is None:
+            return None
+        if self._stops is not None:
+            return self._stops.watch(job_id)
+        return lambda: store.stop_requested(job_id)
+
+    def release(self) -> None:
+        """The attempt is over: its stop flag is no longer looked at."""
+        if self._stops is not None:
+            self._stops.forget(self._job.id)
 
     def stopped_before_start(self) -> bool:
         return self._store is not None and self._store.stop_requested(self._job.id)
@@ -155,12 +166,14 @@ class JobControls:
     def answered(self, *, model: str, outcome: str, cut: bool) -> None:
         """Remembered before the final text lands, so that a redelivery shows the same panel."""
         if self._store is not None and outcome in _WITH_PANEL:
-            self._store.answered(self._job.id, AnswerFacts(model=model, command=self._job.kind, cut=cut))
+            self._facts = AnswerFacts(model=model, command=self._job.kind, cut=cut)
+            self._store.answered(self._job.id, self._facts)
 
     def final_panel(self, outcome: str) -> Panel | None:
         if self._store is None or outcome not in _WITH_PANEL:
             return None
-        facts = self._store.facts(self._job.id)
+        # Known when this attempt answered; a redelivery that only lands the answer asks Redis.
+        facts = self._facts or self._store.facts(self._job.id)
         return final_panel(self._job.id, self._job.message.locale, cut=facts is not None and facts.cut)
 
 

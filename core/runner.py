@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from core import catalogue
 from core.accounting import Accounting, Meter
 from core.attachments import DEFAULT_MAX_IMAGE_BYTES
-from core.control_ports import ControlStore
+from core.control_ports import ControlStore, StopWatch
 from core.controls import JobControls
 from core.delivery import StreamingReply
 from core.errors import InputError, ModelRejected, ModelStalled, TertuliaError
@@ -61,6 +61,7 @@ class JobRunner:
         accounting: Accounting | None = None,
         cuts: CutStore | None = None,
         controls: ControlStore | None = None,
+        stops: StopWatch | None = None,
     ) -> None:
         self._jobs = jobs
         self._context = context
@@ -77,6 +78,7 @@ class JobRunner:
         self._accounting = accounting
         self._cuts = cuts  # answers cut at their token limit, for /continue (core/cut.py)
         self._controls = controls  # None: answers show no Stop, Regenerate or feedback
+        self._stops = stops  # the process's look at stop flags (None: a read per check)
 
     def run(self, job_id: str, *, attempt: int) -> None:
         """Runs a job to its final message. Raises retryable TertuliaErrors for the task.
@@ -92,7 +94,7 @@ class JobRunner:
             self._run(job, model, attempt=attempt)
 
     def _run(self, job: Job, model: str, *, attempt: int) -> None:
-        controls = JobControls(self._controls, job)
+        controls = JobControls(self._controls, job, stops=self._stops)
         reply = self._reply(job, controls)
         if attempt == 0:
             self._observer.job_started(kind=job.kind, platform=job.message.platform)
@@ -120,6 +122,7 @@ class JobRunner:
             log.exception("job failed", extra={"job_id": job.id, "platform": job.message.platform})
             reply.finish(catalogue.text("internal_error", job.message.locale))
         finally:
+            controls.release()
             if self._accounting is not None:
                 # The model this attempt ran on (a /continue's cut record is gone once it ends).
                 self._accounting.settle(job, meter, model_of=lambda _job: model, final=outcome != "retry")

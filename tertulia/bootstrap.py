@@ -30,7 +30,7 @@ from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, Platfo
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
-from tertulia.control_store import RedisControlStore
+from tertulia.control_store import PolledStops, RedisControlStore
 from tertulia.leases import RedisLeases
 from tertulia.logs import job_logging
 from tertulia.metrics import default_observer
@@ -87,6 +87,7 @@ class Services:
     usage: RedisUsageLedger
     personas: RedisPersonaStore
     controls: RedisControlStore
+    stops: PolledStops  # the worker's one look at the stop flags of the jobs it streams
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
     _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -153,6 +154,7 @@ def build_services(settings: Settings | None = None) -> Services:
         usage=RedisUsageLedger(client, keys),
         personas=RedisPersonaStore(client, keys),
         controls=RedisControlStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
+        stops=PolledStops(client, keys),
     )
 
 
@@ -205,4 +207,5 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),
         cuts=services.cuts,
         controls=services.controls,
+        stops=services.stops,
     )

@@ -231,3 +231,6 @@ def test_a_retried_attempt_leaves_no_stop_button_behind(stack: SlackHttp, slack_
     wait_until(lambda: (r := slack_api.thread(c, "16.1")) and len(r) == 1 and not r[0].streaming
                and r[0].text == "The whole answer." and r, timeout=ANSWER_TIMEOUT)  # fmt: skip
     assert slack_api.count("chat.postMessage", channel=c) == 1  # one Stop message, reused by the retry
+    # The stalled stream's end is seen by the fake at its next write, after the stall: wait for
+    # it here, or it would land in the next test's count of streams that were cut.
+    wait_until(lambda: tgi.disconnects, timeout=10)
