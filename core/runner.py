@@ -108,7 +108,8 @@ class JobRunner:
             reply.finish(catalogue.text("internal_error", job.message.locale))
         finally:
             if self._accounting is not None:
-                self._accounting.settle(job, meter, model_of=self.model_for, final=outcome != "retry")
+                # Booked to the model this attempt used (read once, at its start: no second look-up).
+                self._accounting.settle(job, meter, model_of=lambda _job: model, final=outcome != "retry")
             if outcome != "retry":
                 self._close(job, reply, outcome)
 

@@ -28,7 +28,7 @@ def patch_if_worker(argv: list[str]) -> bool:
     and the greenlet pool is configured. True when it did."""
     if argv[:1] != ["worker"] or "-h" in argv or "--help" in argv:
         return False
-    if (os.environ.get(POOL_VARIABLE) or "threads").strip().lower() != "gevent":
+    if (os.environ.get(POOL_VARIABLE) or "gevent").strip().lower() != "gevent":
         return False
     from gevent import monkey
 

@@ -5,9 +5,10 @@ Hundreds of streams then cost a few round trips per interval instead of one each
 Intermediate updates are fire-and-forget (the next one carries the text). Everything the
 console must see (a post, whose ref later updates name; a finish; a delete; a close) waits
 until its batch is written, so a job never reports success for text still in memory here.
-A post is written at once by the job itself (``at_once``): it is the answer's first visible
-text, and waiting for the writer (its linger, then its turn among hundreds of jobs) cost
-hundreds of ms at the 99th percentile. Nothing of its own message can be pending before it.
+A post is written at once by the job itself (``at_once``), with whatever is pending before it
+(so every channel keeps its order): it is the answer's first visible text, and waiting for the
+writer thread (its linger, then its turn among hundreds of jobs) cost hundreds of ms at the 99th
+percentile. Batches are taken and written under one lock, so they land in the order taken.
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ class EventBatcher:
         # store outage reads as one to the worker (which waits for the store and runs again).
         self._failed: dict[int, BaseException] = {}
         self._thread: threading.Thread | None = None
+        self._writing = threading.Lock()  # one batch in flight at a time, in the order taken
 
     def emit(self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False) -> None:
-        if at_once:  # its error is raised as it is, as a failed batch's: an outage reads as one
-            self._events.append_many([(channel, event)])
+        if at_once:
+            error = self._write(extra=(channel, event))
+            if error is not None:  # raised as it was, as a failed batch's: an outage reads as one
+                raise error
             return
         with self._done:
             self._pending.append((channel, event))
@@ -67,8 +71,17 @@ class EventBatcher:
             with self._work:
                 self._work.wait_for(lambda: bool(self._pending))
             time.sleep(self._linger)  # let the events of the same moment join
+            self._write()
+
+    def _write(self, *, extra: tuple[str, Mapping[str, str]] | None = None) -> BaseException | None:
+        """Takes what is pending (and ``extra`` after it) and writes it as one batch."""
+        with self._writing:
             with self._done:
                 batch, self._pending = self._pending, []
+                if extra is not None:
+                    batch.append(extra)
+                if not batch:
+                    return None
                 self._queued += 1
                 number = self._queued
             error: BaseException | None = None
@@ -83,3 +96,4 @@ class EventBatcher:
                     self._failed.pop(number - 1000, None)
                 self._written = number
                 self._done.notify_all()
+            return error

@@ -5,16 +5,35 @@ pool follows how the process was started."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
 from bots.console.batch import EventBatcher
 from bots.console.delivery import ConsoleResponder
+from core.accounting import Accounting
 from core.delivery import StreamingReply
 from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled
-from tests.support.memory import ManualBudget, RecordingResponder
+from core.jobs import Job
+from core.messages import InboundMessage
+from core.models import load_registry
+from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
+from core.runner import JobRunner
+from core.scope import scope_key
+from tests.support.memory import (
+    ListDirectory,
+    ManualBudget,
+    MemoryChoices,
+    MemoryContext,
+    MemoryJobs,
+    MemoryPlatform,
+    RecordingResponder,
+    ScriptedModel,
+)
 from worker import green
 from worker.llm.errors import event_error
+
+REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
 
 class RecordingLog:
@@ -55,8 +74,15 @@ def test_the_console_posts_at_once() -> None:
     log = RecordingLog()
     batcher = EventBatcher(log, linger=60.0)  # a batch would not be written within the test
     responder = ConsoleResponder(events=batcher, session="s", job_id="j", update_interval=0.05)
+    responder.start()  # pending in the batch being filled
     ref = responder.post("first")
-    assert log.calls == [[("s", {"job": "j", "op": "post", "ref": ref, "text": "first"})]]
+    # Written now, with what was pending before it: the channel keeps its order.
+    assert log.calls == [
+        [
+            ("s", {"job": "j", "op": "start", "ref": "", "text": ""}),
+            ("s", {"job": "j", "op": "post", "ref": ref, "text": "first"}),
+        ]
+    ]
     assert responder.metered_finish is False
 
 
@@ -83,7 +109,6 @@ def test_tgi_error_events_map_to_the_core_errors(event: dict[str, object], expec
         (["console"], "gevent"),
         (["worker", "--help"], "gevent"),
         (["worker"], "threads"),
-        (["worker"], ""),
         ([], "gevent"),
     ],
 )
@@ -95,3 +120,66 @@ def test_only_a_worker_asking_for_gevent_patches(argv: list[str], pool: str, mon
 def test_an_unpatched_process_keeps_the_threads_pool() -> None:
     assert not green.patched()
     assert green.pool_name() == green.THREADS_POOL
+
+
+class CountingChoices(MemoryChoices):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, scope: str) -> str | None:
+        self.reads += 1
+        return super().get(scope)
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.entries: list[UsageEntry] = []
+
+    def record(self, entry: UsageEntry) -> None:
+        self.entries.append(entry)
+
+    def report(self, *, user: str, place: str, at: float) -> UsageReport:
+        raise AssertionError("not read here")
+
+
+class Slots:
+    def admit(self, ticket: Ticket) -> Admitted:
+        return Admitted()
+
+    def release(self, user: str, job_id: str) -> None:
+        pass
+
+
+class NoPersonas:
+    def get(self, key: str) -> str | None:
+        return None
+
+    def set(self, key: str, text: str) -> None:
+        pass
+
+    def clear(self, key: str) -> None:
+        pass
+
+
+def test_a_job_reads_its_model_choice_once_and_books_to_that_model() -> None:
+    jobs, choices, ledger, responder = MemoryJobs(), CountingChoices(), Ledger(), RecordingResponder()
+    runner = JobRunner(
+        jobs=jobs,
+        context=MemoryContext(),
+        choices=choices,
+        models=ListDirectory({"tgi": ScriptedModel(["an answer"])}),
+        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
+        platforms=lambda name: MemoryPlatform(responder),
+        budget=ManualBudget(),
+        max_document_chars=10_000,
+        max_attachment_bytes=10_000,
+        accounting=Accounting(usage=ledger, admission=Slots(), personas=NoPersonas()),
+    )
+    message = InboundMessage(platform="test", workspace="w", channel="c", user="u", text="hello")
+    job = Job(kind="chat", message=message, scope=scope_key(message), args={"text": "hello"})
+    jobs.save(job)
+    runner.run(job.id, attempt=0)
+    assert responder.transcript() == ["an answer"]
+    assert choices.reads == 1
+    assert [e.model for e in ledger.entries] == ["tgi"]
