@@ -8,7 +8,8 @@ until its batch is written, so a job never reports success for text still in mem
 A post is written at once by the job itself (``at_once``), with whatever is pending before it
 (so every channel keeps its order): it is the answer's first visible text, and waiting for the
 writer thread (its linger, then its turn among hundreds of jobs) cost hundreds of ms at the 99th
-percentile. Batches are taken and written under one lock, so they land in the order taken.
+percentile. Batches are taken and written under one lock, so they land in the order taken; posts
+that queue while a batch is in flight share the next round trip.
 """
 
 from __future__ import annotations
@@ -46,20 +47,21 @@ class EventBatcher:
         self._writing = threading.Lock()  # one batch in flight at a time, in the order taken
 
     def emit(self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False) -> None:
-        if at_once:
-            error = self._write(extra=(channel, event))
-            if error is not None:  # raised as it was, as a failed batch's: an outage reads as one
-                raise error
-            return
         with self._done:
             self._pending.append((channel, event))
             batch = self._queued + 1
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="console-events", daemon=True)
-                self._thread.start()
-            self._work.notify()
-            if not durable:
-                return
+            if not at_once:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="console-events", daemon=True)
+                    self._thread.start()
+                self._work.notify()
+                if not durable:
+                    return
+        if at_once:
+            # Written by this job now, with everything pending: or, when another batch is in
+            # flight, by whoever writes next, together with every post that queued meanwhile.
+            self._write()
+        with self._done:
             if not self._done.wait_for(lambda: self._written >= batch, timeout=DURABLE_WAIT):
                 raise TransientDeliveryError("the console event log did not take the text in time")
             error = self._failed.get(batch)
@@ -73,15 +75,13 @@ class EventBatcher:
             time.sleep(self._linger)  # let the events of the same moment join
             self._write()
 
-    def _write(self, *, extra: tuple[str, Mapping[str, str]] | None = None) -> BaseException | None:
-        """Takes what is pending (and ``extra`` after it) and writes it as one batch."""
+    def _write(self) -> None:
+        """Takes what is pending and writes it as one batch (nothing, if another took it)."""
         with self._writing:
             with self._done:
                 batch, self._pending = self._pending, []
-                if extra is not None:
-                    batch.append(extra)
                 if not batch:
-                    return None
+                    return
                 self._queued += 1
                 number = self._queued
             error: BaseException | None = None
@@ -96,4 +96,3 @@ class EventBatcher:
                     self._failed.pop(number - 1000, None)
                 self._written = number
                 self._done.notify_all()
-            return error

@@ -20,6 +20,7 @@ from core.models import load_registry
 from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
 from core.runner import JobRunner
 from core.scope import scope_key
+from fakes.waiting import wait_until
 from tests.support.memory import (
     ListDirectory,
     ManualBudget,
@@ -32,6 +33,7 @@ from tests.support.memory import (
 )
 from worker import green
 from worker.llm.errors import event_error
+from worker.llm.tgi import sse_data
 
 REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
@@ -183,3 +185,42 @@ def test_a_job_reads_its_model_choice_once_and_books_to_that_model() -> None:
     assert responder.transcript() == ["an answer"]
     assert choices.reads == 1
     assert [e.model for e in ledger.entries] == ["tgi"]
+
+
+def test_sse_data_reassembles_lines_split_across_chunks_and_skips_the_rest() -> None:
+    stream = b': keep-alive\n\ndata:{"a": 1}\r\n\nevent: x\ndata: {"b"' + b": 2}\n\ndata:{}"
+    chunks = [stream[i : i + 5] for i in range(0, len(stream), 5)]
+    assert list(sse_data(iter(chunks))) == [b'{"a": 1}', b' {"b": 2}', b"{}"]
+
+
+def test_posts_queued_behind_a_batch_in_flight_share_the_next_round_trip() -> None:
+    import threading
+
+    class SlowLog(RecordingLog):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered = threading.Event()
+            self.release = threading.Event()
+
+        def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+            self.entered.set()
+            self.release.wait(10)
+            super().append_many(events)
+
+    log = SlowLog()
+    batcher = EventBatcher(log, linger=60.0)
+    first = threading.Thread(target=batcher.emit, args=("a", {"op": "post"}), kwargs={"durable": True, "at_once": True})
+    first.start()
+    assert log.entered.wait(10)  # the first post's batch is in flight
+    others = [
+        threading.Thread(target=batcher.emit, args=(c, {"op": "post"}), kwargs={"durable": True, "at_once": True})
+        for c in ("b", "c")
+    ]
+    for thread in others:
+        thread.start()
+    # Both queued behind it (read from the batcher: nothing outside it can see its queue).
+    wait_until(lambda: len(batcher._pending) == 2, timeout=10)
+    log.release.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert [sorted(c for c, _ in call) for call in log.calls] == [["a"], ["b", "c"]]

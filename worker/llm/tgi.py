@@ -179,11 +179,8 @@ class TGIClient:
                         response.read()
                         raise http_error(response, where=where)
                     finished = False
-                    for line in response.iter_lines():
-                        # SSE: "data:" lines carry the events; comments (":") and blanks do not.
-                        if not line.startswith("data:"):
-                            continue
-                        event = json.loads(line[5:])
+                    for data in sse_data(response.iter_bytes()):
+                        event = json.loads(data)
                         if "error" in event:
                             raise event_error(event, where=where)
                         watch.tick()
@@ -215,6 +212,21 @@ class TGIClient:
                 if mapped is None:
                     raise
                 raise mapped from exc
+
+
+def sse_data(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The payloads of an SSE stream's ``data:`` lines; comments (TGI's keep-alive ``:``),
+    blank lines and other fields are skipped. Split on bytes: httpx's ``iter_lines`` decodes
+    text and splits it again, layers that cost as much as the JSON per token."""
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].rstrip(b"\r")
+    if rest.startswith(b"data:"):
+        yield rest[5:].rstrip(b"\r")
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
