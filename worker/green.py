@@ -1,4 +1,6 @@
-"""The worker's pool: greenlets on one gevent hub (the default), or Celery's threads.
+"""The worker's pool: Celery's threads (the default), or greenlets on one gevent hub
+(``TERTULIA_WORKER_POOL=gevent``, experimental: see docs/decisions.md, "The worker's cost per
+stream: a light SSE reader; a gevent hub, not yet the default").
 
 Hundreds of model streams per process are hundreds of waits on sockets. On threads they
 cost the GIL hand-offs between hundreds of runnable threads (py-spy: most of the time was
@@ -28,7 +30,7 @@ def patch_if_worker(argv: list[str]) -> bool:
     and the greenlet pool is configured. True when it did."""
     if argv[:1] != ["worker"] or "-h" in argv or "--help" in argv:
         return False
-    if (os.environ.get(POOL_VARIABLE) or "gevent").strip().lower() != "gevent":
+    if (os.environ.get(POOL_VARIABLE) or "threads").strip().lower() != "gevent":
         return False
     from gevent import monkey
 

@@ -20,7 +20,6 @@ from core.models import load_registry
 from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
 from core.runner import JobRunner
 from core.scope import scope_key
-from fakes.waiting import wait_until
 from tests.support.memory import (
     ListDirectory,
     ManualBudget,
@@ -72,20 +71,26 @@ def test_an_unmetered_final_text_replaces_the_last_update_at_once(responder: Rec
     assert len(slept) == waits
 
 
-def test_the_console_posts_at_once() -> None:
+def test_the_console_posts_at_once_without_waiting_for_other_channels() -> None:
     log = RecordingLog()
     batcher = EventBatcher(log, linger=60.0)  # a batch would not be written within the test
+    batcher.emit("other", {"op": "update"}, durable=False)  # another channel's, pending
     responder = ConsoleResponder(events=batcher, session="s", job_id="j", update_interval=0.05)
-    responder.start()  # pending in the batch being filled
     ref = responder.post("first")
-    # Written now, with what was pending before it: the channel keeps its order.
-    assert log.calls == [
-        [
-            ("s", {"job": "j", "op": "start", "ref": "", "text": ""}),
-            ("s", {"job": "j", "op": "post", "ref": ref, "text": "first"}),
-        ]
-    ]
+    assert log.calls == [[("s", {"job": "j", "op": "post", "ref": ref, "text": "first"})]]
     assert responder.metered_finish is False
+
+
+def test_a_post_comes_after_every_earlier_event_of_its_channel() -> None:
+    log = RecordingLog()
+    batcher = EventBatcher(log, linger=0.01)
+    responder = ConsoleResponder(events=batcher, session="s", job_id="j", update_interval=0.05)
+    responder.start()  # fire-and-forget, pending when the post comes
+    ref = responder.post("first")
+    assert log.calls == [
+        [("s", {"job": "j", "op": "start", "ref": "", "text": ""})],
+        [("s", {"job": "j", "op": "post", "ref": ref, "text": "first"})],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -111,6 +116,7 @@ def test_tgi_error_events_map_to_the_core_errors(event: dict[str, object], expec
         (["console"], "gevent"),
         (["worker", "--help"], "gevent"),
         (["worker"], "threads"),
+        (["worker"], ""),  # the default is threads
         ([], "gevent"),
     ],
 )
@@ -191,36 +197,3 @@ def test_sse_data_reassembles_lines_split_across_chunks_and_skips_the_rest() -> 
     stream = b': keep-alive\n\ndata:{"a": 1}\r\n\nevent: x\ndata: {"b"' + b": 2}\n\ndata:{}"
     chunks = [stream[i : i + 5] for i in range(0, len(stream), 5)]
     assert list(sse_data(iter(chunks))) == [b'{"a": 1}', b' {"b": 2}', b"{}"]
-
-
-def test_posts_queued_behind_a_batch_in_flight_share_the_next_round_trip() -> None:
-    import threading
-
-    class SlowLog(RecordingLog):
-        def __init__(self) -> None:
-            super().__init__()
-            self.entered = threading.Event()
-            self.release = threading.Event()
-
-        def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-            self.entered.set()
-            self.release.wait(10)
-            super().append_many(events)
-
-    log = SlowLog()
-    batcher = EventBatcher(log, linger=60.0)
-    first = threading.Thread(target=batcher.emit, args=("a", {"op": "post"}), kwargs={"durable": True, "at_once": True})
-    first.start()
-    assert log.entered.wait(10)  # the first post's batch is in flight
-    others = [
-        threading.Thread(target=batcher.emit, args=(c, {"op": "post"}), kwargs={"durable": True, "at_once": True})
-        for c in ("b", "c")
-    ]
-    for thread in others:
-        thread.start()
-    # Both queued behind it (read from the batcher: nothing outside it can see its queue).
-    wait_until(lambda: len(batcher._pending) == 2, timeout=10)
-    log.release.set()
-    for thread in (first, *others):
-        thread.join(10)
-    assert [sorted(c for c, _ in call) for call in log.calls] == [["a"], ["b", "c"]]
