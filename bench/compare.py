@@ -231,6 +231,8 @@ def main() -> int:
                 "TERTULIA_REDIS_URL": url, "TERTULIA_KEY_PREFIX": prefix, "TERTULIA_QUEUE": f"{prefix}-jobs",
                 "TERTULIA_TGI_URL": model.url, "TERTULIA_MODEL": "tgi", "TERTULIA_MODELS_FILE": str(models_file),
                 "TERTULIA_WORKER_CONCURRENCY": str(max(sizes)), "TERTULIA_LOG_LEVEL": "WARNING",
+                # One bench user sends every job: the per-user waiting limit would refuse most.
+                "TERTULIA_MAX_WAITING_PER_USER": str(100 * max(sizes)),
             }
             monitor: redis.Redis[bytes] = redis.Redis.from_url(url)
             profile = None
@@ -239,6 +241,8 @@ def main() -> int:
                            "-r", "50", "-d", str(args.profile), "-o", str(REPO / ".run" / "worker-profile.txt"), "--"]
             queue = QueuePath(env=env, log_path=REPO / ".run" / "bench-worker.log", profile=profile)
             figures.interval = queue.settings.console_update_interval
+            figures.pool = queue.settings.worker_pool
+            figures.load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
             try:
                 queue.run(1)  # the first job waits for the worker's start-up and pays its imports
                 for rep in range(args.reps):

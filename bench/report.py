@@ -38,6 +38,8 @@ class Figures:
     gap: float
     versions: dict[str, str]
     interval: float = 0.0
+    pool: str = "threads"
+    load: str = ""  # the machine's load average when the run started (the cores are shared)
     runs: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
     round_trips: dict[str, float] = field(default_factory=dict)
     routing: float = 0.0
@@ -101,11 +103,11 @@ class Figures:
             BEGIN,
             f"`.venv/bin/python -m bench.compare` — {stamp}, {self.seconds:.0f} s.",
             "",
-            f"- machine: {v['machine']}",
+            f"- machine: {v['machine']}" + (f"; load average at the start {self.load}" if self.load else ""),
             f"- versions: Python {v['python']}, Celery {v['celery']}, redis-py {v['redis-py']}, "
             f"redis-server {v['redis-server']}, aiohttp {v['aiohttp']}, huggingface_hub {v['huggingface_hub']}",
             f"- model: the TGI fake in its own process, {self.first} s to the first token, {self.tokens} tokens "
-            f"{self.gap} s apart; console update interval {self.interval} s; one worker process, threads pool, "
+            f"{self.gap} s apart; console update interval {self.interval} s; one worker process, {self.pool} pool, "
             f"concurrency {max(self.sizes)}; a private redis-server; medians of {self.reps} interleaved repetitions",
             "",
             "### Targets (issue 12)",

@@ -50,6 +50,9 @@ class StreamingReply:
         self._clock = clock
         self._quiet_until = 0.0  # no budget look-up before this: the per-token path stays local
         self._fed = ""  # the answer so far, as last fed
+        # A responder whose interval is ours, not its platform's (the console's event log), lets
+        # the final text replace the last update at once instead of waiting out the interval.
+        self._metered_finish = bool(getattr(responder, "metered_finish", True))
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
 
     @property
@@ -139,13 +142,14 @@ class StreamingReply:
                 self._show(index, text)
             self._responder.finish(self._refs[index], text, controls=panel)
 
-        self._deliver(land)
+        self._deliver(land, metered=self._metered_finish)
         self._final[index] = (text, panel)
 
-    def _deliver(self, send: Callable[[], None]) -> None:
-        """``send`` once a budget slot is free, through 429s and transient faults."""
+    def _deliver(self, send: Callable[[], None], *, metered: bool = True) -> None:
+        """``send`` once a budget slot is free (at once when not ``metered``), through 429s
+        and transient faults."""
         for attempt in range(FINAL_ATTEMPTS):
-            wait = self._budget.try_acquire(self._key, self._responder.update_interval)
+            wait = self._budget.try_acquire(self._key, self._responder.update_interval) if metered else 0.0
             if wait > 0:
                 self._sleep(wait)
                 continue

@@ -124,7 +124,8 @@ class JobRunner:
         finally:
             controls.release()
             if self._accounting is not None:
-                # The model this attempt ran on (a /continue's cut record is gone once it ends).
+                # The model this attempt ran on, read once at its start (a /continue's cut record is
+                # gone once it ends).
                 self._accounting.settle(job, meter, model_of=lambda _job: model, final=outcome != "retry")
             if outcome != "retry":
                 self._close(job, reply, outcome)

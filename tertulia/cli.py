@@ -2,12 +2,20 @@
 that starts a role: logging, health and metrics (once), the services, and what each
 adapter or the worker is handed."""
 
+# ruff: noqa: E402  (gevent's patch goes before the other imports)
+
 from __future__ import annotations
+
+import sys
+
+from worker import green
+
+# First of all: a gevent worker patches the standard library before anything imports it.
+green.patch_if_worker(sys.argv[1:])
 
 import argparse
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,8 +52,11 @@ def run_worker(argv: list[str], settings: Settings) -> int:
     app.worker_main(worker_argv(settings, argv))
     # No worker started: --help, or a start that failed (which must not look like success).
     code = int(getattr(workers[0], "exitcode", 0) or 0) if workers else int(not _asks_for_help(argv))
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        # A cold shutdown requeued the jobs still running; their threads must not hold the exit.
+    if green.patched() or any(
+        t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()
+    ):
+        # A cold shutdown requeued the jobs still running; their threads (or greenlets, which
+        # the interpreter's exit would otherwise tear down under them) must not hold the exit.
         hand_back_leases()
         logging.shutdown()
         sys.stdout.flush()

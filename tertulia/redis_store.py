@@ -4,8 +4,10 @@ configured prefix, so tests (and a second deployment) can share a server safely.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -118,7 +120,25 @@ class RedisKeys:
         return self("celery") + ":"
 
 
+_READ_AHEAD_SECONDS = 5.0  # a job's refs and answer read with its record serve this long, once each
+
+
+@dataclass
+class _ReadAhead:
+    job_id: str
+    until: float
+    refs: bytes | None
+    answer: bytes | None
+    refs_taken: bool = False
+    answer_taken: bool = False
+
+
 class RedisJobStore:
+    """A worker reads a job's record, then its refs, then its answer: ``load`` reads the
+    three in one pipeline (one round trip) and the next ``load_refs``/``load_answer`` of the
+    same job in the same thread take what it read, once each. Between them nobody else writes
+    them (the job's lease), and this thread's own saves drop what was read ahead."""
+
     def __init__(
         self,
         client: redis.Redis[bytes],
@@ -133,6 +153,7 @@ class RedisJobStore:
         self._ttl = ttl_seconds
         self._addresses = addresses
         self._leases = leases
+        self._ahead = threading.local()
 
     def save(self, job: Job) -> None:
         self._r.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
@@ -141,21 +162,44 @@ class RedisJobStore:
         self._leases.admit(job)
 
     def load(self, job_id: str) -> Job | None:
-        raw = self._r.get(self._k.job(job_id))
+        pipe = self._r.pipeline(transaction=True)  # MULTI/EXEC: one round trip, one moment's values
+        pipe.get(self._k.job(job_id))
+        pipe.get(self._k.job_refs(job_id))
+        pipe.get(self._k.job_answer(job_id))
+        raw, refs, answer = pipe.execute()
+        self._ahead.read = _ReadAhead(job_id, time.monotonic() + _READ_AHEAD_SECONDS, refs, answer)
         return Job.from_json(json.loads(raw), addresses=self._addresses) if raw else None
 
+    def _read_ahead(self, job_id: str) -> _ReadAhead | None:
+        ahead: _ReadAhead | None = getattr(self._ahead, "read", None)
+        if ahead is None or ahead.job_id != job_id or time.monotonic() > ahead.until:
+            return None
+        return ahead
+
     def save_refs(self, job_id: str, refs: list[str]) -> None:
+        self._ahead.read = None
         self._r.set(self._k.job_refs(job_id), json.dumps(refs), ex=self._ttl)
 
     def load_refs(self, job_id: str) -> list[str]:
-        raw = self._r.get(self._k.job_refs(job_id))
+        ahead = self._read_ahead(job_id)
+        if ahead is not None and not ahead.refs_taken:
+            ahead.refs_taken = True
+            raw = ahead.refs
+        else:
+            raw = self._r.get(self._k.job_refs(job_id))
         return list(json.loads(raw)) if raw else []
 
     def save_answer(self, job_id: str, text: str) -> None:
+        self._ahead.read = None
         self._r.set(self._k.job_answer(job_id), text.encode(), ex=self._ttl)
 
     def load_answer(self, job_id: str) -> str | None:
-        raw = self._r.get(self._k.job_answer(job_id))
+        ahead = self._read_ahead(job_id)
+        if ahead is not None and not ahead.answer_taken:
+            ahead.answer_taken = True
+            raw = ahead.answer
+        else:
+            raw = self._r.get(self._k.job_answer(job_id))
         return raw.decode() if raw is not None else None
 
 
@@ -316,7 +360,7 @@ class RedisEventLog:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
-        self._expired: dict[str, float] = {}  # key -> when append_many last set its TTL (one writer thread)
+        self._expired: dict[str, float] = {}  # key -> last TTL refresh (racing writers only refresh twice)
 
     def append(self, channel: str, event: Mapping[str, str]) -> None:
         key = self._k.events(channel)

@@ -7,10 +7,7 @@ from __future__ import annotations
 from celery import Celery
 
 from core.settings import Settings
-
-# An LLM call is long I/O: one process holds many in flight on threads (docs/decisions.md);
-# Celery's threads pool, made fit for a cold shutdown (worker/pool.py).
-POOL = "worker.pool:TaskPool"
+from worker import green
 
 
 def create_app(settings: Settings) -> Celery:
@@ -21,7 +18,9 @@ def create_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
-        worker_pool=POOL,
+        # An LLM call is long I/O: one process holds many in flight on greenlets, or threads where
+        # the process was not patched for gevent (worker/green.py); both fit a cold shutdown.
+        worker_pool=green.pool_name(),
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
@@ -38,7 +37,7 @@ def create_app(settings: Settings) -> Celery:
 
 def worker_argv(settings: Settings, extra: list[str]) -> list[str]:
     """``celery worker`` arguments for this deployment; ``extra`` goes last (it wins)."""
-    # The pool is the app's worker_pool (POOL): Celery's -P takes only its own aliases.
+    # The pool is the app's worker_pool (green.pool_name()): Celery's -P takes only its own aliases.
     return [
         "worker",
         "-c", str(settings.worker_concurrency),

@@ -5,6 +5,10 @@ Hundreds of streams then cost a few round trips per interval instead of one each
 Intermediate updates are fire-and-forget (the next one carries the text). Everything the
 console must see (a post, whose ref later updates name; a finish; a delete; a close) waits
 until its batch is written, so a job never reports success for text still in memory here.
+A post is written at once by the job itself (``at_once``), after every earlier event of its
+channel: it is the answer's first visible text, and waiting for the writer thread (its linger,
+then its turn among hundreds of jobs contending for the GIL) cost hundreds of ms at the 99th
+percentile.
 """
 
 from __future__ import annotations
@@ -39,22 +43,42 @@ class EventBatcher:
         # store outage reads as one to the worker (which waits for the store and runs again).
         self._failed: dict[int, BaseException] = {}
         self._thread: threading.Thread | None = None
+        self._last: dict[str, int] = {}  # channel -> the batch holding its latest event
 
-    def emit(self, channel: str, event: Mapping[str, str], *, durable: bool) -> None:
+    def emit(self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False) -> None:
+        if at_once:
+            self._write_at_once(channel, event)
+            return
         with self._done:
             self._pending.append((channel, event))
             batch = self._queued + 1
+            self._last[channel] = batch
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="console-events", daemon=True)
                 self._thread.start()
             self._work.notify()
             if not durable:
                 return
-            if not self._done.wait_for(lambda: self._written >= batch, timeout=DURABLE_WAIT):
-                raise TransientDeliveryError("the console event log did not take the text in time")
-            error = self._failed.get(batch)
+            error = self._wait_for(batch)
         if error is not None:
             raise error
+
+    def _write_at_once(self, channel: str, event: Mapping[str, str]) -> None:
+        """Once every earlier event of ``channel`` is written (almost always already: a job's
+        start went out long before its first token), ``event`` is written alone, now, beside
+        the writer thread's batches. The channel keeps its order; other channels' need not wait."""
+        with self._done:
+            earlier = self._last.get(channel, 0)
+            if earlier > self._written:
+                self._work.notify()
+                self._wait_for(earlier)  # its error is its own events' (their waiters report it)
+        self._events.append_many([(channel, event)])  # raised as it is: an outage reads as one
+
+    def _wait_for(self, batch: int) -> BaseException | None:
+        """Holding the lock: waits until ``batch`` is written; its error, if it failed."""
+        if not self._done.wait_for(lambda: self._written >= batch, timeout=DURABLE_WAIT):
+            raise TransientDeliveryError("the console event log did not take the text in time")
+        return self._failed.get(batch)
 
     def _run(self) -> None:
         while True:
@@ -76,4 +100,6 @@ class EventBatcher:
                     self._failed[number] = error
                     self._failed.pop(number - 1000, None)
                 self._written = number
+                if len(self._last) > 10_000:  # channels whose every event is written need no entry
+                    self._last = {c: n for c, n in self._last.items() if n > number}
                 self._done.notify_all()

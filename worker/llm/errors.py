@@ -130,6 +130,33 @@ def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelE
     return None
 
 
+def http_error(response: object, *, where: str) -> ModelError:
+    """A generation request answered with an error status (its body already read): the
+    status decides, the server's reason comes first, as for huggingface_hub's errors."""
+    status = int(response.status_code)  # type: ignore[attr-defined]
+    return from_status(status, _http_message(where, status, response, getattr(response, "reason_phrase", "")))
+
+
+# TGI's in-stream error events (``{"error": str, "error_type": str}``), as huggingface_hub
+# types them (OverloadedError, IncompleteGenerationError, ValidationError, GenerationError).
+_EVENT_ERRORS: dict[str, type[ModelError]] = {
+    "overloaded": ModelOverloaded,
+    "incomplete_generation": ModelStalled,
+    "validation": ModelRejected,
+    "generation": ModelRejected,
+}
+
+
+def event_error(event: dict[str, object], *, where: str) -> ModelError:
+    """An error event inside a 200 stream; an unknown type is judged by its message."""
+    error = event.get("error")
+    if isinstance(error, dict):  # the OpenAI route's shape
+        error = error.get("message")
+    message = f"{where}: {error}"
+    kind = _EVENT_ERRORS.get(str(event.get("error_type") or ""))
+    return kind(message) if kind is not None else from_event_message(message)
+
+
 def stall_message(where: str, seconds: float) -> str:
     return f"{where}: no token for {seconds:g} s (the connection was still open)"
 

@@ -1,20 +1,20 @@
 """A model behind TGI's native API: ``/generate_stream`` (with ``details`` and ``grammar``),
 ``/info``, ``/tokenize`` and ``/health``.
 
-Generation goes through huggingface_hub's ``InferenceClient.text_generation``; the small
-JSON calls use the same shared httpx session directly, because ``InferenceClient``'s own
-``get_endpoint_info``/``health_check`` carry no timeout.
+Generation POSTs ``/generate_stream`` on huggingface_hub's shared httpx session and reads the
+SSE lines itself: ``InferenceClient.text_generation`` parsed every event into dataclasses, the
+largest share of a worker's CPU per stream (docs/decisions.md, "The worker's cost per stream").
+The small JSON calls use the same session, with timeouts of their own.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, cast
-
-from huggingface_hub import InferenceClient, TextGenerationStreamOutput
+from typing import Any
 
 from core.errors import ModelError, ModelStalled
 from core.models import ModelSpec
@@ -33,7 +33,7 @@ from worker.llm.common import (
     sampling,
     stream_timeout,
 )
-from worker.llm.errors import stall_message, stream_fault
+from worker.llm.errors import event_error, http_error, stall_message, stream_fault
 from worker.llm.watch import watching
 
 _FALLBACK_INFO_SECONDS = 5.0  # a server that could not say its limits is asked again soon
@@ -170,36 +170,36 @@ class TGIClient:
         prompt = self.render(request.messages) + request.prefix
         params = self._parameters(request)
         trimmer = StopTrimmer(tuple(params.get("stop") or ()))
-        # One InferenceClient per call: it keeps every streamed response in an ExitStack
-        # until close(), so a shared one would grow without bound and is not thread-safe.
-        # The connection pool underneath is the shared session.
-        client = InferenceClient(
-            model=f"{self._base}/generate_stream",
-            timeout=cast(float, self._timeout),  # httpx accepts a Timeout wherever a float goes
-            headers=auth_headers(self.spec.api_key()),  # type: ignore[arg-type]
-        )
+        body = {"inputs": prompt, "parameters": {k: v for k, v in params.items() if v is not None}, "stream": True}
         where = f"model {self.name!r} at {self._base}"
         with watching(first=self._first_token_timeout, between=self._token_timeout) as watch:
             try:
-                events = cast(
-                    Iterator[TextGenerationStreamOutput], client.text_generation(prompt, stream=True, **params)
-                )
-                finished = False
-                for event in events:
-                    watch.tick()
-                    token = event.token
-                    if not token.special:
-                        shown = trimmer.feed(token.text)
-                        if shown:
-                            with watch.paused():
-                                yield shown
-                    if event.generated_text is not None or event.details is not None:
-                        finished = True
-                        if event.details is not None:
-                            usage.generated_tokens = event.details.generated_tokens
-                            usage.prompt_tokens = event.details.input_length
-                            usage.finish_reason = str(event.details.finish_reason)
-                        break
+                with self._session.stream(
+                    "POST", f"{self._base}/generate_stream", json=body, headers=self._headers, timeout=self._timeout
+                ) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        raise http_error(response, where=where)
+                    finished = False
+                    for data in sse_data(response.iter_bytes()):
+                        event = json.loads(data)
+                        if "error" in event:
+                            raise event_error(event, where=where)
+                        watch.tick()
+                        token = event["token"]
+                        if not token.get("special"):
+                            shown = trimmer.feed(token["text"])
+                            if shown:
+                                with watch.paused():
+                                    yield shown
+                        details = event.get("details")
+                        if event.get("generated_text") is not None or details is not None:
+                            finished = True
+                            if details is not None:
+                                usage.generated_tokens = details["generated_tokens"]
+                                usage.prompt_tokens = details.get("input_length")
+                                usage.finish_reason = str(details["finish_reason"])
+                            break
                 if not finished:
                     if watch.fired:
                         raise ModelStalled(stall_message(where, self._token_timeout))
@@ -214,8 +214,21 @@ class TGIClient:
                 if mapped is None:
                     raise
                 raise mapped from exc
-            finally:
-                client.close()  # type: ignore[no-untyped-call]
+
+
+def sse_data(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The payloads of an SSE stream's ``data:`` lines; comments (TGI's keep-alive ``:``),
+    blank lines and other fields are skipped. Split on bytes: httpx's ``iter_lines`` decodes
+    text and splits it again, layers that cost as much as the JSON per token."""
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].rstrip(b"\r")
+    if rest.startswith(b"data:"):
+        yield rest[5:].rstrip(b"\r")
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:

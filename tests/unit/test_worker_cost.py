@@ -1,0 +1,199 @@
+"""The cheap paths of a worker's cost per stream (issue 12): the console's final text and
+first post need no wait, TGI's error events map without huggingface_hub's parsing, and the
+pool follows how the process was started."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from bots.console.batch import EventBatcher
+from bots.console.delivery import ConsoleResponder
+from core.accounting import Accounting
+from core.delivery import StreamingReply
+from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled
+from core.jobs import Job
+from core.messages import InboundMessage
+from core.models import load_registry
+from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
+from core.runner import JobRunner
+from core.scope import scope_key
+from tests.support.memory import (
+    ListDirectory,
+    ManualBudget,
+    MemoryChoices,
+    MemoryContext,
+    MemoryJobs,
+    MemoryPlatform,
+    RecordingResponder,
+    ScriptedModel,
+)
+from worker import green
+from worker.llm.errors import event_error
+from worker.llm.tgi import sse_data
+
+REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.calls: list[list[tuple[str, dict[str, str]]]] = []
+
+    def append(self, channel: str, event: Mapping[str, str]) -> None:
+        self.append_many([(channel, event)])
+
+    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        self.calls.append([(c, dict(e)) for c, e in events])
+
+    def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
+        return []
+
+
+class UnmeteredResponder(RecordingResponder):
+    metered_finish = False
+
+
+@pytest.mark.parametrize(("responder", "waits"), [(UnmeteredResponder(), 0), (RecordingResponder(), 1)])
+def test_an_unmetered_final_text_replaces_the_last_update_at_once(responder: RecordingResponder, waits: int) -> None:
+    budget = ManualBudget(free=1)  # the first update takes the only slot
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        budget.grant()
+
+    reply = StreamingReply(responder=responder, budget=budget, budget_key="k", sleep=sleep)
+    reply.feed("Hello")
+    reply.finish("Hello there")
+    assert responder.transcript() == ["Hello there"]
+    assert len(slept) == waits
+
+
+def test_the_console_posts_at_once_without_waiting_for_other_channels() -> None:
+    log = RecordingLog()
+    batcher = EventBatcher(log, linger=60.0)  # a batch would not be written within the test
+    batcher.emit("other", {"op": "update"}, durable=False)  # another channel's, pending
+    responder = ConsoleResponder(events=batcher, session="s", job_id="j", update_interval=0.05)
+    ref = responder.post("first")
+    assert log.calls == [[("s", {"job": "j", "op": "post", "ref": ref, "text": "first"})]]
+    assert responder.metered_finish is False
+
+
+def test_a_post_comes_after_every_earlier_event_of_its_channel() -> None:
+    log = RecordingLog()
+    batcher = EventBatcher(log, linger=0.01)
+    responder = ConsoleResponder(events=batcher, session="s", job_id="j", update_interval=0.05)
+    responder.start()  # fire-and-forget, pending when the post comes
+    ref = responder.post("first")
+    assert log.calls == [
+        [("s", {"job": "j", "op": "start", "ref": "", "text": ""})],
+        [("s", {"job": "j", "op": "post", "ref": ref, "text": "first"})],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"error": "Model is overloaded", "error_type": "overloaded"}, ModelOverloaded),
+        ({"error": "Incomplete generation", "error_type": "incomplete_generation"}, ModelStalled),
+        ({"error": "Input validation error", "error_type": "validation"}, ModelRejected),
+        ({"error": "CUDA out of memory", "error_type": "generation"}, ModelRejected),
+        ({"error": {"message": "Model is overloaded", "http_status_code": 422}}, ModelOverloaded),
+        ({"error": "something else", "error_type": "new_kind"}, ModelRejected),
+    ],
+)
+def test_tgi_error_events_map_to_the_core_errors(event: dict[str, object], expected: type[ModelError]) -> None:
+    error = event_error(event, where="model 'tgi'")
+    assert type(error) is expected
+    assert str(error).startswith("model 'tgi': ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "pool"),
+    [
+        (["console"], "gevent"),
+        (["worker", "--help"], "gevent"),
+        (["worker"], "threads"),
+        (["worker"], ""),  # the default is threads
+        ([], "gevent"),
+    ],
+)
+def test_only_a_worker_asking_for_gevent_patches(argv: list[str], pool: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(green.POOL_VARIABLE, pool)
+    assert green.patch_if_worker(argv) is False
+
+
+def test_an_unpatched_process_keeps_the_threads_pool() -> None:
+    assert not green.patched()
+    assert green.pool_name() == green.THREADS_POOL
+
+
+class CountingChoices(MemoryChoices):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, scope: str) -> str | None:
+        self.reads += 1
+        return super().get(scope)
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.entries: list[UsageEntry] = []
+
+    def record(self, entry: UsageEntry) -> None:
+        self.entries.append(entry)
+
+    def report(self, *, user: str, place: str, at: float) -> UsageReport:
+        raise AssertionError("not read here")
+
+
+class Slots:
+    def admit(self, ticket: Ticket) -> Admitted:
+        return Admitted()
+
+    def release(self, user: str, job_id: str) -> None:
+        pass
+
+
+class NoPersonas:
+    def get(self, key: str) -> str | None:
+        return None
+
+    def set(self, key: str, text: str) -> None:
+        pass
+
+    def clear(self, key: str) -> None:
+        pass
+
+
+def test_a_job_reads_its_model_choice_once_and_books_to_that_model() -> None:
+    jobs, choices, ledger, responder = MemoryJobs(), CountingChoices(), Ledger(), RecordingResponder()
+    runner = JobRunner(
+        jobs=jobs,
+        context=MemoryContext(),
+        choices=choices,
+        models=ListDirectory({"tgi": ScriptedModel(["an answer"])}),
+        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
+        platforms=lambda name: MemoryPlatform(responder),
+        budget=ManualBudget(),
+        max_document_chars=10_000,
+        max_attachment_bytes=10_000,
+        accounting=Accounting(usage=ledger, admission=Slots(), personas=NoPersonas()),
+    )
+    message = InboundMessage(platform="test", workspace="w", channel="c", user="u", text="hello")
+    job = Job(kind="chat", message=message, scope=scope_key(message), args={"text": "hello"})
+    jobs.save(job)
+    runner.run(job.id, attempt=0)
+    assert responder.transcript() == ["an answer"]
+    assert choices.reads == 1
+    assert [e.model for e in ledger.entries] == ["tgi"]
+
+
+def test_sse_data_reassembles_lines_split_across_chunks_and_skips_the_rest() -> None:
+    stream = b': keep-alive\n\ndata:{"a": 1}\r\n\nevent: x\ndata: {"b"' + b": 2}\n\ndata:{}"
+    chunks = [stream[i : i + 5] for i in range(0, len(stream), 5)]
+    assert list(sse_data(iter(chunks))) == [b'{"a": 1}', b' {"b": 2}', b"{}"]

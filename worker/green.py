@@ -1,0 +1,52 @@
+"""The worker's pool: Celery's threads (the default), or greenlets on one gevent hub
+(``TERTULIA_WORKER_POOL=gevent``, experimental: see docs/decisions.md, "The worker's cost per
+stream: a light SSE reader; a gevent hub, not yet the default").
+
+Hundreds of model streams per process are hundreds of waits on sockets. On threads they
+cost the GIL hand-offs between hundreds of runnable threads (py-spy: most of the time was
+spent waiting for the GIL, and one process never held more than ~100–220 streams at once);
+on one gevent hub the same blocking code (httpx, redis-py, slack_sdk) switches only where
+it waits, in user space (docs/decisions.md, "The worker's cost per stream").
+
+gevent must patch the standard library before anything else imports it, so ``tertulia
+worker`` calls ``patch_if_worker`` first of all (tertulia/cli.py). A process that was not
+patched (``celery -A tertulia.worker_app worker``) keeps the threads pool, whatever
+``TERTULIA_WORKER_POOL`` says: greenlets in an unpatched process would block one another.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Read before Settings exists (it must not be imported before the patch): the same variable
+# as Settings.worker_pool.
+POOL_VARIABLE = "TERTULIA_WORKER_POOL"
+THREADS_POOL = "worker.pool:TaskPool"
+GREEN_POOL = "worker.pool:GreenPool"
+
+
+def patch_if_worker(argv: list[str]) -> bool:
+    """Patches the process for gevent when ``argv`` (without the program) starts a worker
+    and the greenlet pool is configured. True when it did."""
+    if argv[:1] != ["worker"] or "-h" in argv or "--help" in argv:
+        return False
+    if (os.environ.get(POOL_VARIABLE) or "threads").strip().lower() != "gevent":
+        return False
+    from gevent import monkey
+
+    monkey.patch_all()
+    return True
+
+
+def patched() -> bool:
+    """True in a process whose sockets gevent patched."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return bool(monkey.is_module_patched("socket"))
+
+
+def pool_name() -> str:
+    """The Celery pool for this process (see the module's docstring)."""
+    return GREEN_POOL if patched() else THREADS_POOL
