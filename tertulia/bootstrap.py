@@ -30,6 +30,7 @@ from core.ports import JobObserver, JobQueue, KeyValue, PlatformDelivery, Platfo
 from core.router import Router
 from core.runner import JobRunner
 from core.settings import Settings, get_settings
+from tertulia.context_store import RedisContextStore, RedisCutStore
 from tertulia.control_store import PolledStops, RedisControlStore
 from tertulia.leases import RedisLeases
 from tertulia.logs import job_logging
@@ -37,8 +38,6 @@ from tertulia.metrics import default_observer
 from tertulia.policy_file import PolicyFile
 from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageLedger
 from tertulia.redis_store import (
-    RedisContextStore,
-    RedisCutStore,
     RedisDeduplicator,
     RedisEventLog,
     RedisJobStore,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from core.ports import ChatTurn
-from tertulia.redis_store import RedisContextStore, RedisKeys
+from tertulia.context_store import RedisContextStore
+from tertulia.redis_store import RedisKeys
 
 pytestmark = pytest.mark.integration
 
