@@ -130,6 +130,18 @@ class JobRunner:
             if outcome != "retry":
                 self._close(job, reply, outcome)
 
+    @contextmanager
+    def logged(self, job_id: str) -> Iterator[None]:
+        """The job's log fields around the task's own lines (a retry, giving up), which
+        come after ``run`` has left its context: one look-up, on that path only."""
+        job = self._jobs.load(job_id)
+        if job is None:
+            yield
+            return
+        with self._logging(job_id=job.id, platform=job.message.platform, scope=job.scope, command=job.kind,
+                           model=self.model_for(job)):  # fmt: skip
+            yield
+
     def give_up(self, job_id: str, *, attempts: int) -> None:
         """Retries ran out: one clear message, never silence."""
         job = self._jobs.load(job_id)

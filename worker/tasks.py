@@ -47,12 +47,15 @@ def register_tasks(
             if not err.retryable:
                 raise
             if retries < settings.model_retries:
-                log.warning("busy or unreachable; retrying", extra={"job_id": job_id, "error": type(err).__name__})
                 wait = backoff(retries, base=settings.retry_backoff_base, ceiling=settings.retry_backoff_max)
+                with runner().logged(job_id):
+                    log.warning("busy or unreachable; retrying in %.1f s", wait,
+                                extra={"error": type(err).__name__, "attempt": retries + 1})  # fmt: skip
                 lease.leases.retry_later(job_id, wait)  # before the retry is sent, so that it can claim the job
                 released = True
                 raise self.retry(countdown=wait, exc=err) from err
-            log.error("busy or unreachable; giving up", extra={"job_id": job_id, "error": type(err).__name__})
+            with runner().logged(job_id):
+                log.error("busy or unreachable; giving up", extra={"error": type(err).__name__, "attempt": retries + 1})
             runner().give_up(job_id, attempts=retries + 1)
         finally:
             if not released:

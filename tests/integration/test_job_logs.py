@@ -9,6 +9,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,10 @@ from core.errors import ModelOverloaded
 from core.messages import InboundMessage
 from core.router import Router
 from core.settings import Settings
+from fakes.waiting import wait_until
 from tertulia.bootstrap import build_runner
 from tertulia.logs import CONTEXT_FIELDS, configure_logging, scope_hash
+from tests.integration.fault_support import Stack, fake_model, stack_env_for
 from worker.celery_app import create_app
 from worker.queue import CeleryJobQueue
 
@@ -85,3 +88,24 @@ def test_every_line_of_a_job_carries_the_jobs_fields(settings: Settings, service
     tgi.reset()
     for key in redis_client.scan_iter(match=f"{settings.key_prefix}:celery:{idle.queue}*"):
         redis_client.delete(key)
+
+
+def test_the_tasks_retry_and_give_up_lines_carry_the_jobs_fields(tmp_path: Path, stack_env: dict[str, str]) -> None:
+    with fake_model() as model:
+        env = stack_env_for(stack_env, tgi=model, TERTULIA_MODEL_RETRIES="1", TERTULIA_RETRY_BACKOFF_BASE="0.2",
+                            TERTULIA_RETRY_BACKOFF_MAX="0.2")  # fmt: skip
+        stack = Stack(env)
+        chat = stack.transcript(user="U0RETRY")
+        model.fail_next("http_429", times=2)  # the first try and its one retry: busy
+        log_path = tmp_path / "worker.log"
+        with stack.worker(log_path):
+            job_id = chat.submit("/chat are you there?")
+            wait_until(lambda: any(e["job"] == job_id and e["op"] == "close" for e in chat.events()), timeout=60)
+        job = stack.services.jobs.load(job_id)
+        assert job is not None
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    task_lines = [r for r in lines if r["msg"].startswith("busy or unreachable")]
+    assert [r["msg"].split(";")[1].split()[0] for r in task_lines] == ["retrying", "giving"], task_lines
+    for record in task_lines:
+        assert (record["job_id"], record["platform"], record["command"]) == (job_id, "console", "chat")
+        assert record["scope"] == scope_hash(job.scope) and record["model"]
