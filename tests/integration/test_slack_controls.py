@@ -231,3 +231,30 @@ def test_a_retried_attempt_leaves_no_stop_button_behind(stack: SlackHttp, slack_
     wait_until(lambda: (r := slack_api.thread(c, "16.1")) and len(r) == 1 and not r[0].streaming
                and r[0].text == "The whole answer." and r, timeout=ANSWER_TIMEOUT)  # fmt: skip
     assert slack_api.count("chat.postMessage", channel=c) == 1  # one Stop message, reused by the retry
+
+
+def test_continue_on_a_cut_answer_posts_the_rest_that_follows_on_exactly(
+    stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
+) -> None:
+    # tests/data/models.toml: the tgi preset's /chat stops at 200 tokens, with finish_reason "length".
+    whole = " ".join(f"part{n}" for n in range(1, 301))
+    tgi.script(whole, whole)
+    note = catalogue.text("answer_cut", "en-US")
+    c = channel()
+    stack.event(mention("tell me everything", ts="17.1", channel=c))
+    (first,) = wait_until(lambda: [m for m in slack_api.thread(c, "17.1") if not m.streaming
+                                   and m.text.endswith(note) and m.buttons()], timeout=ANSWER_TIMEOUT)  # fmt: skip
+    kinds = [decode(b["action_id"])[0] for b in first.buttons()]  # type: ignore[index]
+    assert kinds == ["regenerate", "up", "down", "continue"]
+    shown = first.text.removesuffix(note).strip()
+    assert shown == " ".join(whole.split()[:200])
+    click(stack, button(first, "continue"), first, user="U2", url=slack_api.response_url_for("cont"))
+    rest = wait_until(lambda: [m for m in slack_api.thread(c, "17.1") if m.ts != first.ts and not m.streaming
+                               and m.buttons()], timeout=ANSWER_TIMEOUT)  # fmt: skip
+    (more,) = rest
+    assert shown + more.text == whole  # a new message whose text follows on exactly (" part201 ...")
+    assert note not in more.text
+    assert [decode(b["action_id"])[0] for b in more.buttons()] == ["regenerate", "up", "down"]  # type: ignore[index]
+    prompts = tgi.prompts()
+    assert prompts[-1] == prompts[-2] + shown  # the same prompt, going on from the answer so far
+    assert slack_api.message(c, first.ts).text == first.text  # type: ignore[union-attr]  # the cut answer stays

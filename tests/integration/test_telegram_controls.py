@@ -118,3 +118,26 @@ def test_stop_typed_in_a_private_chat(world: FakeTelegram, tgi: Any) -> None:
     world.user_message(chat, ana, "/stop")
     world.wait_for(lambda: [t for t in world.bot_texts(chat["id"]) if t.endswith(STOPPED)], timeout=30)
     world.wait_for(lambda: tgi.disconnects, timeout=10)
+
+
+def test_continue_on_a_cut_answer_sends_the_rest_as_a_new_message(world: FakeTelegram, tgi: Any) -> None:
+    # tests/data/models.toml: the tgi preset's /chat stops at 200 tokens, with finish_reason "length".
+    whole = " ".join(f"part{n}" for n in range(1, 301))
+    tgi.script(whole, whole)
+    note = render(catalogue.text("answer_cut", "en"))[0].text
+    ana, bruno = person(), person("Bruno", "es")
+    group = world.group(-next(_ids))
+    world.user_message(group, ana, "/chat@tertulia_test_bot tell me everything")
+    (first,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if "continue" in kinds(m)],
+                              timeout=30)  # fmt: skip
+    assert kinds(first) == ["regenerate", "up", "down", "continue"]
+    shown = first["text"].removesuffix(note).strip()
+    assert first["text"].endswith(note) and shown == " ".join(whole.split()[:200])
+    # Anyone in the conversation may ask for the rest: it is the same conversation's answer.
+    answered(world, world.press(group, first["message_id"], bruno, data_of(first, "continue")))
+    (more,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"])
+                                      if m["message_id"] != first["message_id"] and kinds(m)], timeout=30)  # fmt: skip
+    assert f"{shown} {more['text']}" == whole  # follows on exactly (shown without its leading space)
+    assert kinds(more) == ["regenerate", "up", "down"]
+    prompts = tgi.prompts()
+    assert prompts[-1] == prompts[-2] + shown
