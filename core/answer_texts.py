@@ -12,6 +12,8 @@ EN: dict[str, str] = {
         "Choose one with /model, or send the text instead."
     ),
     "no_vision_models": "none in this deployment",
+    # The words of a turn that is only an image (core/commands.files_alone).
+    "image_alone": "What is in this image?",
     "answer_cut": "(The answer was cut here: it reached its length limit. Send /continue for the rest.)",
     "nothing_to_continue": "There is no cut answer to continue here.",
     "nothing_more": "The model had nothing to add to that answer.",
@@ -31,6 +33,7 @@ ES: dict[str, str] = {
         "Elige uno con /model, o envía el texto."
     ),
     "no_vision_models": "ninguno en este despliegue",
+    "image_alone": "¿Qué hay en esta imagen?",
     "answer_cut": "(La respuesta se cortó aquí: llegó a su límite de longitud. Envía /continue para el resto.)",
     "nothing_to_continue": "Aquí no hay ninguna respuesta cortada que continuar.",
     "nothing_more": "El modelo no tenía nada más que añadir a esa respuesta.",

@@ -116,8 +116,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
 
 CONTINUE = "continue"
 
-# What a file sent alone, with no text, asks for.
+# What a file sent alone, with no text, asks for (core/commands.files_alone); images alone
+# are a chat turn about them.
 FILE_COMMAND = "summarize"
+IMAGE_COMMAND = "chat"
 
 _BY_NAME: dict[str, CommandSpec] = {}
 for _spec in COMMANDS:
