@@ -77,3 +77,17 @@ def test_regenerate_a_slash_command_edits_the_original(discord_stack: DiscordSta
                timeout=10)  # fmt: skip
     voted = click(stack, stack.rest.messages[interaction.original_id], "up", BRUNO)
     assert voted.callback_data["content"] == catalogue.text("feedback_thanks", "en-US")
+
+
+def test_a_button_of_an_expired_answer_answers_politely(discord_stack: DiscordStack, services: Any) -> None:
+    stack = discord_stack
+    stack.tgi.script("An old answer.")
+    asked = stack.say(bot_mention("say something"), mentions_bot=True)
+    answer = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["regenerate", "up", "down"] and m,
+                        timeout=30)  # fmt: skip
+    _, job_id = decode(custom_id(answer, "up"))  # type: ignore[misc]
+    services.redis.delete(services.keys.job(job_id))  # as the job's TTL does; Discord keeps the buttons
+    for kind in ("regenerate", "up"):
+        expired = click(stack, answer, kind, BRUNO)
+        assert expired.callback_type == 4 and expired.callback_data["flags"] == 64  # to the clicker alone
+        assert expired.callback_data["content"] == catalogue.text("control_expired", "en-US")
