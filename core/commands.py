@@ -40,6 +40,9 @@ class Command:
     name: str
     args: Mapping[str, str] = field(default_factory=dict)
     known: bool = True
+    # Arguments a control bound (a Continue button names its answer): never typed, never a
+    # platform option, so the table's schema doesn't list them; they reach the job as they are.
+    bound: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_line(text: str, *, bot_username: str | None = None) -> CommandLine | None:

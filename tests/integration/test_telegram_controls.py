@@ -135,25 +135,37 @@ def test_stop_typed_in_a_private_chat(world: FakeTelegram, tgi: Any) -> None:
 
 def test_continue_on_a_cut_answer_sends_the_rest_as_a_new_message(world: FakeTelegram, tgi: Any) -> None:
     # tests/data/models.toml: the tgi preset's /chat stops at 200 tokens, with finish_reason "length".
-    whole = " ".join(f"part{n}" for n in range(1, 301))
-    tgi.script(whole, whole)
+    whole = " ".join(f"part{n}" for n in range(1, 551))  # three goes: 200, 200 and 150
+    tgi.script(whole, whole, whole, whole)
     note = render(catalogue.text("answer_cut", "en"))[0].text
     ana, bruno = person(), person("Bruno", "es")
     group = world.group(-next(_ids))
+
+    def answers() -> list[dict[str, Any]]:
+        return [m for m in world.bot_messages(group["id"]) if kinds(m)[:1] == ["regenerate"]]  # final ones
+
     world.user_message(group, ana, "/chat@tertulia_test_bot tell me everything")
-    (first,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if "continue" in kinds(m)],
-                              timeout=30)  # fmt: skip
+    (first,) = world.wait_for(answers, timeout=30)
     assert kinds(first) == ["regenerate", "up", "down", "continue"]
     shown = first["text"].removesuffix(note).strip()
     assert first["text"].endswith(note) and shown == " ".join(whole.split()[:200])
     # Anyone in the conversation may ask for the rest: it is the same conversation's answer.
     answered(world, world.press(group, first["message_id"], bruno, data_of(first, "continue")))
-    (more,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"])
-                                      if m["message_id"] != first["message_id"] and kinds(m)], timeout=30)  # fmt: skip
-    assert f"{shown} {more['text']}" == whole  # follows on exactly (shown without its leading space)
-    assert kinds(more) == ["regenerate", "up", "down"]
+    _, second = world.wait_for(lambda: (found := answers()) and len(found) == 2 and found, timeout=30)
+    assert kinds(second) == ["regenerate", "up", "down", "continue"]  # cut again, with its own Continue
+    rest = second["text"].removesuffix(render(catalogue.text("answer_cut", "es"))[0].text).strip()  # Bruno's
+    assert f"{shown} {rest}" == " ".join(whole.split()[:400])  # follows on exactly (shown without its leading space)
     prompts = tgi.prompts()
     assert prompts[-1] == prompts[-2] + shown
+
+    # The first answer's button again: that answer was continued already; the second's rest is not its.
+    answered(world, world.press(group, first["message_id"], ana, data_of(first, "continue")))
+    refusal = render(catalogue.text("cannot_continue_that", "en"))[0].text
+    world.wait_for(lambda: refusal in world.bot_texts(group["id"]), timeout=30)
+    answered(world, world.press(group, second["message_id"], ana, data_of(second, "continue")))
+    *_, third = world.wait_for(lambda: (found := answers()) and len(found) == 3 and found, timeout=30)
+    assert f"{shown} {rest} {third['text']}" == whole and kinds(third) == ["regenerate", "up", "down"]
+    assert len(tgi.generation_requests()) == 3  # the refused click asked no model
 
 
 def test_a_button_of_an_expired_answer_answers_politely(world: FakeTelegram, tgi: Any, services: Any) -> None:
