@@ -4,12 +4,14 @@ real adapter process, acknowledged through the fake REST API within 3 seconds.""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from core import catalogue
 from core.panel import decode
+from core.policy import place_of
 from fakes.discord_payloads import bot_mention, component_click, option
 from tests.conftest import wait_until
 from tests.integration import discord_support
@@ -91,3 +93,27 @@ def test_a_button_of_an_expired_answer_answers_politely(discord_stack: DiscordSt
         expired = click(stack, answer, kind, BRUNO)
         assert expired.callback_type == 4 and expired.callback_data["flags"] == 64  # to the clicker alone
         assert expired.callback_data["content"] == catalogue.text("control_expired", "en-US")
+
+
+def test_feedback_is_one_vote_per_user_per_answer(discord_stack: DiscordStack, services: Any) -> None:
+    stack = discord_stack
+    stack.tgi.script("Rate me.")
+    asked = stack.say(bot_mention("something to rate"), mentions_bot=True)
+    answer = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["regenerate", "up", "down"] and m,
+                        timeout=30)  # fmt: skip
+    _, job_id = decode(custom_id(answer, "up"))  # type: ignore[misc]
+    place = place_of(services.jobs.load(job_id).message)  # the guild's channel: earlier tests voted there too
+    model = services.controls.facts(job_id).model
+
+    def counts() -> tuple[int, int]:
+        totals = services.controls.feedback(place=place, at=time.time())
+        return (totals[model].up, totals[model].down) if model in totals else (0, 0)
+
+    before = counts()
+    for user, kind in ((ANA, "up"), (ANA, "up"), (ANA, "down"), (BRUNO, "up")):
+        voted = click(stack, answer, kind, user)
+        assert voted.callback_data["content"] == catalogue.text("feedback_thanks", "en-US")
+    after = counts()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # Ana changed her vote; Bruno voted once
+    votes = services.redis.hgetall(services.keys.job_control(job_id, "votes"))
+    assert sorted(v.decode().split("|")[0] for v in votes.values()) == ["down", "up"]
