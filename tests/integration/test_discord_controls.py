@@ -72,6 +72,9 @@ def test_regenerate_a_slash_command_edits_the_original(discord_stack: DiscordSta
     interaction = stack.rest.interaction(payload["token"])
     original = wait_until(lambda: kinds(m := stack.rest.messages[interaction.original_id]) and m, timeout=10)
     assert kinds(original) == ["regenerate", "up", "down"]
+    refused = click(stack, original, "regenerate", BRUNO)  # only the asker (or an admin) regenerates
+    assert refused.callback_type == 4 and refused.callback_data["flags"] == 64
+    assert refused.callback_data["content"] == catalogue.text("control_not_yours.regenerate", "en-US")
     again = click(stack, original, "regenerate", ANA)
     assert again.callback_type == 6  # DEFERRED_UPDATE_MESSAGE: nothing to say, the answer changes
     stack.answer(payload, "Second answer.")

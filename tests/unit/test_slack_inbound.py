@@ -218,6 +218,10 @@ def test_manifest_declares_the_configured_commands_shortcut_and_events() -> None
     assert {"chat:write", "commands", "files:read", "channels:history", "groups:history", "im:history",
             "assistant:write"} <= scopes
     assert manifest["settings"]["socket_mode_enabled"] is True
+    # The answers' buttons (Stop, Regenerate, votes, Continue) post block_actions to the same URL.
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"] == manifest["settings"]["event_subscriptions"]["request_url"]
 
 
 IMAGE = {"id": "F2", "name": "kiln.png", "size": 2048, "mimetype": "image/png",
