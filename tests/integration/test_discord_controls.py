@@ -120,3 +120,25 @@ def test_feedback_is_one_vote_per_user_per_answer(discord_stack: DiscordStack, s
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # Ana changed her vote; Bruno voted once
     votes = services.redis.hgetall(services.keys.job_control(job_id, "votes"))
     assert sorted(v.decode().split("|")[0] for v in votes.values()) == ["down", "up"]
+
+
+def test_continue_on_a_cut_slash_command_answer_follows_up_and_keeps_the_cut_answer(
+    discord_stack: DiscordStack,
+) -> None:
+    stack = discord_stack
+    whole = " ".join(f"part{n}" for n in range(1, 301))  # tests/data/models.toml: /essay stops at 240 tokens
+    stack.tgi.script(whole, whole)
+    note = catalogue.text("answer_cut", "en-US")
+    payload = stack.command("essay", [option("title", "Tea")])
+    interaction = stack.rest.interaction(payload["token"])
+    original = wait_until(lambda: "continue" in kinds(m := stack.rest.messages.get(interaction.original_id) or {})
+                          and m, timeout=30)  # fmt: skip
+    assert kinds(original) == ["regenerate", "up", "down", "continue"]
+    shown = original["content"].removesuffix(note).strip()
+    assert original["content"].endswith(note) and shown == " ".join(whole.split()[:240])
+    pressed = click(stack, original, "continue", BRUNO)
+    assert pressed.callback_type == 6  # nothing to say: the rest comes as a message
+    pieces = wait_until(lambda: len(p := stack.rest.answer_of(payload["token"])) == 2 and p, timeout=30)
+    first, rest = pieces
+    assert first == original["content"]  # the cut answer stays as it was
+    assert shown + rest == whole  # the rest, in a new message, follows on exactly

@@ -281,3 +281,22 @@ def test_continue_on_a_cut_answer_posts_the_rest_that_follows_on_exactly(
     prompts = tgi.prompts()
     assert prompts[-1] == prompts[-2] + shown  # the same prompt, going on from the answer so far
     assert slack_api.message(c, first.ts).text == first.text  # type: ignore[union-attr]  # the cut answer stays
+
+
+def test_continue_on_a_slash_command_answer_goes_on_in_its_thread(
+    stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
+) -> None:
+    whole = " ".join(f"part{n}" for n in range(1, 301))  # tests/data/models.toml: /essay stops at 240 tokens
+    tgi.script(whole, whole)
+    note = catalogue.text("answer_cut", "en-US")
+    c = channel()
+    assert stack.command("/essay", "Tea", channel=c, response_url=slack_api.response_url_for("essay"))[0] == 200
+    (header,) = wait_until(lambda: [m for m in slack_api.bot_messages(c) if m.thread_ts is None], timeout=10)
+    first = answered(slack_api, c, header.ts)
+    assert button_kinds(first) == ["regenerate", "up", "down", "continue"]
+    shown = first.text.removesuffix(note).strip()
+    click(stack, button(first, "continue"), first, user="U2", url=slack_api.response_url_for("cont2"))
+    more = wait_until(lambda: [m for m in slack_api.thread(c, header.ts) if m.ts != first.ts and not m.streaming
+                               and button_kinds(m)[:1] == ["regenerate"]], timeout=ANSWER_TIMEOUT)  # fmt: skip
+    assert shown + more[0].text == whole  # the rest follows on exactly, in the same thread
+    assert [m.ts for m in slack_api.bot_messages(c) if m.thread_ts is None] == [header.ts]  # no second header
