@@ -12,8 +12,14 @@ EN: dict[str, str] = {
         "Choose one with /model, or send the text instead."
     ),
     "no_vision_models": "none in this deployment",
+    # The words of a turn that is only an image (core/commands.files_alone).
+    "image_alone": "What is in this image?",
     "answer_cut": "(The answer was cut here: it reached its length limit. Send /continue for the rest.)",
     "nothing_to_continue": "There is no cut answer to continue here.",
+    "cannot_continue_that": (
+        "That answer can't be continued any more: it was continued already, or a later answer here was cut. "
+        "/continue goes on with the last cut answer."
+    ),
     "nothing_more": "The model had nothing to add to that answer.",
     "too_long_to_continue": "That answer is as long as this model can take: it can't be continued.",
     "command.continue": "Continue the last answer that was cut",
@@ -31,8 +37,13 @@ ES: dict[str, str] = {
         "Elige uno con /model, o envía el texto."
     ),
     "no_vision_models": "ninguno en este despliegue",
+    "image_alone": "¿Qué hay en esta imagen?",
     "answer_cut": "(La respuesta se cortó aquí: llegó a su límite de longitud. Envía /continue para el resto.)",
     "nothing_to_continue": "Aquí no hay ninguna respuesta cortada que continuar.",
+    "cannot_continue_that": (
+        "Esa respuesta ya no se puede continuar: ya se continuó, o después se cortó otra respuesta aquí. "
+        "/continue sigue con la última respuesta cortada."
+    ),
     "nothing_more": "El modelo no tenía nada más que añadir a esa respuesta.",
     "too_long_to_continue": "Esa respuesta es tan larga como este modelo admite: no se puede continuar.",
     "command.continue": "Continuar la última respuesta que se cortó",

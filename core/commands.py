@@ -9,13 +9,16 @@ router receives typed arguments and never splits text that a platform had alread
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from core import catalogue
+from core.attachments import is_image
 from core.errors import InputError
 from core.languages import resolve_language
+from core.messages import Attachment
 from core.specs import ArgType, CommandSpec
-from core.table import find_spec
+from core.table import FILE_COMMAND, IMAGE_COMMAND, find_spec
 
 # /cmd, /cmd@botname, then optional whitespace-separated arguments (newlines kept).
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]{1,64})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?:\s+(?P<args>.*))?$", re.S)
@@ -37,6 +40,9 @@ class Command:
     name: str
     args: Mapping[str, str] = field(default_factory=dict)
     known: bool = True
+    # Arguments a control bound (a Continue button names its answer): never typed, never a
+    # platform option, so the table's schema doesn't list them; they reach the job as they are.
+    bound: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_line(text: str, *, bot_username: str | None = None) -> CommandLine | None:
@@ -67,6 +73,15 @@ def command_from(name: str, *, text: str = "", options: Mapping[str, str] | None
     args = dict(bind_text(spec, text)) if text.strip() else {}
     args.update({key: value for key, value in (options or {}).items() if value is not None and value != ""})
     return Command(name=spec.name, args=args)
+
+
+def files_alone(attachments: Sequence[Attachment], *, locale: str | None) -> Command:
+    """What files sent with no words ask for, the same on every platform. Images alone are a
+    chat turn about them (a vision model looks at them; a text-only model gives its clear
+    refusal), asked in the sender's language; anything else is read by the file command."""
+    if attachments and all(is_image(a) for a in attachments):
+        return command_from(IMAGE_COMMAND, options={"text": catalogue.text("image_alone", locale)})
+    return command_from(FILE_COMMAND)
 
 
 def bind_text(spec: CommandSpec, text: str) -> dict[str, str]:

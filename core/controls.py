@@ -8,7 +8,7 @@ click back into a ``Click`` for ``Router.click``, which calls ``answer_click`` h
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -18,7 +18,7 @@ from core.jobs import Job
 from core.messages import InboundMessage
 from core.panel import CONTINUE, DOWN, REGENERATE, STOP, UP, Panel, final_panel, streaming_panel
 from core.policy import place_of, user_of
-from core.table import find_spec
+from core.table import CONTINUED_ARG, find_spec
 
 log = logging.getLogger("tertulia.controls")
 
@@ -56,8 +56,11 @@ class ControlDesk(Protocol):
         """A new job replacing ``job``'s answer, admitted under the policy; None: refused."""
         ...
 
-    def route(self, message: InboundMessage, command_name: str) -> str | None:
-        """Routes a command as ``message``'s user; the immediate reply, if any."""
+    def route(
+        self, message: InboundMessage, command_name: str, *, bound: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Routes a command as ``message``'s user (``bound``: arguments the control adds to
+        the job); the immediate reply, if any."""
         ...
 
 
@@ -127,7 +130,8 @@ def _continue(click: Click, job: Job, *, desk: ControlDesk) -> ClickOutcome:
         job.message, user=who.user, user_name=who.user_name, locale=who.locale, roles=who.roles,
         text=f"/{CONTINUE}", attachments=(),
     )  # fmt: skip
-    reply = desk.route(message, CONTINUE)
+    # This answer's rest, not whichever answer was cut last here (core/work.continue_cut).
+    reply = desk.route(message, CONTINUE, bound={CONTINUED_ARG: job.id})
     return ClickOutcome(text=reply)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from core import catalogue
@@ -148,8 +148,11 @@ class Router:
         self._enqueue(again)
         return again
 
-    def route(self, message: InboundMessage, command_name: str) -> str | None:
-        return self.handle(message, command=command_from(command_name)).reply
+    def route(
+        self, message: InboundMessage, command_name: str, *, bound: Mapping[str, str] | None = None
+    ) -> str | None:
+        command = replace(command_from(command_name), bound=dict(bound or {}))
+        return self.handle(message, command=command).reply
 
     # --- routing -------------------------------------------------------------------------
 
@@ -189,7 +192,7 @@ class Router:
         reading = self._with_source(spec, message, args)
         if reading is None:
             return Outcome(reply=self._usage(spec, message))
-        return self._job(spec, message, reading)
+        return self._job(spec, message, {**reading, **command.bound})
 
     def _with_source(self, spec: CommandSpec, message: InboundMessage, args: dict[str, str]) -> dict[str, str] | None:
         """Adds the surrounding text to read ("thread", "reply", "channel") when the command

@@ -115,9 +115,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
 )
 
 CONTINUE = "continue"
+# The job whose answer a Continue button goes on with (bound by core/controls.py): /continue
+# typed goes on with the last cut answer of its scope, a button with its own answer only.
+CONTINUED_ARG = "answer"
 
-# What a file sent alone, with no text, asks for.
+# What a file sent alone, with no text, asks for (core/commands.files_alone); images alone
+# are a chat turn about them.
 FILE_COMMAND = "summarize"
+IMAGE_COMMAND = "chat"
 
 _BY_NAME: dict[str, CommandSpec] = {}
 for _spec in COMMANDS:

@@ -36,6 +36,7 @@ from core.ports import (
     Transcript,
 )
 from core.specs import CommandSpec, Sampling
+from core.table import CONTINUED_ARG
 from core.turnfiles import TurnFile, fit_files, read_images, read_turn_files, remembered
 
 Messages = tuple[ChatTurn, ...]
@@ -313,6 +314,8 @@ class JobWork:
         cut = self._cuts.last(self.job.scope) if self._cuts is not None else None
         if cut is None:
             raise InputError("nothing_to_continue")
+        if self.args.get(CONTINUED_ARG, cut.job_id) != cut.job_id:  # a button: its answer was continued
+            raise InputError("cannot_continue_that")  # already, or a later one here was cut since
         model = cut.model if cut.model in self._models.names() else self.model
         client = self._client if model == self.model else self._models.client(model)
         max_new = self._max_new_tokens(Sampling(), kind=cut.kind)

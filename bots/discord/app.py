@@ -35,14 +35,14 @@ from bots.discord.inbound import (
 from bots.discord.localization import CommandTranslator
 from core import catalogue
 from core.actions import help_text
-from core.commands import Command, command_from
+from core.commands import Command, command_from, files_alone
 from core.controls import Click
 from core.logfields import event_logging
 from core.messages import Attachment, InboundMessage
 from core.panel import decode
 from core.ports import Deduplicator
 from core.router import Outcome, Router
-from core.table import COMMANDS, FILE_COMMAND
+from core.table import COMMANDS
 
 log = logging.getLogger("tertulia.discord")
 
@@ -170,11 +170,14 @@ class Adapter:
 
 
 def _bare_command(inbound: InboundMessage) -> Command | None:
-    """A bare mention gets the help; a bare file is read by the table's file command.
-    Anything else is the text's own command, parsed by the router."""
+    """A bare mention gets the help; files alone are what ``files_alone`` says (images: a
+    chat turn about them; a document: the file command). Anything else is the text's own
+    command, parsed by the router."""
     if inbound.text:
         return None
-    return command_from(FILE_COMMAND if inbound.attachments else "help")
+    if inbound.attachments:
+        return files_alone(inbound.attachments, locale=inbound.locale)
+    return command_from("help")
 
 
 class TertuliaClient(discord.Client):

@@ -1,6 +1,6 @@
 """A mention's reply chain read back over REST, as the model's history: everyone's
 messages in it (not only the bot's exchanges), each with its author, and the text of the
-.txt / .md files attached to them.
+files attached to them (.txt, .md, .pdf, .docx: the beginning of a long one).
 
 The walk starts at the job's own message (so its author is named as the chain's messages
 are) and follows ``message_reference`` one GET at a time, newest to oldest, up to
@@ -14,14 +14,14 @@ import re
 from typing import Any
 
 from bots.discord.rest import DiscordBadRequest, DiscordForbidden, DiscordRest
-from core.attachments import extract_text, suffix_of
+from core.attachments import SUPPORTED_SUFFIXES, extract_beginning, suffix_of
 from core.errors import InputError
 from core.ports import ThreadPost, Transcript
 
 log = logging.getLogger("tertulia.discord.chain")
 
 CHAIN_MAX_MESSAGES = 30  # earlier messages than this are past any prompt budget anyway
-CHAIN_FILE_SUFFIXES = (".txt", ".md")
+CHAIN_FILE_SUFFIXES = SUPPORTED_SUFFIXES  # what a chat turn's own files may be too
 CHAIN_FILE_MAX_BYTES = 512 * 1024  # per file, and never more than the job's own file limit
 CHAIN_FILE_MAX_CHARS = 20_000  # per file; the prompt budget then keeps the newest turns
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -87,8 +87,9 @@ class ChainReader:
         return ThreadPost(author=author_name(message), text=text)
 
     def _file(self, attachment: dict[str, Any], *, max_file_bytes: int) -> str:
-        """``[name]`` and the file's text, or nothing for a file that is not plain text;
-        a file too large or unreadable is named as such, so the model knows it was there."""
+        """``[name]`` and the file's text (its beginning, marked, past the cap), or nothing for
+        a file we don't read; a file too large or unreadable is named as such, so the model
+        knows it was there."""
         name = str(attachment.get("filename") or "file")
         if suffix_of(name) not in CHAIN_FILE_SUFFIXES or not attachment.get("url"):
             return ""
@@ -97,12 +98,12 @@ class ChainReader:
             data = self._rest.download(str(attachment["url"]), max_bytes=limit)
             if data is None:
                 return f"[{name}: too large to read here]"
-            text = extract_text(name, data, max_bytes=limit, max_chars=CHAIN_FILE_MAX_CHARS)
+            text, cut = extract_beginning(name, data, max_bytes=limit, max_chars=CHAIN_FILE_MAX_CHARS)
         except InputError as err:
             return f"[{name}: not read ({err.key})]"
         except (DiscordBadRequest, DiscordForbidden):
             return f"[{name}: no longer available]"
-        return f"[{name}]\n{text.strip()}"
+        return f"[{name}]\n{text.strip()}" + (f"\n[{name}: only its beginning is shown]" if cut else "")
 
 
 def _reference(message: dict[str, Any]) -> str | None:

@@ -40,6 +40,7 @@ from core.jobs import Job
 from core.messages import Attachment
 from core.panel import STOP, Panel
 from core.ports import PlatformResources, Transcript
+from core.table import CONTINUED_ARG
 
 log = logging.getLogger("tertulia.discord.delivery")
 
@@ -95,7 +96,9 @@ class DiscordResponder:
         self._in_chain = (
             interaction is None and bool(job.message.thread) and not job.message.is_dm
         )
-        self._original_used = ORIGINAL in stored_refs
+        # A Continue button's job speaks under the interaction whose original response holds
+        # the cut answer: the rest is a follow-up, never an edit of that answer.
+        self._original_used = ORIGINAL in stored_refs or CONTINUED_ARG in job.args
         self._replied = any(ref.startswith("c:") for ref in stored_refs)
         self._last: dict[str, str] = {}
         self._panels: dict[str, Panel | None] = {}  # ref -> the buttons it shows

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bots.slack.address import SlackAddress, slack_address
-from core.commands import Command, command_from, parse_line, split_first_word
+from core.commands import Command, command_from, files_alone, parse_line, split_first_word
 from core.messages import Attachment, InboundMessage
-from core.table import FILE_COMMAND, find_spec, word_commands
+from core.table import find_spec, word_commands
 
 PLATFORM = "slack"
 SHORTCUT_COMMAND = "summarize"  # the "Summarize thread" message shortcut of manifest.yml
@@ -152,8 +152,10 @@ def from_event(
     text = strip_mentions(str(event.get("text") or ""), bot_user_id)
     command = command_in(text)
     attachments = attachments_of(event.get("files"))
-    if attachments and command is None and is_dm and not text:
-        command = command_from(FILE_COMMAND)  # a file alone in a DM: the only thing to do with it
+    if attachments and command is None and not text:
+        # Files with no words (a DM, a mention, a followed thread's reply): images are a chat
+        # turn about them, a document is read by the file command.
+        command = files_alone(attachments, locale=locale)
     if not text and not attachments:
         return None
     return _event_message(body, event, text, is_dm, attachments, locale, command=command)

@@ -28,6 +28,7 @@ from core.jobs import Job
 from core.panel import Panel
 from core.ports import KeyValue
 from core.refusals import Refusals
+from core.table import CONTINUED_ARG
 
 log = logging.getLogger("tertulia.slack.responder")
 
@@ -85,8 +86,10 @@ class SlackResponder:
         self._channel = message.channel
         self._thread_ts: str | None = self._address.thread_ts
         self._needs_header = self._address.command is not None
-        # A regenerated answer lives in the thread of the answer it replaces.
-        remembered = threads.get(job.id) or (threads.get(job.replaces) if job.replaces else None)
+        # A regenerated answer lives in the thread of the answer it replaces; a Continue
+        # button's rest in the thread of the answer it goes on with (not under a new header).
+        earlier = job.replaces or job.args.get(CONTINUED_ARG)
+        remembered = threads.get(job.id) or (threads.get(earlier) if earlier else None)
         if self._needs_header and remembered:
             self._thread_ts, self._needs_header = remembered, False
             threads.set(job.id, remembered)

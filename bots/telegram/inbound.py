@@ -15,7 +15,7 @@ from telegram.constants import ChatType
 
 from bots.telegram.address import TelegramAddress
 from bots.telegram.delivery import file_url
-from core.commands import Command, command_from, parse_line
+from core.commands import Command, command_from, files_alone, parse_line
 from core.messages import Attachment, InboundMessage
 from core.table import find_spec
 
@@ -88,7 +88,8 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
     """None when the message is not for us (plain group chatter, service messages)."""
     text = message.text or message.caption or ""
     sender = message.from_user
-    if not text.strip() or sender is None or sender.is_bot:
+    sent = [f for f in (_document(message), _photo(message)) if f is not None]
+    if (not text.strip() and not sent) or sender is None or sender.is_bot:
         return None
     chat = message.chat
     private = chat.type == ChatType.PRIVATE
@@ -105,6 +106,11 @@ def to_inbound(message: Message, *, bot_id: int, bot_username: str) -> Inbound |
         for mention in mentions:
             text = text.replace(mention, "", 1)
         text = text.strip()
+
+    if not text.strip() and sent:
+        # A photo or document with no caption, in a private chat or replying to the bot: the
+        # same as files alone on every platform (a photo: chat about it; a document: read).
+        command = files_alone(sent, locale=sender.language_code)
 
     topic = message.message_thread_id if message.is_topic_message else None
 

@@ -4,6 +4,8 @@ messages in it (not only the bot's exchanges), each with its author, and the tex
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from fakes.discord_payloads import bot_mention, person
@@ -62,3 +64,24 @@ def test_a_chain_of_one_person_reads_as_plain_chat(discord_stack: DiscordStack) 
     stack.reply_to(again, "Echo: What do I collect?")
     prompt = stack.tgi.prompts()[-1]
     assert "I collect teapots." in prompt and "Ana:" not in prompt
+
+
+def test_a_docx_in_the_chain_is_read_too(discord_stack: DiscordStack) -> None:
+    import docx  # python-docx, the same package the worker reads .docx with
+
+    document = docx.Document()
+    document.add_paragraph("Budget: the customs house costs 3,000 euros a day.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    stack = discord_stack
+    stack.tgi.script("Noted.", "Thanks.", "It costs 3,000 euros a day.")
+    ana = stack.say(bot_mention("Here is the venue's offer."), mentions_bot=True)
+    first = stack.reply_to(ana, "Noted.")
+    offer = stack.rest.add_attachment(channel_id=CHANNEL_ID, name="offer.docx", data=buffer.getvalue())
+    bruno = stack.say("The offer.", user=BRUNO, reply_to=first["id"], attachments=[offer])
+    stack.reply_to(bruno)  # a reply to the bot is addressed to it: his file joined that turn
+    stack.tgi.clear_requests()
+    asked = stack.say(bot_mention("How much a day?"), mentions_bot=True, reply_to=bruno["id"])
+    stack.reply_to(asked, "It costs 3,000 euros a day.")
+    prompt = wait_until(lambda: stack.tgi.prompts())[-1]
+    assert "Bruno: The offer.\n\n[offer.docx]\nBudget: the customs house costs 3,000 euros a day." in prompt

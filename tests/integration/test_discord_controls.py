@@ -4,12 +4,14 @@ real adapter process, acknowledged through the fake REST API within 3 seconds.""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from core import catalogue
 from core.panel import decode
+from core.policy import place_of
 from fakes.discord_payloads import bot_mention, component_click, option
 from tests.conftest import wait_until
 from tests.integration import discord_support
@@ -70,6 +72,9 @@ def test_regenerate_a_slash_command_edits_the_original(discord_stack: DiscordSta
     interaction = stack.rest.interaction(payload["token"])
     original = wait_until(lambda: kinds(m := stack.rest.messages[interaction.original_id]) and m, timeout=10)
     assert kinds(original) == ["regenerate", "up", "down"]
+    refused = click(stack, original, "regenerate", BRUNO)  # only the asker (or an admin) regenerates
+    assert refused.callback_type == 4 and refused.callback_data["flags"] == 64
+    assert refused.callback_data["content"] == catalogue.text("control_not_yours.regenerate", "en-US")
     again = click(stack, original, "regenerate", ANA)
     assert again.callback_type == 6  # DEFERRED_UPDATE_MESSAGE: nothing to say, the answer changes
     stack.answer(payload, "Second answer.")
@@ -77,3 +82,63 @@ def test_regenerate_a_slash_command_edits_the_original(discord_stack: DiscordSta
                timeout=10)  # fmt: skip
     voted = click(stack, stack.rest.messages[interaction.original_id], "up", BRUNO)
     assert voted.callback_data["content"] == catalogue.text("feedback_thanks", "en-US")
+
+
+def test_a_button_of_an_expired_answer_answers_politely(discord_stack: DiscordStack, services: Any) -> None:
+    stack = discord_stack
+    stack.tgi.script("An old answer.")
+    asked = stack.say(bot_mention("say something"), mentions_bot=True)
+    answer = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["regenerate", "up", "down"] and m,
+                        timeout=30)  # fmt: skip
+    _, job_id = decode(custom_id(answer, "up"))  # type: ignore[misc]
+    services.redis.delete(services.keys.job(job_id))  # as the job's TTL does; Discord keeps the buttons
+    for kind in ("regenerate", "up"):
+        expired = click(stack, answer, kind, BRUNO)
+        assert expired.callback_type == 4 and expired.callback_data["flags"] == 64  # to the clicker alone
+        assert expired.callback_data["content"] == catalogue.text("control_expired", "en-US")
+
+
+def test_feedback_is_one_vote_per_user_per_answer(discord_stack: DiscordStack, services: Any) -> None:
+    stack = discord_stack
+    stack.tgi.script("Rate me.")
+    asked = stack.say(bot_mention("something to rate"), mentions_bot=True)
+    answer = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["regenerate", "up", "down"] and m,
+                        timeout=30)  # fmt: skip
+    _, job_id = decode(custom_id(answer, "up"))  # type: ignore[misc]
+    place = place_of(services.jobs.load(job_id).message)  # the guild's channel: earlier tests voted there too
+    model = services.controls.facts(job_id).model
+
+    def counts() -> tuple[int, int]:
+        totals = services.controls.feedback(place=place, at=time.time())
+        return (totals[model].up, totals[model].down) if model in totals else (0, 0)
+
+    before = counts()
+    for user, kind in ((ANA, "up"), (ANA, "up"), (ANA, "down"), (BRUNO, "up")):
+        voted = click(stack, answer, kind, user)
+        assert voted.callback_data["content"] == catalogue.text("feedback_thanks", "en-US")
+    after = counts()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # Ana changed her vote; Bruno voted once
+    votes = services.redis.hgetall(services.keys.job_control(job_id, "votes"))
+    assert sorted(v.decode().split("|")[0] for v in votes.values()) == ["down", "up"]
+
+
+def test_continue_on_a_cut_slash_command_answer_follows_up_and_keeps_the_cut_answer(
+    discord_stack: DiscordStack,
+) -> None:
+    stack = discord_stack
+    whole = " ".join(f"part{n}" for n in range(1, 301))  # tests/data/models.toml: /essay stops at 240 tokens
+    stack.tgi.script(whole, whole)
+    note = catalogue.text("answer_cut", "en-US")
+    payload = stack.command("essay", [option("title", "Tea")])
+    interaction = stack.rest.interaction(payload["token"])
+    original = wait_until(lambda: "continue" in kinds(m := stack.rest.messages.get(interaction.original_id) or {})
+                          and m, timeout=30)  # fmt: skip
+    assert kinds(original) == ["regenerate", "up", "down", "continue"]
+    shown = original["content"].removesuffix(note).strip()
+    assert original["content"].endswith(note) and shown == " ".join(whole.split()[:240])
+    pressed = click(stack, original, "continue", BRUNO)
+    assert pressed.callback_type == 6  # nothing to say: the rest comes as a message
+    pieces = wait_until(lambda: len(p := stack.rest.answer_of(payload["token"])) == 2 and p, timeout=30)
+    first, rest = pieces
+    assert first == original["content"]  # the cut answer stays as it was
+    assert shown + rest == whole  # the rest, in a new message, follows on exactly

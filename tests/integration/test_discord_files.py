@@ -42,3 +42,14 @@ def test_a_mention_with_an_image_and_a_text_only_model_is_refused_without_a_mode
     refusal = catalogue.text("image_needs_vision", "en", model="tgi", models="`vision-test`")
     stack.reply_to(message, refusal)
     assert not stack.tgi.generation_requests()
+
+
+def test_an_image_alone_is_a_chat_turn_about_it_not_a_file_to_summarise(discord_stack: DiscordStack) -> None:
+    stack = discord_stack
+    png = b"\x89PNG\r\n\x1a\n" + bytes(40)
+    attachment = stack.rest.add_attachment(channel_id=CHANNEL_ID, name="kiln.png", data=png)
+    message = stack.say(bot_mention(""), mentions_bot=True, attachments=[attachment])
+    # The chat's clear refusal for a text-only model, not the file command's "can't read".
+    refusal = catalogue.text("image_needs_vision", "en", model="tgi", models="`vision-test`")
+    stack.reply_to(message, refusal)
+    assert not stack.tgi.generation_requests()

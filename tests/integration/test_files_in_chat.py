@@ -179,3 +179,66 @@ def test_an_image_for_a_text_only_model_gets_a_clear_refusal_and_no_model_call(
     answer = console.say(f"/chat what is in @{picture}")
     assert answer == catalogue.text("image_needs_vision", "en", model="tgi", models="`vision-test`")
     assert not tgi.generation_requests() and not tgi_second.generation_requests()
+
+
+# --- an image alone (no words) is a chat turn about it, on every platform ------------------
+
+
+def test_a_slack_image_alone_in_a_dm_reaches_a_vision_model(
+    slack_http: SlackHttp, slack_api: FakeSlackAPI, worker: Any, tgi: Any, tgi_second: Any
+) -> None:
+    tgi.reset()
+    tgi_second.reset()
+    d = f"D{time.time_ns()}"
+
+    def dm(ts: str, text: str, **extra: Any) -> None:
+        event = {"type": "message", "channel_type": "im", "channel": d, "user": "U1", "text": text, "ts": ts, **extra}
+        assert slack_http.event(event)[0] == 200
+
+    dm("30.1", "/model vision-test")
+    wait_until(lambda: slack_api.bot_messages(d), timeout=20)
+    tgi_second.script("A grey square.")
+    info = slack_api.add_file("F30", "kiln.png", png())
+    dm("30.2", "", subtype="file_share", files=[info])
+    wait_until(lambda: [m for m in slack_api.bot_messages(d) if m.text == "A grey square."], timeout=40)
+    (request,) = tgi_second.generation_requests()
+    sent = tgi_content.images_in(request.body["messages"])
+    assert sent == ["data:image/png;base64," + base64.b64encode(png()).decode()]
+    words = request.body["messages"][-1]["content"][0]
+    assert words == {"type": "text", "text": catalogue.text("image_alone", "en-US")}
+    assert not tgi.generation_requests()
+
+
+def test_a_slack_mention_with_an_image_alone_and_a_text_only_model_is_refused(
+    slack_http: SlackHttp, slack_api: FakeSlackAPI, worker: Any, tgi: Any
+) -> None:
+    tgi.reset()
+    info = slack_api.add_file("F31", "kiln.png", png())
+    c = f"C{time.time_ns()}"
+    assert slack_http.event(mention("", ts="31.1", channel=c, files=[info]))[0] == 200
+    refusal = catalogue.text("image_needs_vision", "en-US", model="tgi", models="`vision-test`")
+    wait_until(lambda: [m for m in slack_api.thread(c, "31.1") if m.text == refusal], timeout=40)
+    assert not tgi.generation_requests()
+
+
+def test_a_telegram_photo_without_a_caption_reaches_a_vision_model(
+    tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any, tgi: Any, tgi_second: Any
+) -> None:
+    tgi.reset()
+    tgi_second.reset()
+    tg.reset()
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + bytes(200)
+    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
+    try:
+        ana = user(next(_ids), "Ana")
+        chat = tg.private_chat(ana)
+        tg.user_message(chat, ana, "/model vision-test")
+        tg.wait_for(lambda: len(tg.bot_texts(chat["id"])) == 1, timeout=20)
+        tgi_second.script("A photo of nothing.")
+        tg.user_message(chat, ana, None, photo=tg.add_photo(jpeg))
+        tg.wait_for(lambda: tg.bot_texts(chat["id"])[1:] == ["A photo of nothing."], timeout=40)
+    finally:
+        runner.stop()
+    (request,) = tgi_second.generation_requests()
+    sent = tgi_content.images_in(request.body["messages"])
+    assert sent == ["data:image/jpeg;base64," + base64.b64encode(jpeg).decode()]

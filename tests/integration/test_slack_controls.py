@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bots.slack.app import SlackAdapter, run_socket_mode
 from core import catalogue
@@ -104,6 +105,19 @@ def final(api: FakeSlackAPI, c: str, ts: str, ending: str | None = None) -> Mess
     return wait_until(done, timeout=ANSWER_TIMEOUT)
 
 
+def answered(api: FakeSlackAPI, c: str, thread: str) -> Message:
+    """The thread's one final answer (not the Stop button's own message, which has a button too)."""
+    def done() -> list[Message]:
+        return [m for m in api.thread(c, thread) if not m.streaming and button_kinds(m)[:1] == ["regenerate"]]
+
+    (found,) = wait_until(done, timeout=ANSWER_TIMEOUT)
+    return found
+
+
+def button_kinds(message: Message) -> list[str]:
+    return [(decode(b["action_id"]) or ("", ""))[0] for b in message.buttons()]
+
+
 def test_stop_mid_stream_closes_the_model_stream_and_keeps_the_text(
     stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
 ) -> None:
@@ -143,8 +157,7 @@ def test_regenerate_replaces_the_answer_and_the_memory_keeps_one_turn(
     c = channel()
     before = job_ids(services)
     stack.event(mention("tell me something", ts="12.1", channel=c))
-    (first,) = wait_until(lambda: [m for m in slack_api.thread(c, "12.1") if m.buttons()], timeout=ANSWER_TIMEOUT)
-    first = final(slack_api, c, first.ts)
+    first = answered(slack_api, c, "12.1")
     assert first.text == "First answer."
     (job,) = new_jobs(services, before)
     click(stack, button(first, "regenerate"), first, user="U1", url=slack_api.response_url_for("regen"))
@@ -166,15 +179,25 @@ def test_feedback_is_one_vote_per_user_per_answer(stack: SlackHttp, slack_api: F
     c = channel()
     before = job_ids(services)
     stack.event(mention("something to rate", ts="13.1", channel=c))
-    (answer,) = wait_until(lambda: [m for m in slack_api.thread(c, "13.1") if m.buttons()], timeout=ANSWER_TIMEOUT)
-    answer = final(slack_api, c, answer.ts)
+    answer = answered(slack_api, c, "13.1")
     (job,) = new_jobs(services, before)
+    model = services.controls.facts(job.id).model
+
+    def counted() -> tuple[float, float, float]:  # the adapter process's Prometheus counters
+        labels = {"model": model, "kind": "chat"}
+        return tuple(REGISTRY.get_sample_value(name, {**labels, "vote": vote}) or 0.0 for name, vote in (  # type: ignore[return-value]
+            ("tertulia_feedback_total", "up"), ("tertulia_feedback_total", "down"),
+            ("tertulia_feedback_withdrawn_total", "up")))  # fmt: skip
+
+    already = counted()
     for user, kind, name in (("U1", "up", "v1"), ("U1", "up", "v2"), ("U1", "down", "v3"), ("U2", "up", "v4")):
         click(stack, button(answer, kind), answer, user=user, url=slack_api.response_url_for(name))
         ephemeral(slack_api, name)
     totals = services.controls.feedback(place=place_of(job.message), at=time.time())
-    (model,) = totals
+    assert list(totals) == [model]
     assert (totals[model].up, totals[model].down) == (1, 1)  # U1 changed their vote; U2 voted once
+    # Prometheus: two new ups, one down, and U1's up withdrawn (net: one each).
+    assert tuple(after - was for after, was in zip(counted(), already, strict=True)) == (2.0, 1.0, 1.0)
     votes = services.redis.hgetall(services.keys.job_control(job.id, "votes"))
     assert {k.decode(): v.decode().split("|")[0] for k, v in votes.items()} == {
         f"slack:{TEAM_ID}:U1": "down", f"slack:{TEAM_ID}:U2": "up"}
@@ -234,3 +257,49 @@ def test_a_retried_attempt_leaves_no_stop_button_behind(stack: SlackHttp, slack_
     # The stalled stream's end is seen by the fake at its next write, after the stall: wait for
     # it here, or it would land in the next test's count of streams that were cut.
     wait_until(lambda: tgi.disconnects, timeout=10)
+
+
+def test_continue_on_a_cut_answer_posts_the_rest_that_follows_on_exactly(
+    stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
+) -> None:
+    # tests/data/models.toml: the tgi preset's /chat stops at 200 tokens, with finish_reason "length".
+    whole = " ".join(f"part{n}" for n in range(1, 301))
+    tgi.script(whole, whole)
+    note = catalogue.text("answer_cut", "en-US")
+    c = channel()
+    stack.event(mention("tell me everything", ts="17.1", channel=c))
+    (first,) = wait_until(lambda: [m for m in slack_api.thread(c, "17.1") if not m.streaming
+                                   and m.text.endswith(note) and m.buttons()], timeout=ANSWER_TIMEOUT)  # fmt: skip
+    kinds = [decode(b["action_id"])[0] for b in first.buttons()]  # type: ignore[index]
+    assert kinds == ["regenerate", "up", "down", "continue"]
+    shown = first.text.removesuffix(note).strip()
+    assert shown == " ".join(whole.split()[:200])
+    click(stack, button(first, "continue"), first, user="U2", url=slack_api.response_url_for("cont"))
+    rest = wait_until(lambda: [m for m in slack_api.thread(c, "17.1") if m.ts != first.ts and not m.streaming
+                               and m.buttons()], timeout=ANSWER_TIMEOUT)  # fmt: skip
+    (more,) = rest
+    assert shown + more.text == whole  # a new message whose text follows on exactly (" part201 ...")
+    assert note not in more.text
+    assert [decode(b["action_id"])[0] for b in more.buttons()] == ["regenerate", "up", "down"]  # type: ignore[index]
+    prompts = tgi.prompts()
+    assert prompts[-1] == prompts[-2] + shown  # the same prompt, going on from the answer so far
+    assert slack_api.message(c, first.ts).text == first.text  # type: ignore[union-attr]  # the cut answer stays
+
+
+def test_continue_on_a_slash_command_answer_goes_on_in_its_thread(
+    stack: SlackHttp, slack_api: FakeSlackAPI, tgi: Any
+) -> None:
+    whole = " ".join(f"part{n}" for n in range(1, 301))  # tests/data/models.toml: /essay stops at 240 tokens
+    tgi.script(whole, whole)
+    note = catalogue.text("answer_cut", "en-US")
+    c = channel()
+    assert stack.command("/essay", "Tea", channel=c, response_url=slack_api.response_url_for("essay"))[0] == 200
+    (header,) = wait_until(lambda: [m for m in slack_api.bot_messages(c) if m.thread_ts is None], timeout=10)
+    first = answered(slack_api, c, header.ts)
+    assert button_kinds(first) == ["regenerate", "up", "down", "continue"]
+    shown = first.text.removesuffix(note).strip()
+    click(stack, button(first, "continue"), first, user="U2", url=slack_api.response_url_for("cont2"))
+    more = wait_until(lambda: [m for m in slack_api.thread(c, header.ts) if m.ts != first.ts and not m.streaming
+                               and button_kinds(m)[:1] == ["regenerate"]], timeout=ANSWER_TIMEOUT)  # fmt: skip
+    assert shown + more[0].text == whole  # the rest follows on exactly, in the same thread
+    assert [m.ts for m in slack_api.bot_messages(c) if m.thread_ts is None] == [header.ts]  # no second header

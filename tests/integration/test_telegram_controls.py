@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from bots.telegram.formatting import render
 from core import catalogue
 from core.panel import decode
+from core.policy import place_of
 from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
@@ -96,15 +98,26 @@ def test_regenerate_in_a_private_chat_replaces_the_answer(world: FakeTelegram, t
     assert turns == [("user", "tell me something"), ("assistant", "Second answer.")]
 
 
-def test_a_vote_is_thanked_and_counted_once(world: FakeTelegram, tgi: Any) -> None:
+def test_a_vote_is_thanked_and_counted_once(world: FakeTelegram, tgi: Any, services: Any) -> None:
     tgi.script("Rate me.")
-    ana = person()
-    chat = world.private_chat(ana)
-    world.user_message(chat, ana, "/chat rate this")
-    (answer,) = world.wait_for(lambda: [m for m in world.bot_messages(chat["id"]) if kinds(m)], timeout=30)
-    for kind in ("up", "up", "down"):
-        query = world.press(chat, answer["message_id"], ana, data_of(answer, kind))
-        assert answered(world, query) == {"text": catalogue.text("feedback_thanks", "en"), "show_alert": False}
+    ana, bruno = person(), person("Bruno", "es")
+    group = world.group(-next(_ids))
+    world.user_message(group, ana, "/chat@tertulia_test_bot rate this")
+    (answer,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if kinds(m)[:1] == ["regenerate"]],
+                               timeout=30)  # fmt: skip
+    for who, kind in ((ana, "up"), (ana, "up"), (ana, "down"), (bruno, "up")):
+        query = world.press(group, answer["message_id"], who, data_of(answer, kind))
+        thanks = catalogue.text("feedback_thanks", who["language_code"])
+        assert answered(world, query) == {"text": thanks, "show_alert": False}
+    # One vote per user per answer: Ana's second click changed hers, never doubled it.
+    _, job_id = decode(data_of(answer, "up"))  # type: ignore[misc]
+    job = services.jobs.load(job_id)
+    totals = services.controls.feedback(place=place_of(job.message), at=time.time())
+    (model,) = totals
+    assert (totals[model].up, totals[model].down) == (1, 1)
+    votes = services.redis.hgetall(services.keys.job_control(job_id, "votes"))
+    assert {k.decode(): v.decode().split("|")[0] for k, v in votes.items()} == {
+        f"telegram:{world.bot['id']}:{ana['id']}": "down", f"telegram:{world.bot['id']}:{bruno['id']}": "up"}
 
 
 def test_stop_typed_in_a_private_chat(world: FakeTelegram, tgi: Any) -> None:
@@ -118,3 +131,51 @@ def test_stop_typed_in_a_private_chat(world: FakeTelegram, tgi: Any) -> None:
     world.user_message(chat, ana, "/stop")
     world.wait_for(lambda: [t for t in world.bot_texts(chat["id"]) if t.endswith(STOPPED)], timeout=30)
     world.wait_for(lambda: tgi.disconnects, timeout=10)
+
+
+def test_continue_on_a_cut_answer_sends_the_rest_as_a_new_message(world: FakeTelegram, tgi: Any) -> None:
+    # tests/data/models.toml: the tgi preset's /chat stops at 200 tokens, with finish_reason "length".
+    whole = " ".join(f"part{n}" for n in range(1, 551))  # three goes: 200, 200 and 150
+    tgi.script(whole, whole, whole, whole)
+    note = render(catalogue.text("answer_cut", "en"))[0].text
+    ana, bruno = person(), person("Bruno", "es")
+    group = world.group(-next(_ids))
+
+    def answers() -> list[dict[str, Any]]:
+        return [m for m in world.bot_messages(group["id"]) if kinds(m)[:1] == ["regenerate"]]  # final ones
+
+    world.user_message(group, ana, "/chat@tertulia_test_bot tell me everything")
+    (first,) = world.wait_for(answers, timeout=30)
+    assert kinds(first) == ["regenerate", "up", "down", "continue"]
+    shown = first["text"].removesuffix(note).strip()
+    assert first["text"].endswith(note) and shown == " ".join(whole.split()[:200])
+    # Anyone in the conversation may ask for the rest: it is the same conversation's answer.
+    answered(world, world.press(group, first["message_id"], bruno, data_of(first, "continue")))
+    _, second = world.wait_for(lambda: (found := answers()) and len(found) == 2 and found, timeout=30)
+    assert kinds(second) == ["regenerate", "up", "down", "continue"]  # cut again, with its own Continue
+    rest = second["text"].removesuffix(render(catalogue.text("answer_cut", "es"))[0].text).strip()  # Bruno's
+    assert f"{shown} {rest}" == " ".join(whole.split()[:400])  # follows on exactly (shown without its leading space)
+    prompts = tgi.prompts()
+    assert prompts[-1] == prompts[-2] + shown
+
+    # The first answer's button again: that answer was continued already; the second's rest is not its.
+    answered(world, world.press(group, first["message_id"], ana, data_of(first, "continue")))
+    refusal = render(catalogue.text("cannot_continue_that", "en"))[0].text
+    world.wait_for(lambda: refusal in world.bot_texts(group["id"]), timeout=30)
+    answered(world, world.press(group, second["message_id"], ana, data_of(second, "continue")))
+    *_, third = world.wait_for(lambda: (found := answers()) and len(found) == 3 and found, timeout=30)
+    assert f"{shown} {rest} {third['text']}" == whole and kinds(third) == ["regenerate", "up", "down"]
+    assert len(tgi.generation_requests()) == 3  # the refused click asked no model
+
+
+def test_a_button_of_an_expired_answer_answers_politely(world: FakeTelegram, tgi: Any, services: Any) -> None:
+    tgi.script("An old answer.")
+    ana = person()
+    chat = world.private_chat(ana)
+    world.user_message(chat, ana, "/chat say something")
+    (answer,) = world.wait_for(lambda: [m for m in world.bot_messages(chat["id"]) if kinds(m)], timeout=30)
+    _, job_id = decode(data_of(answer, "up"))  # type: ignore[misc]
+    services.redis.delete(services.keys.job(job_id))  # as the job's TTL does; Telegram keeps the keyboard
+    for kind in ("regenerate", "up"):
+        query = world.press(chat, answer["message_id"], ana, data_of(answer, kind))
+        assert answered(world, query) == {"text": catalogue.text("control_expired", "en"), "show_alert": True}

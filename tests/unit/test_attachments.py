@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from core import catalogue
-from core.attachments import extract_text
+from core.attachments import extract_beginning, extract_text
 from core.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -242,6 +242,22 @@ def test_a_document_past_the_character_cap_is_refused_once_the_cap_is_read() -> 
     with pytest.raises(InputError) as err:
         extract_text("long.pdf", pdf, max_bytes=TEN_MB, max_chars=100)
     assert err.value.key == "file_text_too_long"
+
+
+def test_a_pdf_or_docx_joining_a_chat_turn_is_cut_to_its_beginning_not_refused() -> None:
+    """Files in a chat turn (core/turnfiles.py) read their beginning with the same parsers."""
+    pdf = pdf_document([text_page(f"Page number {i} says hello") for i in range(20)])
+    text, cut = extract_beginning("long.pdf", pdf, max_bytes=TEN_MB, max_chars=100)
+    assert cut and text.startswith("Page number 0 says hello") and len(text) <= 100
+    assert "Page number 19" not in text
+    whole, cut = extract_beginning("ok.pdf", pdf, max_bytes=TEN_MB, max_chars=10_000)
+    assert not cut and "Page number 19 says hello" in whole
+
+    docx = word_document("Quarterly report", *[f"Paragraph {i} of the report." for i in range(50)])
+    text, cut = extract_beginning("long.docx", docx, max_bytes=TEN_MB, max_chars=120)
+    assert cut and text.startswith("Quarterly report\nParagraph 0 of the report.") and len(text) <= 120
+    whole, cut = extract_beginning("ok.docx", docx, max_bytes=TEN_MB, max_chars=10_000)
+    assert not cut and whole.endswith("Paragraph 49 of the report.")
 
 
 def test_a_docx_with_a_dtd_is_refused() -> None:

@@ -189,6 +189,7 @@ def test_continue_asks_for_the_rest_as_the_clicker_in_the_same_conversation() ->
     assert not outcome.refused
     continued = jobs.jobs[jobs.queued[-1]]
     assert continued.kind == CONTINUE and continued.message.user == "bruno" and continued.scope == job.scope
+    assert continued.args == {"answer": job.id}  # the button goes on with its own answer only
 
 
 def test_history_before_a_job_and_replacing_its_exchange() -> None:

@@ -218,3 +218,28 @@ def test_manifest_declares_the_configured_commands_shortcut_and_events() -> None
     assert {"chat:write", "commands", "files:read", "channels:history", "groups:history", "im:history",
             "assistant:write"} <= scopes
     assert manifest["settings"]["socket_mode_enabled"] is True
+    # The answers' buttons (Stop, Regenerate, votes, Continue) post block_actions to the same URL.
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"] == manifest["settings"]["event_subscriptions"]["request_url"]
+
+
+IMAGE = {"id": "F2", "name": "kiln.png", "size": 2048, "mimetype": "image/png",
+         "url_private": "https://files.slack.com/files-pri/T1-F2/kiln.png", "mode": "hosted"}  # fmt: skip
+NOTES = {"id": "F1", "name": "notes.txt", "size": 1234, "mimetype": "text/plain",
+         "url_private": "https://files.slack.com/files-pri/T1-F1/notes.txt", "mode": "hosted"}  # fmt: skip
+
+
+@pytest.mark.parametrize("payload", [dm("", files=[IMAGE], subtype="file_share"), event(f"<@{BOT}>", files=[IMAGE])])
+def test_an_image_alone_is_a_chat_turn_about_it_in_a_dm_or_a_mention(payload: dict[str, Any]) -> None:
+    parsed = inbound.from_event(payload, bot_user_id=BOT, locale="es-ES")
+    assert parsed is not None and parsed.command == Command(name="chat", args={"text": "¿Qué hay en esta imagen?"})
+    job = route(parsed)
+    assert job.kind == "chat" and [a.name for a in job.message.attachments] == ["kiln.png"]
+
+
+@pytest.mark.parametrize("payload", [dm("", files=[NOTES], subtype="file_share"), event(f"<@{BOT}>", files=[NOTES])])
+def test_a_document_alone_is_read_by_the_file_command(payload: dict[str, Any]) -> None:
+    parsed = inbound.from_event(payload, bot_user_id=BOT, locale=None)
+    assert parsed is not None and parsed.command == Command(name="summarize")
+    assert [a.name for a in route(parsed).message.attachments] == ["notes.txt"]

@@ -142,3 +142,24 @@ def test_a_photo_with_a_caption_is_chat_with_its_largest_size() -> None:
     assert got is not None and got.command is None
     (photo,) = got.message.attachments
     assert photo.url == "telegram-file:large" and photo.mime_type == "image/jpeg" and photo.size == 900
+
+
+SIZES = [{"file_id": "small", "file_unique_id": "s", "file_size": 10, "width": 90, "height": 60},
+         {"file_id": "large", "file_unique_id": "l", "file_size": 900, "width": 900, "height": 600}]  # fmt: skip
+
+
+def test_a_photo_without_a_caption_is_chat_about_it_as_on_every_platform() -> None:
+    w = world()
+    got = convert(w.user_message(w.private_chat(ANA), ANA, None, photo=SIZES))  # Ana speaks Spanish
+    assert got is not None and got.command == Command(name="chat", args={"text": "¿Qué hay en esta imagen?"})
+    (photo,) = got.message.attachments
+    assert photo.url == "telegram-file:large" and photo.mime_type == "image/jpeg"
+
+
+def test_a_document_without_a_caption_is_read_and_a_file_in_group_chatter_is_not_for_us() -> None:
+    w = world()
+    document = {"file_name": "a.txt", "file_id": "F1", "file_unique_id": "U1", "file_size": 10}
+    got = convert(w.user_message(w.private_chat(ANA), ANA, None, document=document))
+    assert got is not None and got.command == Command(name="summarize")
+    assert [a.name for a in got.message.attachments] == ["a.txt"]
+    assert convert(w.user_message(w.group(-100600), ANA, None, photo=SIZES)) is None
