@@ -4,8 +4,6 @@
 # ruff: noqa: F811  (pytest fixtures imported from slack_support are redefined as arguments)
 from __future__ import annotations
 
-import itertools
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +16,6 @@ from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
 from tests.conftest import wait_until
-from tests.integration.conftest import router_for
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     SlackHttp,
     mention,
@@ -26,20 +23,13 @@ from tests.integration.slack_support import (  # noqa: F401  (fixtures)
     slack_http,
     slack_server,
 )
+from tests.integration.telegram_support import bot, new_id  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
-_ids = itertools.count(random.randint(10**6, 10**8) * 10)
 LONG = " ".join(f"word{i}" for i in range(40)) + "."
 
 
 # --- Telegram: sendMessageDraft refused by a Bot API server that predates it ----------------
-
-
-@pytest.fixture(scope="module")
-def bot(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
-    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
-    yield runner
-    runner.stop()
 
 
 @pytest.fixture
@@ -57,7 +47,7 @@ def test_a_refused_draft_in_a_private_chat_falls_back_and_the_answer_arrives_who
 ) -> None:
     tgi.script(LONG)
     tgi.set_delays(between_tokens=0.05)  # long enough for the answer to grow by edits
-    ana = user(next(_ids), "Ana")
+    ana = user(new_id(), "Ana")
     chat = old_server.private_chat(ana)
     old_server.user_message(chat, ana, "/chat tell me a story")
     old_server.wait_for(lambda: old_server.bot_texts(chat["id"]) == [LONG], timeout=40)
@@ -69,7 +59,7 @@ def test_a_refused_draft_in_a_private_chat_falls_back_and_the_answer_arrives_who
 
 def test_an_error_reply_after_a_refused_draft_does_not_repeat_the_call(old_server: FakeTelegram, tgi: Any) -> None:
     tgi.fail_next("http_422")  # a validation error: the job answers with the error, no retry
-    ana = user(next(_ids), "Ana")
+    ana = user(new_id(), "Ana")
     chat = old_server.private_chat(ana)
     old_server.user_message(chat, ana, "/chat hello")
     [text] = old_server.wait_for(lambda: old_server.bot_texts(chat["id"]), timeout=40)

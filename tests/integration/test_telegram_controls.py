@@ -1,12 +1,10 @@
 """Stop, Regenerate and 👍 / 👎 on Telegram: inline keyboards, callback_query updates through
 the real PTB adapter (polling), answerCallbackQuery; /stop where a draft has no keyboard."""
 
+# ruff: noqa: F811  (pytest fixtures imported from telegram_support are redefined as arguments)
 from __future__ import annotations
 
-import itertools
-import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,34 +14,12 @@ from core import catalogue
 from core.panel import decode
 from core.policy import place_of
 from fakes.telegram_api import FakeTelegram
-from fakes.telegram_runner import AdapterRunner
-from fakes.telegram_updates import user
-from tests.integration.conftest import router_for
+from tests.integration.telegram_support import bot, new_id, person, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
-_ids = itertools.count(random.randint(10**6, 10**8) * 10)
 LONG = " ".join(f"word{n}" for n in range(200))  # 200 tokens at 0.1 s: 20 s unless stopped
 STOPPED = render(catalogue.text("answer_stopped", "en"))[0].text  # as the chat shows it (italic)
-
-
-def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
-    return user(next(_ids), name, language_code=language)
-
-
-@pytest.fixture(scope="module")
-def bot(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
-    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
-    yield runner
-    runner.stop()
-
-
-@pytest.fixture
-def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegram]:
-    tgi.reset()
-    tg.reset()
-    yield tg
-    tgi.reset()
 
 
 def kinds(message: dict[str, Any]) -> list[str]:
@@ -64,7 +40,7 @@ def test_stop_in_a_group_closes_the_stream_and_keeps_the_text(world: FakeTelegra
     tgi.set_delays(between_tokens=0.1)
     tgi.script(LONG)
     ana, bruno = person(), person("Bruno", "es")
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     world.user_message(group, ana, "/chat@tertulia_test_bot write a lot")
     (growing,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if kinds(m) == ["stop"]])
     # Someone else's click is refused with an alert, and nothing stops.
@@ -101,7 +77,7 @@ def test_regenerate_in_a_private_chat_replaces_the_answer(world: FakeTelegram, t
 def test_a_vote_is_thanked_and_counted_once(world: FakeTelegram, tgi: Any, services: Any) -> None:
     tgi.script("Rate me.")
     ana, bruno = person(), person("Bruno", "es")
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     world.user_message(group, ana, "/chat@tertulia_test_bot rate this")
     (answer,) = world.wait_for(lambda: [m for m in world.bot_messages(group["id"]) if kinds(m)[:1] == ["regenerate"]],
                                timeout=30)  # fmt: skip
@@ -139,7 +115,7 @@ def test_continue_on_a_cut_answer_sends_the_rest_as_a_new_message(world: FakeTel
     tgi.script(whole, whole, whole, whole)
     note = render(catalogue.text("answer_cut", "en"))[0].text
     ana, bruno = person(), person("Bruno", "es")
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
 
     def answers() -> list[dict[str, Any]]:
         return [m for m in world.bot_messages(group["id"]) if kinds(m)[:1] == ["regenerate"]]  # final ones

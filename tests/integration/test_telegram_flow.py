@@ -1,13 +1,12 @@
 """Telegram end to end: the fake Bot API -> the real PTB adapter (polling) -> router ->
 Redis -> a real Celery worker -> the fake TGI server -> back through the Bot API."""
 
+# ruff: noqa: F811  (pytest fixtures imported from telegram_support are redefined as arguments)
 from __future__ import annotations
 
 import contextlib
 import itertools
-import random
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,32 +16,10 @@ from core import actions, catalogue
 from core.table import COMMANDS
 from fakes.telegram_api import GROUP_MESSAGES_PER_MINUTE, MAX_TEXT, FakeTelegram
 from fakes.telegram_runner import AdapterRunner
-from fakes.telegram_updates import user
 from fakes.telegram_validate import check_entities, utf16_len
-from tests.integration.conftest import router_for
+from tests.integration.telegram_support import bot, new_id, person, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
-_ids = itertools.count(random.randint(10**6, 10**8) * 10)
-
-
-def person(name: str = "Ana", language: str = "en") -> dict[str, Any]:
-    return user(next(_ids), name, language_code=language)
-
-
-@pytest.fixture(scope="module")
-def bot(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
-    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
-    runner.menus = {language: list(commands) for language, commands in tg.commands.items()}
-    yield runner
-    runner.stop()
-
-
-@pytest.fixture
-def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegram]:
-    tgi.reset()
-    tg.reset()
-    yield tg
-    tgi.reset()
 
 
 def test_commands_are_published_in_english_and_spanish(bot: AdapterRunner) -> None:
@@ -99,7 +76,7 @@ def test_group_answer_arrives_by_edits_within_the_group_limit(world: FakeTelegra
     tgi.script(reply)
     tgi.set_delays(between_tokens=0.08)  # a ~7 s stream
     ana = person()
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     world.user_message(group, ana, "/chat@tertulia_test_bot tell me a long story")
     world.wait_for(lambda: world.bot_texts(group["id"]) == [reply], timeout=40)
     sends = world.calls_of("sendMessage", chat_id=group["id"])
@@ -119,7 +96,7 @@ def test_group_answer_arrives_by_edits_within_the_group_limit(world: FakeTelegra
 
 def test_plain_group_chatter_is_ignored_but_a_mention_is_chat(world: FakeTelegram, tgi: Any) -> None:
     ana = person()
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     world.user_message(group, ana, "lunch at noon?")
     world.user_message(group, ana, "@tertulia_test_bot what is a tertulia?")
     world.wait_for(lambda: world.bot_texts(group["id"]) == ["Echo: what is a tertulia?"], timeout=30)
@@ -128,7 +105,7 @@ def test_plain_group_chatter_is_ignored_but_a_mention_is_chat(world: FakeTelegra
 
 def test_forum_topics_keep_separate_memory(world: FakeTelegram, tgi: Any) -> None:
     ana = person()
-    forum = world.group(-next(_ids), forum=True)
+    forum = world.group(-new_id(), forum=True)
     design, ops = world.create_topic(forum, "Design", ana), world.create_topic(forum, "Ops", ana)
 
     def ask(topic: int, text: str, answers: int) -> str:
@@ -146,7 +123,7 @@ def test_forum_topics_keep_separate_memory(world: FakeTelegram, tgi: Any) -> Non
 
 def test_a_replied_to_document_is_summarised(world: FakeTelegram, tgi: Any) -> None:
     ana, ben = person(), person("Ben")
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     content = b"Llamas are domesticated South American camelids used as pack animals by Andean cultures."
     document = world.add_file(content, name="llamas.txt")
     shared = world.user_message(group, ben, None, document=document)
@@ -159,7 +136,7 @@ def test_a_replied_to_document_is_summarised(world: FakeTelegram, tgi: Any) -> N
 
 def test_a_replied_to_message_is_summarised(world: FakeTelegram, tgi: Any) -> None:
     ana, ben = person(), person("Ben")
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     said = world.user_message(group, ben, "The release moves to Thursday because the audit found two bugs.")
     world.user_message(group, ana, "/summarize", reply_to=said["message"]["message_id"])
     world.wait_for(lambda: world.bot_texts(group["id"]), timeout=30)
@@ -168,7 +145,7 @@ def test_a_replied_to_message_is_summarised(world: FakeTelegram, tgi: Any) -> No
 
 def test_ask_about_a_replied_to_message(world: FakeTelegram, tgi: Any) -> None:
     ana, ben = person(), person("Ben")
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     said = world.user_message(group, ben, "The release moves to Thursday because the audit found two bugs.")
     tgi.script("It moved because the audit found two bugs.")
     world.user_message(group, ana, "/ask why did the release move?", reply_to=said["message"]["message_id"])
@@ -199,7 +176,7 @@ NASTY = (
 def test_markdown_full_of_special_characters_is_delivered_intact(world: FakeTelegram, tgi: Any, where: str) -> None:
     tgi.script(NASTY)
     ana = person()
-    chat = world.private_chat(ana) if where == "private" else world.group(-next(_ids))
+    chat = world.private_chat(ana) if where == "private" else world.group(-new_id())
     world.user_message(chat, ana, "/chat show me symbols")
     [expected] = render(NASTY)
     [text] = world.wait_for(lambda: world.bot_texts(chat["id"]) == [expected.text] and world.bot_texts(chat["id"]),
@@ -315,7 +292,7 @@ def test_a_10000_character_answer_arrives_as_ordered_private_messages(world: Fak
 def test_a_10000_character_answer_arrives_as_ordered_group_messages_by_edits(world: FakeTelegram, tgi: Any,
                                                                              services: Any) -> None:
     ana = person()
-    group = world.group(-next(_ids))
+    group = world.group(-new_id())
     use_long_model(world, tgi, services, group, ana, "/model@tertulia_test_bot tgi-long")
     answer = long_markdown_answer()
     tgi.script(answer)

@@ -1,42 +1,23 @@
 """Telegram groups: a reply to the bot's message continues the conversation without a
 mention; the same words neither replying to it nor mentioning it are chatter."""
 
+# ruff: noqa: F811  (pytest fixtures imported from telegram_support are redefined as arguments)
 from __future__ import annotations
 
-import itertools
-import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from fakes.telegram_api import FakeTelegram
-from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
-from tests.integration.conftest import router_for
+from tests.integration.telegram_support import bot, new_id, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
-_ids = itertools.count(random.randint(10**6, 10**8) * 10)
-
-
-@pytest.fixture(scope="module")
-def bot(tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any) -> Iterator[AdapterRunner]:
-    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
-    yield runner
-    runner.stop()
-
-
-@pytest.fixture
-def world(tg: FakeTelegram, bot: AdapterRunner, tgi: Any) -> Iterator[FakeTelegram]:
-    tgi.reset()
-    tg.reset()
-    yield tg
-    tgi.reset()
 
 
 def test_a_reply_to_the_bot_in_a_group_is_answered_and_keeps_the_conversation(world: FakeTelegram, tgi: Any) -> None:
-    ana, ben = user(next(_ids), "Ana"), user(next(_ids), "Ben")
-    group = world.group(-next(_ids))
+    ana, ben = user(new_id(), "Ana"), user(new_id(), "Ben")
+    group = world.group(-new_id())
     tgi.script("Nice to meet you, Zebulon.", "You keep bees.", "Ben, Zebulon keeps bees.")
 
     world.user_message(group, ana, "@tertulia_test_bot My name is Zebulon and I keep bees.")
