@@ -17,7 +17,7 @@ import pytest
 
 from core import catalogue
 from fakes import tgi_content
-from fakes.slack_api import FakeSlackAPI
+from fakes.slack_api import TEAM_ID, FakeSlackAPI
 from fakes.telegram_api import FakeTelegram
 from fakes.telegram_runner import AdapterRunner
 from fakes.telegram_updates import user
@@ -184,8 +184,16 @@ def test_an_image_for_a_text_only_model_gets_a_clear_refusal_and_no_model_call(
 # --- an image alone (no words) is a chat turn about it, on every platform ------------------
 
 
+@pytest.fixture
+def u1_dm_model(services: Any) -> Iterator[None]:
+    """U1's DM is one conversation across test modules: the model chosen here must not
+    outlive the test (test_slack_jobs expects U1's DM on the default model)."""
+    yield
+    services.choices.clear(f"slack:{TEAM_ID}:dm:U1")
+
+
 def test_a_slack_image_alone_in_a_dm_reaches_a_vision_model(
-    slack_http: SlackHttp, slack_api: FakeSlackAPI, worker: Any, tgi: Any, tgi_second: Any
+    slack_http: SlackHttp, slack_api: FakeSlackAPI, worker: Any, tgi: Any, tgi_second: Any, u1_dm_model: None
 ) -> None:
     tgi.reset()
     tgi_second.reset()
