@@ -6,6 +6,11 @@ the process hands out the lease's slots, one per interval, to its own jobs witho
 trip. Another process that shares the destination waits for the lease to run out, as it
 would wait for a slot. A 429 (``penalize``) goes to the shared budget at once and ends the
 local lease.
+
+Destinations whose interval is ours rather than a platform's (``unshared``: the console's
+event log, which only thins its updates) never ask the shared budget: the process spaces
+their slots alone. Two processes streaming to one such destination may each send one update
+per interval; nothing upstream counts them.
 """
 
 from __future__ import annotations
@@ -27,9 +32,17 @@ class _Slot:
 
 
 class LocalRateBudget:
-    def __init__(self, shared: RateBudget, *, lease: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        shared: RateBudget,
+        *,
+        lease: float,
+        clock: Callable[[], float] = time.monotonic,
+        unshared: Callable[[str], bool] = lambda _key: False,
+    ) -> None:
         self._shared = shared
         self._lease = lease
+        self._unshared = unshared
         self._clock = clock
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
@@ -44,7 +57,7 @@ class LocalRateBudget:
                 slot.next_free = now + interval
                 return 0.0
         span = max(interval, self._lease)
-        wait = self._shared.try_acquire(key, span)
+        wait = 0.0 if self._unshared(key) else self._shared.try_acquire(key, span)
         # Timed from the answer, the lease never ends before the shared booking does: the
         # next ask finds the destination free rather than busy for a few more ms.
         now = self._clock()
@@ -64,7 +77,8 @@ class LocalRateBudget:
             return 0.0
 
     def penalize(self, key: str, seconds: float) -> None:
-        self._shared.penalize(key, seconds)
+        if not self._unshared(key):
+            self._shared.penalize(key, seconds)
         with self._lock:
             self._slots[key] = _Slot(next_free=self._clock() + seconds, lease_until=0.0)
 

@@ -144,7 +144,13 @@ def build_services(settings: Settings | None = None) -> Services:
         # A cut answer can be continued while its job could still be delivered again.
         cuts=RedisCutStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
-        budget=LocalRateBudget(RedisRateBudget(client, keys), lease=settings.rate_lease_seconds),
+        # The console's interval is ours (it thins the event log; no platform counts updates):
+        # its budget stays in the process, with no Redis round trip (core/budget.py).
+        budget=LocalRateBudget(
+            RedisRateBudget(client, keys),
+            lease=settings.rate_lease_seconds,
+            unshared=lambda key: key.startswith("console:"),
+        ),
         dedupe=RedisDeduplicator(client, keys),
         events=RedisEventLog(client, keys),
         registry=registry,

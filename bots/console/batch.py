@@ -23,7 +23,10 @@ from core.ports import EventLog
 
 log = logging.getLogger("tertulia.console")
 
-LINGER = 0.005  # after the first event, wait this long for others to share the round trip
+# After the first event, wait this long for others to share the round trip. Updates are
+# fire-and-forget and a post is written at once, so the linger delays only what must be
+# durable (a final text, a close): 20 ms there saves ~4 round trips a job at 0.05 s updates.
+LINGER = 0.02
 DURABLE_WAIT = 30.0  # a write that takes longer than this is reported as a delivery fault
 
 

@@ -100,3 +100,22 @@ def test_destinations_are_budgeted_apart() -> None:
     budget = LocalRateBudget(SharedBudget(clock), lease=0.5, clock=clock)
     assert budget.try_acquire("a", 0.05) == 0.0
     assert budget.try_acquire("b", 0.05) == 0.0
+
+
+def test_an_unshared_destination_never_asks_the_shared_budget() -> None:
+    """The console's interval is ours: its slots are spaced in the process, with no Redis
+    round trip, while a platform's destination still asks once per lease (issue 12)."""
+    clock = Clock()
+    shared = SharedBudget(clock)
+    budget = LocalRateBudget(shared, lease=0.5, clock=clock, unshared=lambda key: key.startswith("console:"))
+    granted = 0
+    for _ in range(40):
+        granted += budget.try_acquire("console:a", 0.05) == 0.0
+        assert budget.try_acquire("console:a", 0.05) > 0  # still one slot per interval
+        budget.try_acquire("slack:C1", 0.05)
+        clock.now += 0.05
+    budget.penalize("console:a", 1.0)
+    assert granted == 40
+    assert shared.asks == [("slack:C1", 0.5)] * 4
+    assert shared.penalties == []
+    assert budget.try_acquire("console:a", 0.05) == pytest.approx(1.0)
