@@ -7,10 +7,10 @@ trip. Another process that shares the destination waits for the lease to run out
 would wait for a slot. A 429 (``penalize``) goes to the shared budget at once and ends the
 local lease.
 
-Destinations whose interval is ours rather than a platform's (``unshared``: the console's
-event log, which only thins its updates) never ask the shared budget: the process spaces
-their slots alone. Two processes streaming to one such destination may each send one update
-per interval; nothing upstream counts them.
+A destination may have a lease of its own (``lease_for``): the console's interval is ours, not
+a platform's (it only thins the event log), so a console channel is leased for a whole short
+answer (one ask per ~2.5 s instead of five). Another process streaming into the same channel
+meanwhile skips its updates until then; its final text never waits for a slot.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ class LocalRateBudget:
         *,
         lease: float,
         clock: Callable[[], float] = time.monotonic,
-        unshared: Callable[[str], bool] = lambda _key: False,
+        lease_for: Callable[[str], float | None] = lambda _key: None,
     ) -> None:
         self._shared = shared
         self._lease = lease
-        self._unshared = unshared
+        self._lease_for = lease_for  # a destination's own lease (None: ``lease``)
         self._clock = clock
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
@@ -56,8 +56,9 @@ class LocalRateBudget:
             if slot is not None and now < slot.lease_until:
                 slot.next_free = now + interval
                 return 0.0
-        span = max(interval, self._lease)
-        wait = 0.0 if self._unshared(key) else self._shared.try_acquire(key, span)
+        own = self._lease_for(key)
+        span = max(interval, self._lease if own is None else own)
+        wait = self._shared.try_acquire(key, span)
         # Timed from the answer, the lease never ends before the shared booking does: the
         # next ask finds the destination free rather than busy for a few more ms.
         now = self._clock()
@@ -77,8 +78,7 @@ class LocalRateBudget:
             return 0.0
 
     def penalize(self, key: str, seconds: float) -> None:
-        if not self._unshared(key):
-            self._shared.penalize(key, seconds)
+        self._shared.penalize(key, seconds)
         with self._lock:
             self._slots[key] = _Slot(next_free=self._clock() + seconds, lease_until=0.0)
 
