@@ -221,11 +221,21 @@ class RedisLeases:
     # --- the router's side --------------------------------------------------------------
 
     def admit(self, job: Job) -> None:
+        self.check_admitted(self._run("admit", *self._admit_args(job)))
+
+    def admit_in(self, pipe: redis.client.Pipeline[bytes], job: Job) -> None:
+        """Queues the admission in ``pipe`` (a MULTI: EVAL with the source, which no emptied
+        script cache can fail); ``check_admitted`` its reply."""
+        pipe.eval(_ADMIT, 0, self._prefix, *self._admit_args(job))
+
+    def _admit_args(self, job: Job) -> list[object]:
         scope = job.scope if uses_memory(job.kind) else ""
         per_scope, per_user = self._caps
-        verdict, count = self._run(
-            "admit", job.id, scope, user_key(job), per_scope, per_user, self._job_ttl, WAITING_HORIZON_MS
-        )
+        return [job.id, scope, user_key(job), per_scope, per_user, self._job_ttl, WAITING_HORIZON_MS]
+
+    def check_admitted(self, reply: Any) -> None:
+        verdict, count = reply
+        per_scope, per_user = self._caps
         if verdict == b"conversation":
             raise InputError("too_many_waiting_conversation", count=int(count), limit=per_scope)
         if verdict == b"user":

@@ -149,13 +149,17 @@ class RedisJobStore:
         self._writes = writes or WritesBehind()
         self._reader = JobReader(client, keys, self._ahead)
 
-    def save(self, job: Job) -> None:
+    def save(self, job: Job, *, admit: bool = False) -> None:
         reads = self._k.job_reads(job.id)
         pipe = self._r.pipeline(transaction=True)
         pipe.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
         pipe.rpush(reads, self._k.model_choice(job.scope), self._k.persona(persona_of(job.message)))
         pipe.expire(reads, self._ttl)
-        pipe.execute()
+        if admit:
+            self._leases.admit_in(pipe, job)
+        replies = pipe.execute()
+        if admit:
+            self._leases.check_admitted(replies[-1])
 
     def admit(self, job: Job) -> None:
         self._leases.admit(job)

@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -16,8 +17,9 @@ import redis
 from core.jobs import Job
 from core.messages import InboundMessage
 from core.scope import scope_key
-from tertulia.bootstrap import build_runner
+from tertulia.bootstrap import build_router, build_runner
 from tertulia.leases import RedisLeases
+from tests.integration.policy_support import policy_services, queued
 
 
 @contextmanager
@@ -96,3 +98,26 @@ def test_a_console_jobs_worker_side_costs_five_round_trips(
     assert refs.startswith("SET") and ":refs" in refs
     assert answer == "MULTI SET | SET"  # the facts and the answer
     assert finish.startswith("MULTI") and "HINCRBY" in finish and "ZREM" in finish and "EVAL" in finish
+
+
+def test_the_router_saves_and_admits_a_job_in_one_round_trip(
+    settings: Any, stack_env: dict[str, str], tmp_path: Path, redis_url: str
+) -> None:
+    """Under a policy with no model rules the scope's model choice is not read, and the job's
+    record, its reads list and its place in line go in one MULTI: three round trips with
+    Celery's push and the user's newest job (five before issue 12's round 3)."""
+    services = policy_services(settings, stack_env, tmp_path / "policy.toml", "", own_queue=True)
+    router = build_router(services)
+    message = InboundMessage(
+        platform="console", workspace="local", channel=f"trips-{uuid.uuid4().hex[:8]}", user="U0ROUTE",
+        text="/translate fr hello world", addressed=True,
+    )  # fmt: skip
+    assert router.handle(message).job is not None  # the producer's first publish declares its queue
+    with worker_round_trips(redis_url, services.keys.prefix) as trips:
+        outcome = router.handle(message)
+    assert outcome.job is not None
+    assert len(trips) == 3, trips
+    save, push, latest = trips
+    assert save == "MULTI SET | RPUSH | EXPIRE | EVAL"
+    assert push.startswith("LPUSH") and latest.startswith("SET") and ":latest:" in latest
+    assert queued(services) == 2
