@@ -7,10 +7,13 @@ trip. Another process that shares the destination waits for the lease to run out
 would wait for a slot. A 429 (``penalize``) goes to the shared budget at once and ends the
 local lease.
 
-A destination may have a lease of its own (``lease_for``): the console's interval is ours, not
-a platform's (it only thins the event log), so a console channel is leased for a whole short
-answer (one ask per ~2.5 s instead of five). Another process streaming into the same channel
-meanwhile skips its updates until then; its final text never waits for a slot.
+Destinations whose interval is ours rather than a platform's (``ours``: the console, whose
+interval only thins its event log) have a lease of their own (``our_lease``, longer), and a
+quiet one (no slot of ours for a whole lease) gets its first lease without asking: a short
+answer costs no round trip. A longer stream asks once per lease after that, so that two
+processes streaming into one such destination still converge (and a stream still meets a
+Redis outage). Meanwhile another process's updates to it are not held back; nothing
+upstream counts them.
 """
 
 from __future__ import annotations
@@ -38,17 +41,21 @@ class LocalRateBudget:
         *,
         lease: float,
         clock: Callable[[], float] = time.monotonic,
-        lease_for: Callable[[str], float | None] = lambda _key: None,
+        ours: Callable[[str], bool] = lambda _key: False,
+        our_lease: float = 2.5,
     ) -> None:
         self._shared = shared
         self._lease = lease
-        self._lease_for = lease_for  # a destination's own lease (None: ``lease``)
+        self._ours = ours
+        self._our_lease = our_lease
         self._clock = clock
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
 
     def try_acquire(self, key: str, interval: float) -> float:
         now = self._clock()
+        ours = self._ours(key)
+        span = max(interval, self._our_lease if ours else self._lease)
         with self._lock:
             slot = self._slots.get(key)
             if slot is not None and now < slot.next_free:
@@ -56,9 +63,8 @@ class LocalRateBudget:
             if slot is not None and now < slot.lease_until:
                 slot.next_free = now + interval
                 return 0.0
-        own = self._lease_for(key)
-        span = max(interval, self._lease if own is None else own)
-        wait = self._shared.try_acquire(key, span)
+            quiet = slot is None or now >= max(slot.lease_until, slot.next_free) + span
+        wait = 0.0 if ours and quiet else self._shared.try_acquire(key, span)
         # Timed from the answer, the lease never ends before the shared booking does: the
         # next ask finds the destination free rather than busy for a few more ms.
         now = self._clock()

@@ -157,11 +157,12 @@ def build_services(settings: Settings | None = None) -> Services:
         cuts=RedisCutStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
         choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds, ahead=ahead),
         # The console's interval is ours (it thins the event log; no platform counts updates):
-        # its channels are leased longer, for fewer round trips (core/budget.py).
+        # a channel's first lease is local and later ones are longer (core/budget.py).
         budget=LocalRateBudget(
             RedisRateBudget(client, keys),
             lease=settings.rate_lease_seconds,
-            lease_for=lambda key: settings.console_rate_lease_seconds if key.startswith("console:") else None,
+            ours=lambda key: key.startswith("console:"),
+            our_lease=settings.console_rate_lease_seconds,
         ),
         dedupe=RedisDeduplicator(client, keys),
         events=RedisEventLog(client, keys),

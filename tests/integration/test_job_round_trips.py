@@ -1,7 +1,7 @@
 """A console job's round trips on the worker's side, counted with MONITOR on the test's Redis
 (issue 12): the claim reads the job, its refs, answer, stop flag, model choice and persona;
 the answer's facts go with the answer; the usage and the freed slot go with the lease's
-finish; the console's channel asks the shared rate budget once for a short answer."""
+finish; a quiet console channel's first rate lease is the process's own."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def worker_round_trips(url: str, prefix: str) -> Iterator[list[str]]:
         thread.join(10)
 
 
-def test_a_console_jobs_worker_side_costs_five_round_trips(
+def test_a_console_jobs_worker_side_costs_four_round_trips(
     services: Any, tgi: Any, redis_url: str, key_prefix: str
 ) -> None:
     tgi.reset()
@@ -92,9 +92,9 @@ def test_a_console_jobs_worker_side_costs_five_round_trips(
     assert services.redis.exists(f"{key_prefix}:job:{job.id}:done")
     # Before issue 12's round 3 there were twelve: claim, load, model choice, stop flag,
     # persona, rate budget, refs, facts, answer, usage, slot release, finish.
-    assert len(trips) == 5, trips
-    claim, rate, refs, answer, finish = trips
-    assert claim.startswith("EVALSHA") and rate.startswith("EVALSHA") and ":rate:console:" in rate
+    assert len(trips) == 4, trips
+    claim, refs, answer, finish = trips
+    assert claim.startswith("EVALSHA") and not any(":rate:" in trip for trip in trips)
     assert refs.startswith("SET") and ":refs" in refs
     assert answer == "MULTI SET | SET"  # the facts and the answer
     assert finish.startswith("MULTI") and "HINCRBY" in finish and "ZREM" in finish and "EVAL" in finish
