@@ -154,7 +154,9 @@ def round_trips(url: str, skip: Callable[[], set[str]]) -> Iterator[dict[str, in
     commands that are Celery's own (its keys, its BRPOP)."""
     counts = {"round_trips": 0, "commands": 0, "in_lua": 0, "broker": 0}
     client: redis.Redis[bytes] = redis.Redis.from_url(url)
-    stop = threading.Event()
+    # The monitor reads up to this marker: stopping on a flag instead could drop the last
+    # commands it had not read yet (the last jobs' finishes).
+    marker = f"round-trips-end-{uuid.uuid4().hex}"
     ready = threading.Event()
 
     def watch() -> None:
@@ -162,7 +164,7 @@ def round_trips(url: str, skip: Callable[[], set[str]]) -> Iterator[dict[str, in
         with client.monitor() as monitor:
             ready.set()
             for command in monitor.listen():
-                if stop.is_set():
+                if marker in str(command.get("command", "")):
                     return
                 addr = str(command.get("client_address", "")) + ":" + str(command.get("client_port", ""))
                 name = str(command.get("command", "")).split(" ", 1)[0].strip('"').upper()
@@ -191,6 +193,5 @@ def round_trips(url: str, skip: Callable[[], set[str]]) -> Iterator[dict[str, in
     try:
         yield counts
     finally:
-        stop.set()
-        client.ping()  # wakes the monitor so it sees ``stop``
+        redis.Redis.from_url(url).echo(marker)
         thread.join(10)

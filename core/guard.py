@@ -83,6 +83,12 @@ class Gate:
     def model_permitted(self, message: InboundMessage, name: str) -> bool:
         return self._policy().models_for(message).permits(name, hosted=self._models.is_hosted(name))
 
+    def checks_models(self, message: InboundMessage) -> bool:
+        """Whether the policy restricts the models where ``message`` was sent: if not, the
+        router need not read the scope's model choice to admit a job (a round trip saved)."""
+        rules = self._policy().models_for(message)
+        return rules.allowed is not None or not rules.hosted
+
     def permitted_models(self, message: InboundMessage, names: list[str]) -> list[str]:
         return [n for n in names if self.model_permitted(message, n)]
 

@@ -169,7 +169,10 @@ class ModelChoiceStore(Protocol):
 
 
 class JobStore(Protocol):
-    def save(self, job: Job) -> None: ...
+    def save(self, job: Job, *, admit: bool = False) -> None:
+        """With ``admit``, also puts the job in line (``admit``) in the same transaction; the
+        job is saved even when that raises."""
+        ...
 
     def admit(self, job: Job) -> None:
         """Puts a saved job in line (a /chat job behind its conversation's earlier ones);

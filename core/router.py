@@ -139,7 +139,7 @@ class Router:
     def requeue(self, job: Job) -> Job | None:
         again = Job(kind=job.kind, message=job.message, scope=job.scope, args=dict(job.args), replaces=job.id)
         if self._gate is not None:
-            chosen = self._choices.get(job.scope)
+            chosen = self._choices.get(job.scope) if self._gate.checks_models(job.message) else None
             if self._gate.admit(job.message, job_id=again.id, kind=again.kind, model=chosen) is not None:
                 return None
         self._jobs.save(again)
@@ -217,16 +217,20 @@ class Router:
             message = replace(message, attachments=())  # the worker never fetches what it won't read
         job = Job(kind=spec.name, message=message, scope=scope_key(message), args=args)
         if self._gate is not None:
-            chosen = self._choices.get(job.scope)
+            # The choice matters to the gate only where the policy restricts models.
+            chosen = self._choices.get(job.scope) if self._gate.checks_models(message) else None
             refused = self._gate.admit(message, job_id=job.id, kind=job.kind, model=chosen)
             if refused is not None:
                 return Outcome(reply=refused.reply)
-        self._jobs.save(job)
-        self._enqueue(job)
+        self._jobs.save(job, admit=True)  # one round trip for the record and its place in line
+        self._send(job)
         return Outcome(job=job)
 
     def _enqueue(self, job: Job) -> None:
         self._jobs.admit(job)
+        self._send(job)
+
+    def _send(self, job: Job) -> None:
         self._queue.enqueue(job.id)
         if self._controls is not None:
             self._controls.remember_latest(scope=job.scope, user=job.message.user, job_id=job.id)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # A worker process asks Redis for a destination's rate budget at most once per this many
     # seconds (or per interval, if longer) and hands out the slots in between itself.
     rate_lease_seconds: float = 0.5
+    # The console's interval is ours (no platform counts its updates): a quiet channel's first
+    # lease is the process's own, later ones this long (issue 12's round trips, core/budget.py).
+    console_rate_lease_seconds: float = 2.5
 
     # --- operations ---
     log_level: str = "INFO"

@@ -37,6 +37,7 @@ from tertulia.logs import job_logging
 from tertulia.metrics import default_observer
 from tertulia.policy_file import PolicyFile
 from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageLedger
+from tertulia.read_ahead import ReadAhead, WritesBehind
 from tertulia.redis_store import (
     RedisDeduplicator,
     RedisEventLog,
@@ -87,6 +88,10 @@ class Services:
     personas: RedisPersonaStore
     controls: RedisControlStore
     stops: PolledStops  # the worker's one look at the stop flags of the jobs it streams
+    # What a worker thread read with its job, and the writes that go with its next
+    # transaction (tertulia/read_ahead.py): fewer round trips per job (issue 12).
+    ahead: ReadAhead = field(default_factory=ReadAhead)
+    writes: WritesBehind = field(default_factory=WritesBehind)
     _deliveries: dict[str, PlatformDelivery] = field(default_factory=dict)
     _queue: JobQueue | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -131,29 +136,45 @@ def build_services(settings: Settings | None = None) -> Services:
         client, settings.key_prefix, lease_seconds=settings.lease_seconds, job_ttl_seconds=settings.job_ttl_seconds,
         max_per_conversation=settings.max_waiting_per_conversation, max_per_user=settings.max_waiting_per_user,
     )  # fmt: skip
+    ahead, writes = ReadAhead(), WritesBehind()
     return Services(
         settings=settings,
         redis=client,
         keys=keys,
         jobs=RedisJobStore(
-            client, keys, ttl_seconds=settings.job_ttl_seconds, addresses=PlatformAddresses(), leases=leases
+            client,
+            keys,
+            ttl_seconds=settings.job_ttl_seconds,
+            addresses=PlatformAddresses(),
+            leases=leases,
+            ahead=ahead,
+            writes=writes,
         ),
         context=RedisContextStore(
             client, keys, ttl_seconds=settings.context_ttl_seconds, max_turns=settings.context_max_turns
         ),
         # A cut answer can be continued while its job could still be delivered again.
         cuts=RedisCutStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
-        choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds),
-        budget=LocalRateBudget(RedisRateBudget(client, keys), lease=settings.rate_lease_seconds),
+        choices=RedisModelChoiceStore(client, keys, ttl_seconds=settings.context_ttl_seconds, ahead=ahead),
+        # The console's interval is ours (it thins the event log; no platform counts updates):
+        # a channel's first lease is local and later ones are longer (core/budget.py).
+        budget=LocalRateBudget(
+            RedisRateBudget(client, keys),
+            lease=settings.rate_lease_seconds,
+            ours=lambda key: key.startswith("console:"),
+            our_lease=settings.console_rate_lease_seconds,
+        ),
         dedupe=RedisDeduplicator(client, keys),
         events=RedisEventLog(client, keys),
         registry=registry,
         policy=PolicyFile(settings.policy_file, known_models=registry.names()),
         admission=RedisAdmission(client, keys),
         usage=RedisUsageLedger(client, keys),
-        personas=RedisPersonaStore(client, keys),
-        controls=RedisControlStore(client, keys, ttl_seconds=settings.job_ttl_seconds),
+        personas=RedisPersonaStore(client, keys, ahead=ahead),
+        controls=RedisControlStore(client, keys, ttl_seconds=settings.job_ttl_seconds, ahead=ahead),
         stops=PolledStops(client, keys),
+        ahead=ahead,
+        writes=writes,
     )
 
 
@@ -203,8 +224,20 @@ def build_runner(services: Services, *, observer: JobObserver | None = None) -> 
         max_image_bytes=services.settings.max_image_bytes,
         observer=observer,
         logging=job_logging,
-        accounting=Accounting(usage=services.usage, admission=services.admission, personas=services.personas),
+        # The worker's writes that ride with the job's next transaction: the facts with the
+        # answer, the usage and the freed slot with the lease's finish (tertulia/read_ahead.py).
+        accounting=Accounting(
+            usage=RedisUsageLedger(services.redis, services.keys, writes=services.writes),
+            admission=RedisAdmission(services.redis, services.keys, writes=services.writes),
+            personas=services.personas,
+        ),
         cuts=services.cuts,
-        controls=services.controls,
+        controls=RedisControlStore(
+            services.redis,
+            services.keys,
+            ttl_seconds=services.settings.job_ttl_seconds,
+            ahead=services.ahead,
+            writes=services.writes,
+        ),
         stops=services.stops,
     )

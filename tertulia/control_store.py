@@ -22,6 +22,7 @@ from collections.abc import Callable
 import redis
 
 from core.control_ports import AnswerFacts, FeedbackTotals, Vote, VoteRecord
+from tertulia.read_ahead import ReadAhead, WritesBehind
 from tertulia.redis_store import RedisKeys
 
 log = logging.getLogger("tertulia.controls")
@@ -58,17 +59,31 @@ def _month(at: float) -> str:
 
 
 class RedisControlStore:
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis[bytes],
+        keys: RedisKeys,
+        *,
+        ttl_seconds: int,
+        ahead: ReadAhead | None = None,
+        writes: WritesBehind | None = None,
+    ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
         self._vote = client.register_script(_VOTE)
+        # A worker's (tertulia/read_ahead.py): the stop flag is read with the job, and the
+        # facts are written in the answer's own MULTI (the runner saves the answer next).
+        self._ahead = ahead
+        self._writes = writes
 
     def request_stop(self, job_id: str) -> None:
         self._r.set(self._k.job_control(job_id, "stop"), "1", ex=self._ttl)
 
     def stop_requested(self, job_id: str) -> bool:
-        return bool(self._r.exists(self._k.job_control(job_id, "stop")))
+        key = self._k.job_control(job_id, "stop")
+        hit, raw = self._ahead.take(key) if self._ahead is not None else (False, None)
+        return raw is not None if hit else bool(self._r.exists(key))
 
     def finished(self, job_id: str) -> bool:
         # The lease's own record (tertulia/leases.py), or a landed answer.
@@ -88,8 +103,12 @@ class RedisControlStore:
         return raw.decode() if raw is not None else None
 
     def answered(self, job_id: str, facts: AnswerFacts) -> None:
-        data = {"model": facts.model, "command": facts.command, "cut": facts.cut}
-        self._r.set(self._k.job_control(job_id, "facts"), json.dumps(data), ex=self._ttl)
+        data = json.dumps({"model": facts.model, "command": facts.command, "cut": facts.cut})
+        key = self._k.job_control(job_id, "facts")
+        if self._writes is not None:
+            self._writes.stage(lambda pipe: pipe.set(key, data, ex=self._ttl))
+        else:
+            self._r.set(key, data, ex=self._ttl)
 
     def facts(self, job_id: str) -> AnswerFacts | None:
         raw = self._r.get(self._k.job_control(job_id, "facts"))

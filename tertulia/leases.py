@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -30,6 +30,10 @@ from core.errors import InputError
 from core.jobs import Job
 from core.ports import Verdict
 from core.table import uses_memory
+from tertulia.read_ahead import JOB_READS_LUA, ReadAhead, WritesBehind
+
+if TYPE_CHECKING:  # redis_store builds on this module
+    from tertulia.redis_store import RedisKeys
 
 log = logging.getLogger("tertulia.leases")
 
@@ -101,6 +105,11 @@ for i = 3, #ARGV, 2 do
 end
 return lost
 """
+
+# The claim that, when it says 'run', also returns the job's reads (tertulia/read_ahead.py):
+# the worker's first look at the job costs no round trip of its own.
+_CLAIM_READ = _CLAIM.replace("return 'run'\n", "local out = {'run'}\n" + JOB_READS_LUA + "return out\n")
+assert _CLAIM_READ != _CLAIM
 
 # ARGV: prefix, job, token, lease ms, retry delay ms
 _RETRY = _NOW + """
@@ -178,6 +187,9 @@ class RedisLeases:
         max_per_conversation: int,
         max_per_user: int,
         enqueue: Callable[[str], None] | None = None,
+        keys: RedisKeys | None = None,
+        ahead: ReadAhead | None = None,
+        writes: WritesBehind | None = None,
     ) -> None:
         self._r = client
         self._prefix = prefix
@@ -190,9 +202,14 @@ class RedisLeases:
             name: client.register_script(source)
             for name, source in (
                 ("admit", _ADMIT), ("claim", _CLAIM), ("renew", _RENEW),
-                ("retry", _RETRY), ("finish", _FINISH), ("reap", _REAP),
+                ("retry", _RETRY), ("finish", _FINISH), ("reap", _REAP), ("claim_read", _CLAIM_READ),
             )
         }  # fmt: skip
+        # A worker's (tertulia/read_ahead.py): the claim reads the job ahead, and the finish or
+        # retry carries the writes staged behind it (the job's usage, its freed slot).
+        self._keys = keys
+        self._ahead = ahead
+        self._writes = writes
         self._held: dict[str, str] = {}  # job id -> claim token
         self._lost: set[str] = set()
         self._lock = threading.Lock()
@@ -204,11 +221,21 @@ class RedisLeases:
     # --- the router's side --------------------------------------------------------------
 
     def admit(self, job: Job) -> None:
+        self.check_admitted(self._run("admit", *self._admit_args(job)))
+
+    def admit_in(self, pipe: redis.client.Pipeline[bytes], job: Job) -> None:
+        """Queues the admission in ``pipe`` (a MULTI: EVAL with the source, which no emptied
+        script cache can fail); ``check_admitted`` its reply."""
+        pipe.eval(_ADMIT, 0, self._prefix, *self._admit_args(job))
+
+    def _admit_args(self, job: Job) -> list[object]:
         scope = job.scope if uses_memory(job.kind) else ""
         per_scope, per_user = self._caps
-        verdict, count = self._run(
-            "admit", job.id, scope, user_key(job), per_scope, per_user, self._job_ttl, WAITING_HORIZON_MS
-        )
+        return [job.id, scope, user_key(job), per_scope, per_user, self._job_ttl, WAITING_HORIZON_MS]
+
+    def check_admitted(self, reply: Any) -> None:
+        verdict, count = reply
+        per_scope, per_user = self._caps
         if verdict == b"conversation":
             raise InputError("too_many_waiting_conversation", count=int(count), limit=per_scope)
         if verdict == b"user":
@@ -218,7 +245,14 @@ class RedisLeases:
 
     def claim(self, job_id: str) -> Verdict:
         token = f"{self._node}:{uuid.uuid4().hex[:8]}"
-        verdict = self._run("claim", job_id, token, self.lease_ms, self.patience_ms).decode()
+        if self._ahead is not None and self._keys is not None:
+            reply = self._run("claim_read", job_id, token, self.lease_ms, self.patience_ms)
+            if isinstance(reply, list):
+                self._ahead.keep_job(self._keys, job_id, reply[1:])
+                reply = reply[0]
+            verdict = reply.decode()
+        else:
+            verdict = self._run("claim", job_id, token, self.lease_ms, self.patience_ms).decode()
         if verdict == "run":
             with self._lock:
                 self._held[job_id] = token
@@ -227,13 +261,23 @@ class RedisLeases:
 
     def finished(self, job_id: str) -> None:
         token = self._let_go(job_id)
-        nxt = self._run("finish", job_id, token, self._job_ttl, self.patience_ms)
+        nxt = self._with_writes("finish", job_id, token, self._job_ttl, self.patience_ms)
         if nxt:
             self._send(nxt.decode())
 
     def retry_later(self, job_id: str, seconds: float) -> None:
         token = self._let_go(job_id)
-        self._run("retry", job_id, token, self.lease_ms, int(seconds * 1000))
+        self._with_writes("retry", job_id, token, self.lease_ms, int(seconds * 1000))
+
+    def _with_writes(self, name: str, *args: object) -> Any:
+        """The script, with this thread's staged writes in the same MULTI when there are any
+        (EVAL with the source there: a script cache emptied by a Redis restart cannot fail it)."""
+        if self._writes is None:
+            return self._run(name, *args)
+        source = {"finish": _FINISH, "retry": _RETRY}[name]
+        return self._writes.run_with(
+            self._r, lambda pipe: pipe.eval(source, 0, self._prefix, *args), alone=lambda: self._run(name, *args)
+        )
 
     def owns(self, job_id: str) -> bool:
         """False once a renewal found another worker running the job (after an outage)."""

@@ -9,6 +9,7 @@ import time
 import redis
 
 from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport, UsageTotals
+from tertulia.read_ahead import ReadAhead, WritesBehind
 from tertulia.redis_store import RedisKeys
 
 USAGE_TTL_SECONDS = 90 * 24 * 3600
@@ -72,11 +73,20 @@ def seconds_to_midnight(at: float) -> float:
 
 
 class RedisAdmission:
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, lease_seconds: int = SLOT_LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        client: redis.Redis[bytes],
+        keys: RedisKeys,
+        *,
+        lease_seconds: int = SLOT_LEASE_SECONDS,
+        writes: WritesBehind | None = None,
+    ) -> None:
         self._r = client
         self._k = keys
         self._lease_ms = lease_seconds * 1000
         self._admit = client.register_script(_ADMIT)
+        # A worker's: the freed slot goes with the lease's finish (tertulia/read_ahead.py).
+        self._writes = writes
 
     def admit(self, ticket: Ticket) -> Admitted:
         at = time.time()
@@ -102,21 +112,41 @@ class RedisAdmission:
         return Admitted(limit=name, retry_after=int(wait_ms) / 1000.0 if int(wait_ms) > 0 else None)
 
     def release(self, user: str, job_id: str) -> None:
-        self._r.zrem(self._k.running_jobs(user), job_id)
+        key = self._k.running_jobs(user)
+        if self._writes is not None:
+            self._writes.stage(lambda pipe: pipe.zrem(key, job_id))
+        else:
+            self._r.zrem(key, job_id)
 
 
 class RedisUsageLedger:
     """Hashes per (day | month) x (user | place): totals and per-model fields; a sorted set
     of users by tokens per place. Everything expires after 90 days."""
 
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int = USAGE_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        client: redis.Redis[bytes],
+        keys: RedisKeys,
+        *,
+        ttl_seconds: int = USAGE_TTL_SECONDS,
+        writes: WritesBehind | None = None,
+    ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
+        # A worker's: a job's usage goes with its lease's finish or retry (tertulia/read_ahead.py).
+        self._writes = writes
 
     def record(self, entry: UsageEntry) -> None:
-        tokens = entry.input_tokens + entry.output_tokens
+        if self._writes is not None:
+            self._writes.stage(lambda pipe: self._add(pipe, entry))
+            return
         pipe = self._r.pipeline(transaction=True)
+        self._add(pipe, entry)
+        pipe.execute()
+
+    def _add(self, pipe: redis.client.Pipeline[bytes], entry: UsageEntry) -> None:
+        tokens = entry.input_tokens + entry.output_tokens
         for period in (_day(entry.at), _month(entry.at)):
             for who, name in (("user", entry.user), ("place", entry.place)):
                 key = self._k.usage(period, who, name)
@@ -130,7 +160,6 @@ class RedisUsageLedger:
             top = self._k.usage_top(period, entry.place)
             pipe.zincrby(top, tokens, entry.user)
             pipe.expire(top, self._ttl)
-        pipe.execute()
 
     def report(self, *, user: str, place: str, at: float) -> UsageReport:
         day, month = _day(at), _month(at)
@@ -157,16 +186,24 @@ def _totals(values: list[bytes | None]) -> UsageTotals:
 class RedisPersonaStore:
     """Personas are configuration an admin typed: kept until reset, no expiry."""
 
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys) -> None:
+    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ahead: ReadAhead | None = None) -> None:
         self._r = client
         self._k = keys
+        self._ahead = ahead  # a worker's: read with the job (tertulia/read_ahead.py)
 
     def get(self, key: str) -> str | None:
-        raw = self._r.get(self._k.persona(key))
+        name = self._k.persona(key)
+        hit, raw = self._ahead.take(name) if self._ahead is not None else (False, None)
+        if not hit:
+            raw = self._r.get(name)
         return raw.decode() if raw is not None else None
 
     def set(self, key: str, text: str) -> None:
+        if self._ahead is not None:
+            self._ahead.drop(self._k.persona(key))
         self._r.set(self._k.persona(key), text.encode())
 
     def clear(self, key: str) -> None:
+        if self._ahead is not None:
+            self._ahead.drop(self._k.persona(key))
         self._r.delete(self._k.persona(key))

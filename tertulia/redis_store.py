@@ -4,16 +4,16 @@ configured prefix, so tests (and a second deployment) can share a server safely.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import redis
 
 from core.jobs import Job
 from core.messages import AddressCodec
+from core.policy import persona_of
 from tertulia.leases import RedisLeases
+from tertulia.read_ahead import JobReader, ReadAhead, WritesBehind
 
 # Atomically: if the slot is free, take it and book the next one; else say how long to wait.
 # Uses the server's clock so that workers on different hosts agree.
@@ -57,6 +57,11 @@ class RedisKeys:
 
     def job_answer(self, job_id: str) -> str:
         return self("job", job_id, "answer")
+
+    def job_reads(self, job_id: str) -> str:
+        """The keys a worker reads with the job (tertulia/read_ahead.py): its scope's model
+        choice and persona, named when the job is saved."""
+        return self("job", job_id, "reads")
 
     def history(self, scope: str) -> str:
         return self("ctx", scope)
@@ -117,24 +122,12 @@ class RedisKeys:
         return self("celery") + ":"
 
 
-_READ_AHEAD_SECONDS = 5.0  # a job's refs and answer read with its record serve this long, once each
-
-
-@dataclass
-class _ReadAhead:
-    job_id: str
-    until: float
-    refs: bytes | None
-    answer: bytes | None
-    refs_taken: bool = False
-    answer_taken: bool = False
-
-
 class RedisJobStore:
-    """A worker reads a job's record, then its refs, then its answer: ``load`` reads the
-    three in one pipeline (one round trip) and the next ``load_refs``/``load_answer`` of the
-    same job in the same thread take what it read, once each. Between them nobody else writes
-    them (the job's lease), and this thread's own saves drop what was read ahead."""
+    """A worker reads a job's record, refs, answer, stop flag, model choice and persona in one
+    Lua call (at its claim, or at ``load``): the stores take them from the thread's read-ahead
+    (tertulia/read_ahead.py). Between them nobody else writes the job's keys (its lease), and
+    this thread's own saves drop what was read ahead. The answer is written with the writes
+    staged behind it (its facts) in one MULTI."""
 
     def __init__(
         self,
@@ -144,76 +137,86 @@ class RedisJobStore:
         ttl_seconds: int,
         addresses: AddressCodec,
         leases: RedisLeases,
+        ahead: ReadAhead | None = None,
+        writes: WritesBehind | None = None,
     ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
         self._addresses = addresses
         self._leases = leases
-        self._ahead = threading.local()
+        self._ahead = ahead or ReadAhead()
+        self._writes = writes or WritesBehind()
+        self._reader = JobReader(client, keys, self._ahead)
 
-    def save(self, job: Job) -> None:
-        self._r.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
+    def save(self, job: Job, *, admit: bool = False) -> None:
+        reads = self._k.job_reads(job.id)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
+        pipe.rpush(reads, self._k.model_choice(job.scope), self._k.persona(persona_of(job.message)))
+        pipe.expire(reads, self._ttl)
+        if admit:
+            self._leases.admit_in(pipe, job)
+        replies = pipe.execute()
+        if admit:
+            self._leases.check_admitted(replies[-1])
 
     def admit(self, job: Job) -> None:
         self._leases.admit(job)
 
     def load(self, job_id: str) -> Job | None:
-        pipe = self._r.pipeline(transaction=True)  # MULTI/EXEC: one round trip, one moment's values
-        pipe.get(self._k.job(job_id))
-        pipe.get(self._k.job_refs(job_id))
-        pipe.get(self._k.job_answer(job_id))
-        raw, refs, answer = pipe.execute()
-        self._ahead.read = _ReadAhead(job_id, time.monotonic() + _READ_AHEAD_SECONDS, refs, answer)
+        hit, raw = self._ahead.take(self._k.job(job_id))  # read by this thread's claim
+        if not hit:
+            self._reader.read(job_id)
+            _, raw = self._ahead.take(self._k.job(job_id))
         return Job.from_json(json.loads(raw), addresses=self._addresses) if raw else None
 
-    def _read_ahead(self, job_id: str) -> _ReadAhead | None:
-        ahead: _ReadAhead | None = getattr(self._ahead, "read", None)
-        if ahead is None or ahead.job_id != job_id or time.monotonic() > ahead.until:
-            return None
-        return ahead
+    def _get(self, key: str) -> bytes | None:
+        hit, raw = self._ahead.take(key)
+        return raw if hit else self._r.get(key)
 
     def save_refs(self, job_id: str, refs: list[str]) -> None:
-        self._ahead.read = None
+        self._ahead.drop(self._k.job_refs(job_id))
         self._r.set(self._k.job_refs(job_id), json.dumps(refs), ex=self._ttl)
 
     def load_refs(self, job_id: str) -> list[str]:
-        ahead = self._read_ahead(job_id)
-        if ahead is not None and not ahead.refs_taken:
-            ahead.refs_taken = True
-            raw = ahead.refs
-        else:
-            raw = self._r.get(self._k.job_refs(job_id))
+        raw = self._get(self._k.job_refs(job_id))
         return list(json.loads(raw)) if raw else []
 
     def save_answer(self, job_id: str, text: str) -> None:
-        self._ahead.read = None
-        self._r.set(self._k.job_answer(job_id), text.encode(), ex=self._ttl)
+        key = self._k.job_answer(job_id)
+        self._ahead.drop(key)
+        self._writes.run_with(self._r, lambda pipe: pipe.set(key, text.encode(), ex=self._ttl))
 
     def load_answer(self, job_id: str) -> str | None:
-        ahead = self._read_ahead(job_id)
-        if ahead is not None and not ahead.answer_taken:
-            ahead.answer_taken = True
-            raw = ahead.answer
-        else:
-            raw = self._r.get(self._k.job_answer(job_id))
+        raw = self._get(self._k.job_answer(job_id))
         return raw.decode() if raw is not None else None
 
 
 class RedisModelChoiceStore:
-    def __init__(self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis[bytes], keys: RedisKeys, *, ttl_seconds: int, ahead: ReadAhead | None = None
+    ) -> None:
         self._r = client
         self._k = keys
         self._ttl = ttl_seconds
+        self._ahead = ahead  # a worker's: read with the job (tertulia/read_ahead.py)
 
     def get(self, scope: str) -> str | None:
-        raw = self._r.get(self._k.model_choice(scope))
+        key = self._k.model_choice(scope)
+        hit, raw = self._ahead.take(key) if self._ahead is not None else (False, None)
+        if not hit:
+            raw = self._r.get(key)
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def set(self, scope: str, name: str) -> None:
+        if self._ahead is not None:
+            self._ahead.drop(self._k.model_choice(scope))
         self._r.set(self._k.model_choice(scope), name, ex=self._ttl)
 
     def clear(self, scope: str) -> None:
+        if self._ahead is not None:
+            self._ahead.drop(self._k.model_choice(scope))
         self._r.delete(self._k.model_choice(scope))
 
 

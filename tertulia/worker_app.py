@@ -52,6 +52,11 @@ def gate() -> LeaseGate:
         max_per_conversation=settings.max_waiting_per_conversation,
         max_per_user=settings.max_waiting_per_user,
         enqueue=services.queue().enqueue,
+        # The claim reads the job ahead for the runner's stores; the finish carries what the
+        # runner left behind (tertulia/read_ahead.py).
+        keys=services.keys,
+        ahead=services.ahead,
+        writes=services.writes,
     )
     with _lock:
         _leases.append(leases)

@@ -5,6 +5,9 @@ Hundreds of streams then cost a few round trips per interval instead of one each
 Intermediate updates are fire-and-forget (the next one carries the text). Everything the
 console must see (a post, whose ref later updates name; a finish; a delete; a close) waits
 until its batch is written, so a job never reports success for text still in memory here.
+A final text (``owed``) does not wait either: its fault is owed to the channel's next durable
+event, the close that the runner always sends after it, which reports it. So a job's final
+text and close usually share one batch (one round trip, one linger) instead of two.
 A post is written at once by the job itself (``at_once``), after every earlier event of its
 channel: it is the answer's first visible text, and waiting for the writer thread (its linger,
 then its turn among hundreds of jobs contending for the GIL) cost hundreds of ms at the 99th
@@ -23,7 +26,10 @@ from core.ports import EventLog
 
 log = logging.getLogger("tertulia.console")
 
-LINGER = 0.005  # after the first event, wait this long for others to share the round trip
+# After the first event, wait this long for others to share the round trip. Updates are
+# fire-and-forget and a post is written at once, so the linger delays only what must be
+# durable (a final text with its close): one update interval, so a batch per interval at most.
+LINGER = 0.05
 DURABLE_WAIT = 30.0  # a write that takes longer than this is reported as a delivery fault
 
 
@@ -44,8 +50,11 @@ class EventBatcher:
         self._failed: dict[int, BaseException] = {}
         self._thread: threading.Thread | None = None
         self._last: dict[str, int] = {}  # channel -> the batch holding its latest event
+        self._owed: dict[str, int] = {}  # channel -> the first batch whose fault its next durable event reports
 
-    def emit(self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False) -> None:
+    def emit(
+        self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False, owed: bool = False
+    ) -> None:
         if at_once:
             self._write_at_once(channel, event)
             return
@@ -58,8 +67,13 @@ class EventBatcher:
                 self._thread.start()
             self._work.notify()
             if not durable:
+                if owed:
+                    self._owed.setdefault(channel, batch)
                 return
             error = self._wait_for(batch)
+            first = self._owed.pop(channel, None)
+            if error is None and first is not None:  # a fault owed by an earlier event of the channel
+                error = next((self._failed[n] for n in range(first, batch) if n in self._failed), None)
         if error is not None:
             raise error
 

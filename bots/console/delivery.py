@@ -13,6 +13,9 @@ from core.ports import EventLog, PlatformResources
 
 # Lost with a failed batch, these cost nothing: the next update, or the finish, carries the text.
 _SKIPPABLE = frozenset({"start", "update"})
+# Written with the close that always follows (core/runner.py closes every reply it finished),
+# whose wait reports their fault: the final text and the close share one batch.
+_OWED = frozenset({"finish"})
 
 
 class ConsoleResponder:
@@ -34,7 +37,9 @@ class ConsoleResponder:
     def _emit(self, op: str, ref: str = "", text: str = "") -> None:
         event = {"job": self._job_id, "op": op, "ref": ref, "text": text}
         # A post is the first text the user sees of its message: it does not wait for a batch.
-        self._events.emit(self._session, event, durable=op not in _SKIPPABLE, at_once=op == "post")
+        # A final text's fault is reported by the close that follows it (bots/console/batch.py).
+        durable = op not in _SKIPPABLE and op not in _OWED
+        self._events.emit(self._session, event, durable=durable, at_once=op == "post", owed=op in _OWED)
 
     def start(self) -> None:
         self._emit("start")

@@ -31,8 +31,10 @@ class MemoryJobs:
         self.answers: dict[str, str] = {}
         self.queued: list[str] = []
 
-    def save(self, job: Job) -> None:
+    def save(self, job: Job, *, admit: bool = False) -> None:
         self.jobs[job.id] = job
+        if admit:
+            self.admit(job)
 
     def admit(self, job: Job) -> None:
         """No caps here: tests/integration prove the Redis line and caps."""

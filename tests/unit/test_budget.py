@@ -100,3 +100,28 @@ def test_destinations_are_budgeted_apart() -> None:
     budget = LocalRateBudget(SharedBudget(clock), lease=0.5, clock=clock)
     assert budget.try_acquire("a", 0.05) == 0.0
     assert budget.try_acquire("b", 0.05) == 0.0
+
+
+
+
+def test_a_console_channel_leases_its_first_2_5_s_locally_then_asks_once_per_lease() -> None:
+    """The console's interval is ours: a short answer costs no round trip; a longer stream
+    asks every 2.5 s; a platform's destination still asks every 0.5 s (issue 12)."""
+    clock = Clock()
+    shared = SharedBudget(clock)
+    budget = LocalRateBudget(shared, lease=0.5, clock=clock, ours=lambda key: key.startswith("console:"))
+    granted = 0
+    for _ in range(40):  # 2 s of tokens 50 ms apart
+        granted += budget.try_acquire("console:a", 0.05) == 0.0
+        assert budget.try_acquire("console:a", 0.05) > 0  # still one slot per interval
+        budget.try_acquire("slack:C1", 0.05)
+        clock.now += 0.05
+    assert granted == 40
+    assert shared.asks == [("slack:C1", 0.5)] * 4  # the console channel asked nothing
+    for _ in range(40):  # the same stream goes on past its first lease: one ask per lease
+        budget.try_acquire("console:a", 0.05)
+        clock.now += 0.05
+    assert shared.asks.count(("console:a", 2.5)) == 1
+    clock.now += 10  # quiet for a while: the next answer's first lease is local again
+    assert budget.try_acquire("console:a", 0.05) == 0.0
+    assert shared.asks.count(("console:a", 2.5)) == 1

@@ -58,3 +58,36 @@ def test_a_text_the_console_must_see_fails_loudly_when_its_batch_fails() -> None
     # The store's own error, as it was: the worker tells an outage from a fault by its type.
     with pytest.raises(ConnectionError, match="redis is down"):
         batcher.emit("c", {"op": "finish", "text": "the answer"}, durable=True)
+
+
+class FailOnce(RecordingLog):
+    """Fails the first batch that holds a given op, then writes every batch."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.op = op
+
+    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+        if self.op and any(e.get("op") == self.op for _, e in events):
+            self.op = ""
+            raise ConnectionError("redis is down")
+        super().append_many(events)
+
+
+def test_a_final_text_and_the_close_after_it_share_one_batch() -> None:
+    log = RecordingLog()
+    batcher = EventBatcher(log, linger=0.05)
+    batcher.emit("c", {"op": "finish", "text": "the answer"}, durable=False, owed=True)
+    batcher.emit("c", {"op": "close", "text": ""}, durable=True)
+    assert [[e["op"] for _, e in call] for call in log.calls] == [["finish", "close"]]
+
+
+def test_a_final_texts_fault_is_reported_by_the_close_after_it() -> None:
+    """The final text's batch failed and the close's was written: the close raises the
+    store's error, so the worker runs the job again rather than report a lost answer."""
+    batcher = EventBatcher(FailOnce("finish"), linger=0.0)
+    batcher.emit("c", {"op": "finish", "text": "the answer"}, durable=False, owed=True)
+    batcher.emit("c", {"op": "update", "text": "x"}, durable=False)
+    with pytest.raises(ConnectionError, match="redis is down"):
+        batcher.emit("c", {"op": "close", "text": ""}, durable=True)
+    batcher.emit("c", {"op": "close", "text": ""}, durable=True)  # owed once: the next close is clean

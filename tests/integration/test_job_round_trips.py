@@ -1,0 +1,123 @@
+"""A console job's round trips on the worker's side, counted with MONITOR on the test's Redis
+(issue 12): the claim reads the job, its refs, answer, stop flag, model choice and persona;
+the answer's facts go with the answer; the usage and the freed slot go with the lease's
+finish; a quiet console channel's first rate lease is the process's own."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from core.jobs import Job
+from core.messages import InboundMessage
+from core.scope import scope_key
+from tertulia.bootstrap import build_router, build_runner
+from tertulia.leases import RedisLeases
+from tests.integration.policy_support import policy_services, queued
+
+
+@contextmanager
+def worker_round_trips(url: str, prefix: str) -> Iterator[list[str]]:
+    """Each round trip a client sent on the test's keys, as its first command's name and key
+    (a MULTI ... EXEC block is one; commands inside Lua are none). The console's event
+    writes and the process's stop-flag poll are left out: they are shared by every job."""
+    trips: list[str] = []
+    events = f"{prefix}:console:"  # the console's event logs (not its rate budget, rate:console:...)
+    client: redis.Redis = redis.Redis.from_url(url)
+    ready = threading.Event()
+    marker = f"trips-end-{uuid.uuid4().hex}"  # the monitor reads up to this, so it misses nothing before
+
+    def watch() -> None:
+        open_blocks: dict[str, list[str]] = {}
+        with client.monitor() as monitor:
+            ready.set()
+            for command in monitor.listen():
+                if marker in str(command.get("command", "")):
+                    return
+                if command.get("client_type") == "lua":
+                    continue
+                addr = f"{command.get('client_address')}:{command.get('client_port')}"
+                text = str(command.get("command", ""))
+                name = text.split(" ", 1)[0].upper()
+                if name == "MULTI":
+                    open_blocks[addr] = []
+                elif addr in open_blocks and name not in ("EXEC", "DISCARD"):
+                    open_blocks[addr].append(text)
+                elif addr in open_blocks:
+                    block = open_blocks.pop(addr)
+                    if any(prefix in c for c in block) and not all(events in c for c in block):
+                        trips.append("MULTI " + " | ".join(c.split(" ", 1)[0] for c in block))
+                elif prefix in text and events not in text and name != "MGET":
+                    trips.append(text[:200])
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield trips
+    finally:
+        redis.Redis.from_url(url).echo(marker)
+        thread.join(10)
+
+
+def test_a_console_jobs_worker_side_costs_four_round_trips(
+    services: Any, tgi: Any, redis_url: str, key_prefix: str
+) -> None:
+    tgi.reset()
+    tgi.script("Bonjour, le monde.")
+    message = InboundMessage(
+        platform="console", workspace="local", channel=f"trips-{uuid.uuid4().hex[:8]}", user="U0TRIPS",
+        text="/translate fr hello world", addressed=True,
+    )  # fmt: skip
+    job = Job(kind="translate", message=message, scope=scope_key(message),
+              args={"language": "fr", "text": "hello world"})  # fmt: skip
+    services.jobs.save(job)
+    services.jobs.admit(job)
+    leases = RedisLeases(
+        services.redis, key_prefix, lease_seconds=30, job_ttl_seconds=600, max_per_conversation=10,
+        max_per_user=10, keys=services.keys, ahead=services.ahead, writes=services.writes,
+    )  # fmt: skip
+    runner = build_runner(services)
+    with worker_round_trips(redis_url, key_prefix) as trips:
+        assert leases.claim(job.id) == "run"
+        runner.run(job.id, attempt=0)
+        leases.finished(job.id)
+    assert services.jobs.load_answer(job.id) == "Bonjour, le monde."
+    assert services.redis.exists(f"{key_prefix}:job:{job.id}:done")
+    # Before issue 12's round 3 there were twelve: claim, load, model choice, stop flag,
+    # persona, rate budget, refs, facts, answer, usage, slot release, finish.
+    assert len(trips) == 4, trips
+    claim, refs, answer, finish = trips
+    assert claim.startswith("EVALSHA") and not any(":rate:" in trip for trip in trips)
+    assert refs.startswith("SET") and ":refs" in refs
+    assert answer == "MULTI SET | SET"  # the facts and the answer
+    assert finish.startswith("MULTI") and "HINCRBY" in finish and "ZREM" in finish and "EVAL" in finish
+
+
+def test_the_router_saves_and_admits_a_job_in_one_round_trip(
+    settings: Any, stack_env: dict[str, str], tmp_path: Path, redis_url: str
+) -> None:
+    """Under a policy with no model rules the scope's model choice is not read, and the job's
+    record, its reads list and its place in line go in one MULTI: three round trips with
+    Celery's push and the user's newest job (five before issue 12's round 3)."""
+    services = policy_services(settings, stack_env, tmp_path / "policy.toml", "", own_queue=True)
+    router = build_router(services)
+    message = InboundMessage(
+        platform="console", workspace="local", channel=f"trips-{uuid.uuid4().hex[:8]}", user="U0ROUTE",
+        text="/translate fr hello world", addressed=True,
+    )  # fmt: skip
+    assert router.handle(message).job is not None  # the producer's first publish declares its queue
+    with worker_round_trips(redis_url, services.keys.prefix) as trips:
+        outcome = router.handle(message)
+    assert outcome.job is not None
+    assert len(trips) == 3, trips
+    save, push, latest = trips
+    assert save == "MULTI SET | RPUSH | EXPIRE | EVAL"
+    assert push.startswith("LPUSH") and latest.startswith("SET") and ":latest:" in latest
+    assert queued(services) == 2
