@@ -46,9 +46,11 @@ class CountingTGI(FakeTGI):
             self.streams = 0
             self.first_token: dict[str, float] = {}
 
-    def plan(self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any]) -> Plan:
+    def plan(
+        self, prompt: str, user_text: str, schema: dict[str, Any] | None, params: dict[str, Any], *, prefix: str = ""
+    ) -> Plan:
         # Every call gets the same reply; records are not kept (a run makes thousands).
-        plan = super().plan(prompt, user_text, schema, params)
+        plan = super().plan(prompt, user_text, schema, params, prefix=prefix)
         plan.reply = self.reply
         plan.max_new_tokens = None
         return plan
