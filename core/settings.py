@@ -52,9 +52,9 @@ class Settings(BaseSettings):
     retry_backoff_base: float = 2.0
     retry_backoff_max: float = 60.0
     worker_concurrency: int = 256
-    # `tertulia worker`'s pool: Celery's threads, or greenlets on one gevent hub (experimental;
-    # worker/green.py reads the variable itself, before anything is imported).
-    worker_pool: Literal["gevent", "threads"] = "threads"
+    # `tertulia worker`'s pool: greenlets on one gevent hub, or Celery's threads (the opt-out);
+    # worker/green.py reads the variable itself, before anything is imported.
+    worker_pool: Literal["gevent", "threads"] = "gevent"
     # A running job holds a lease its worker renews; a dead worker's jobs are re-run once it lapses.
     lease_seconds: float = 10.0
     max_waiting_per_conversation: int = 10  # /chat messages of one conversation queued or running

@@ -191,6 +191,9 @@ class FakeTGI:
             self.max_total_tokens = max_total
             self.first_token_delay = 0.0
             self.token_delay = 0.0
+            self._batch = 0  # hold_batch: streams to wait for, 0 when none are held
+            self._batch_waiting = 0
+            self._batch_start: asyncio.Event | None = None
             self.healthy = True
             self.has_info = True
             self.has_tokenizer = True
@@ -213,6 +216,25 @@ class FakeTGI:
     def set_delays(self, *, first_token: float = 0.0, between_tokens: float = 0.0) -> None:
         with self._lock:
             self.first_token_delay, self.token_delay = first_token, between_tokens
+
+    def hold_batch(self, count: int) -> None:
+        """The next ``count`` streams send nothing until all ``count`` have started, then run
+        together, as a batching server starts a batch: their jobs end at the same moment."""
+        with self._lock:
+            self._batch, self._batch_waiting, self._batch_start = count, 0, None
+
+    async def _join_batch(self) -> None:
+        with self._lock:
+            if not self._batch:
+                return
+            if self._batch_start is None:
+                self._batch_start = asyncio.Event()
+            start = self._batch_start
+            self._batch_waiting += 1
+            if self._batch_waiting >= self._batch:
+                self._batch, self._batch_start = 0, None
+                start.set()
+        await start.wait()
 
     def set_healthy(self, healthy: bool) -> None:
         with self._lock:
@@ -338,6 +360,7 @@ class FakeTGI:
         ``keepalive`` writes one SSE comment (streams only)."""
         stream_faults = ("stall", "stall_keepalive", "close_mid_stream")
         fault = plan.fault if plan.fault is not None and plan.fault.kind in stream_faults else None
+        await self._join_batch()
         await asyncio.sleep(self.first_token_delay)
         for index, piece in enumerate(pieces, start=1):
             if fault is not None and index == fault.after_tokens + 1:

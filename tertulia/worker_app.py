@@ -44,8 +44,15 @@ def gate() -> LeaseGate:
     """This process's leases, on a Redis client of their own (renewals never queue behind
     the jobs' connections), and their keeper thread, started with the first use."""
     services = process_services()
+    # Every running job claims and finishes through this client, hundreds at once on the gevent
+    # pool: redis-py's default pool stops at 100 connections and raises MaxConnectionsError (a
+    # ConnectionError, so a false "Redis unreachable"); this one lets a job wait for a connection.
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.worker_concurrency + 8, timeout=30,
+        socket_timeout=5, socket_connect_timeout=5,
+    )  # fmt: skip
     leases = RedisLeases(
-        redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        redis.Redis(connection_pool=pool),
         settings.key_prefix,
         lease_seconds=settings.lease_seconds,
         job_ttl_seconds=settings.job_ttl_seconds,

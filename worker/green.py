@@ -1,6 +1,7 @@
-"""The worker's pool: Celery's threads (the default), or greenlets on one gevent hub
-(``TERTULIA_WORKER_POOL=gevent``, experimental: see docs/decisions.md, "The worker's cost per
-stream: a light SSE reader; a gevent hub, not yet the default").
+"""The worker's pool: greenlets on one gevent hub (the default), or Celery's threads
+(``TERTULIA_WORKER_POOL=threads``). See docs/decisions.md, "The worker's cost per stream: a light
+SSE reader; a gevent hub" and "gevent is the worker's default pool: acks wait for a broker
+connection".
 
 Hundreds of model streams per process are hundreds of waits on sockets. On threads they
 cost the GIL hand-offs between hundreds of runnable threads (py-spy: most of the time was
@@ -17,20 +18,27 @@ patched (``celery -A tertulia.worker_app worker``) keeps the threads pool, whate
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 # Read before Settings exists (it must not be imported before the patch): the same variable
 # as Settings.worker_pool.
 POOL_VARIABLE = "TERTULIA_WORKER_POOL"
 THREADS_POOL = "worker.pool:TaskPool"
 GREEN_POOL = "worker.pool:GreenPool"
+DEFAULT_POOL = "gevent"  # as Settings.worker_pool's default
+
+
+def wanted_pool(environ: Mapping[str, str]) -> str:
+    """``gevent`` or ``threads``: what ``environ`` asks ``tertulia worker`` for."""
+    return (environ.get(POOL_VARIABLE) or DEFAULT_POOL).strip().lower()
 
 
 def patch_if_worker(argv: list[str]) -> bool:
     """Patches the process for gevent when ``argv`` (without the program) starts a worker
-    and the greenlet pool is configured. True when it did."""
+    and the greenlet pool is configured (the default). True when it did."""
     if argv[:1] != ["worker"] or "-h" in argv or "--help" in argv:
         return False
-    if (os.environ.get(POOL_VARIABLE) or "threads").strip().lower() != "gevent":
+    if wanted_pool(os.environ) != "gevent":
         return False
     from gevent import monkey
 

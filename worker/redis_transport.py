@@ -1,15 +1,28 @@
-"""kombu's Redis transport, with one defect patched around (docs/decisions.md, "Redis
-restarts under a worker").
+"""kombu's Redis transport, with two defects patched around.
 
-When the broker connection drops, Celery's consumer collects the connection (which sets
-the transport's ``client`` to None) and then closes it; closing the default channel
-restores its unacked messages through a fresh Redis pool, and building that pool reads
-``transport.client.hostname``: ``AttributeError``, which Celery takes for unrecoverable
-and the worker stops. Upstream: celery/kombu#582 (the same AttributeError from a channel
-used after its transport lost its client); made routine by celery/celery#10242, which
-closes the collected connection on every broker loss. A channel here keeps the
-connection details it was made with and uses them when the transport no longer has them,
-so the restore, and the late acks of jobs that were running, reach the new Redis.
+Greenlet acks (docs/decisions.md, "gevent is the worker's default pool: acks wait for a
+broker connection"). A channel's commands other than BRPOP (acks, rejects, restores, the
+consumer's own bookkeeping of each delivered message) take a connection from a redis-py
+``ConnectionPool`` of ``max_connections`` (kombu's default 10), which raises
+``MaxConnectionsError`` at once when all are in use. On the threads pool Celery sends late
+acks through the consumer's hub, one at a time, so the pool is never short. On the gevent
+pool there is no hub: ``Consumer.call_soon_ack`` acks in each job's greenlet, so when more
+than ten jobs end together the eleventh ack fails ("Couldn't ack"), and when the consumer's
+own next command is the one refused, Celery takes the error for a lost broker, reconnects
+and closes the pool under the acks still reading their replies ("I/O operation on closed
+file"). Upstream: celery/celery#1350 (the same "Too many connections" from concurrent acks).
+Here that pool blocks instead: an ack waits its turn for one of the same connections.
+
+Redis restarts (docs/decisions.md, "Redis restarts under a worker"). When the broker
+connection drops, Celery's consumer collects the connection (which sets the transport's
+``client`` to None) and then closes it; closing the default channel restores its unacked
+messages through a fresh Redis pool, and building that pool reads
+``transport.client.hostname``: ``AttributeError``, which Celery takes for unrecoverable and
+the worker stops. Upstream: celery/kombu#582 (the same AttributeError from a channel used
+after its transport lost its client); made routine by celery/celery#10242, which closes the
+collected connection on every broker loss. A channel here keeps the connection details it
+was made with and uses them when the transport no longer has them, so the restore, and the
+late acks of jobs that were running, reach the new Redis.
 """
 
 from __future__ import annotations
@@ -17,8 +30,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from celery import Celery
 from kombu.transport import redis as kombu_redis
+
+# How long an ack (or the consumer) waits for one of the channel's connections before the
+# wait counts as a broker error, as the worker's own Redis pool waits (tertulia/bootstrap.py).
+CONNECTION_WAIT_SECONDS = 30
 
 
 class Channel(kombu_redis.Channel):
@@ -30,6 +48,13 @@ class Channel(kombu_redis.Channel):
         if self.connection.client is None:
             self.connection.client = self._broker
         return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
+
+    def _get_pool(self, asynchronous: bool = False) -> Any:
+        if asynchronous:  # BRPOP's own connection, used by the consumer alone
+            return super()._get_pool(asynchronous=True)  # type: ignore[misc]
+        params = self._connparams()
+        self.keyprefix_fanout = self.keyprefix_fanout.format(db=params["db"])
+        return redis.BlockingConnectionPool(timeout=CONNECTION_WAIT_SECONDS, **params)
 
 
 class Transport(kombu_redis.Transport):

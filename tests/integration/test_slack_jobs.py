@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.panel import STOP, decode
 from fakes.slack_api import BOT_TOKEN, FakeSlackAPI, Message
 from tests.conftest import wait_until
 from tests.integration.slack_support import (  # noqa: F401  (fixtures)
@@ -35,9 +36,14 @@ def channel() -> str:
     return f"C{time.time_ns()}"
 
 
+def is_stop_control(message: Message) -> bool:
+    """The small Stop message under a growing Slack stream: removed once the answer lands."""
+    return [decode(b["action_id"])[0] for b in message.buttons()] == [STOP]  # type: ignore[index]
+
+
 def final_replies(api: FakeSlackAPI, channel_id: str, thread_ts: str, count: int = 1) -> list[Message]:
     def done() -> list[Message] | None:
-        replies = api.thread(channel_id, thread_ts)
+        replies = [m for m in api.thread(channel_id, thread_ts) if not is_stop_control(m)]
         finished = [m for m in replies if not m.streaming]
         return replies if len(finished) >= count and len(replies) == len(finished) else None
 

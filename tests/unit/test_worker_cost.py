@@ -116,13 +116,22 @@ def test_tgi_error_events_map_to_the_core_errors(event: dict[str, object], expec
         (["console"], "gevent"),
         (["worker", "--help"], "gevent"),
         (["worker"], "threads"),
-        (["worker"], ""),  # the default is threads
+        (["worker"], " Threads "),
         ([], "gevent"),
+        ([], ""),
     ],
 )
 def test_only_a_worker_asking_for_gevent_patches(argv: list[str], pool: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(green.POOL_VARIABLE, pool)
     assert green.patch_if_worker(argv) is False
+
+
+def test_gevent_is_the_default_pool_and_threads_the_opt_out() -> None:
+    from core.settings import Settings
+
+    assert green.wanted_pool({}) == green.wanted_pool({green.POOL_VARIABLE: ""}) == "gevent"
+    assert green.wanted_pool({green.POOL_VARIABLE: "threads"}) == "threads"
+    assert Settings.model_fields["worker_pool"].default == green.DEFAULT_POOL
 
 
 def test_an_unpatched_process_keeps_the_threads_pool() -> None:
