@@ -148,8 +148,9 @@ def test_an_image_reaches_a_vision_model_as_an_image_part(
     assert not tgi.generation_requests()
 
 
+@pytest.mark.parametrize("caption", ["what is this?", None], ids=["with a caption", "alone"])
 def test_a_telegram_photo_reaches_a_vision_model(
-    tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any, tgi: Any, tgi_second: Any
+    tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any, tgi: Any, tgi_second: Any, caption: str | None
 ) -> None:
     tgi.reset()
     tgi_second.reset()
@@ -162,7 +163,7 @@ def test_a_telegram_photo_reaches_a_vision_model(
         tg.user_message(chat, ana, "/model vision-test")
         tg.wait_for(lambda: len(tg.bot_texts(chat["id"])) == 1, timeout=20)
         tgi_second.script("A photo of nothing.")
-        tg.user_message(chat, ana, None, caption="what is this?", photo=tg.add_photo(jpeg))
+        tg.user_message(chat, ana, None, caption=caption, photo=tg.add_photo(jpeg))
         tg.wait_for(lambda: tg.bot_texts(chat["id"])[1:] == ["A photo of nothing."], timeout=40)
     finally:
         runner.stop()
@@ -227,26 +228,3 @@ def test_a_slack_mention_with_an_image_alone_and_a_text_only_model_is_refused(
     refusal = catalogue.text("image_needs_vision", "en-US", model="tgi", models="`vision-test`")
     wait_until(lambda: [m for m in slack_api.thread(c, "31.1") if m.text == refusal], timeout=40)
     assert not tgi.generation_requests()
-
-
-def test_a_telegram_photo_without_a_caption_reaches_a_vision_model(
-    tg: FakeTelegram, telegram_config: Any, services: Any, worker: Any, tgi: Any, tgi_second: Any
-) -> None:
-    tgi.reset()
-    tgi_second.reset()
-    tg.reset()
-    jpeg = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + bytes(200)
-    runner = AdapterRunner(config=telegram_config, router_for=router_for(services), dedupe=services.dedupe).start()
-    try:
-        ana = user(next(_ids), "Ana")
-        chat = tg.private_chat(ana)
-        tg.user_message(chat, ana, "/model vision-test")
-        tg.wait_for(lambda: len(tg.bot_texts(chat["id"])) == 1, timeout=20)
-        tgi_second.script("A photo of nothing.")
-        tg.user_message(chat, ana, None, photo=tg.add_photo(jpeg))
-        tg.wait_for(lambda: tg.bot_texts(chat["id"])[1:] == ["A photo of nothing."], timeout=40)
-    finally:
-        runner.stop()
-    (request,) = tgi_second.generation_requests()
-    sent = tgi_content.images_in(request.body["messages"])
-    assert sent == ["data:image/jpeg;base64," + base64.b64encode(jpeg).decode()]

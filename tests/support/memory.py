@@ -7,6 +7,7 @@ from core.cut import CutAnswer
 from core.errors import RetryAfter
 from core.jobs import Job
 from core.panel import Panel
+from core.policy_ports import UsageEntry, UsageReport
 from core.ports import ChatTurn
 
 
@@ -343,3 +344,17 @@ class MemoryControls:
 
     def feedback(self, *, place: str, at: float):  # type: ignore[no-untyped-def]
         return {model: totals for (where, model), totals in self.totals.items() if where == place}
+
+
+class RecordingLedger:
+    """A usage ledger that keeps what accounting records; reports are read from Redis in
+    tests/integration/test_policy.py, never from here."""
+
+    def __init__(self) -> None:
+        self.entries: list[UsageEntry] = []
+
+    def record(self, entry: UsageEntry) -> None:
+        self.entries.append(entry)
+
+    def report(self, *, user: str, place: str, at: float) -> UsageReport:
+        raise AssertionError("accounting only records; /usage reads reports (tests/integration/test_policy.py)")

@@ -5,19 +5,9 @@ from __future__ import annotations
 from core.accounting import Accounting, Meter
 from core.jobs import Job
 from core.messages import InboundMessage
-from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
+from core.policy_ports import Admitted, Ticket, UsageEntry
 from core.ports import NullObserver
-
-
-class Ledger:
-    def __init__(self) -> None:
-        self.entries: list[UsageEntry] = []
-
-    def record(self, entry: UsageEntry) -> None:
-        self.entries.append(entry)
-
-    def report(self, *, user: str, place: str, at: float) -> UsageReport:
-        raise AssertionError("accounting only records; /usage reads reports (tests/integration/test_policy.py)")
+from tests.support.memory import RecordingLedger
 
 
 class Slots:
@@ -43,7 +33,7 @@ class NoPersonas:
 
 
 def test_a_retried_attempt_books_its_tokens_and_only_the_last_the_request() -> None:
-    ledger, slots = Ledger(), Slots()
+    ledger, slots = RecordingLedger(), Slots()
     accounting = Accounting(usage=ledger, admission=slots, personas=NoPersonas())
     job = Job(kind="essay", scope="s", message=InboundMessage(platform="slack", workspace="T1", channel="C1",
                                                               user="U1", text="/essay x"))  # fmt: skip
@@ -61,7 +51,7 @@ def test_a_retried_attempt_books_its_tokens_and_only_the_last_the_request() -> N
 
 
 def test_accounting_never_costs_the_answer() -> None:
-    class Broken(Ledger):
+    class Broken(RecordingLedger):
         def record(self, entry: UsageEntry) -> None:
             raise ConnectionError("redis is down")
 

@@ -17,7 +17,7 @@ from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled
 from core.jobs import Job
 from core.messages import InboundMessage
 from core.models import load_registry
-from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
+from core.policy_ports import Admitted, Ticket
 from core.runner import JobRunner
 from core.scope import scope_key
 from tests.support.memory import (
@@ -27,6 +27,7 @@ from tests.support.memory import (
     MemoryContext,
     MemoryJobs,
     MemoryPlatform,
+    RecordingLedger,
     RecordingResponder,
     ScriptedModel,
 )
@@ -149,17 +150,6 @@ class CountingChoices(MemoryChoices):
         return super().get(scope)
 
 
-class Ledger:
-    def __init__(self) -> None:
-        self.entries: list[UsageEntry] = []
-
-    def record(self, entry: UsageEntry) -> None:
-        self.entries.append(entry)
-
-    def report(self, *, user: str, place: str, at: float) -> UsageReport:
-        raise AssertionError("not read here")
-
-
 class Slots:
     def admit(self, ticket: Ticket) -> Admitted:
         return Admitted()
@@ -180,7 +170,7 @@ class NoPersonas:
 
 
 def test_a_job_reads_its_model_choice_once_and_books_to_that_model() -> None:
-    jobs, choices, ledger, responder = MemoryJobs(), CountingChoices(), Ledger(), RecordingResponder()
+    jobs, choices, ledger, responder = MemoryJobs(), CountingChoices(), RecordingLedger(), RecordingResponder()
     runner = JobRunner(
         jobs=jobs,
         context=MemoryContext(),
