@@ -36,6 +36,7 @@ def worker_round_trips(url: str, prefix: str) -> Iterator[list[str]]:
 
     def watch() -> None:
         open_blocks: dict[str, list[str]] = {}
+        last_evalsha: dict[str, int] = {}  # client -> index in trips of its latest EVALSHA
         with client.monitor() as monitor:
             ready.set()
             for command in monitor.listen():
@@ -46,7 +47,11 @@ def worker_round_trips(url: str, prefix: str) -> Iterator[list[str]]:
                 addr = f"{command.get('client_address')}:{command.get('client_port')}"
                 text = str(command.get("command", ""))
                 name = text.split(" ", 1)[0].upper()
-                if name == "MULTI":
+                if name == "SCRIPT" and text.upper().startswith("SCRIPT LOAD") and addr in last_evalsha:
+                    # redis-py answered NOSCRIPT with SCRIPT LOAD and sends the EVALSHA again: a fresh
+                    # server's one-time script load, not a round trip of the job's.
+                    trips.pop(last_evalsha.pop(addr))
+                elif name == "MULTI":
                     open_blocks[addr] = []
                 elif addr in open_blocks and name not in ("EXEC", "DISCARD"):
                     open_blocks[addr].append(text)
@@ -55,6 +60,8 @@ def worker_round_trips(url: str, prefix: str) -> Iterator[list[str]]:
                     if any(prefix in c for c in block) and not all(events in c for c in block):
                         trips.append("MULTI " + " | ".join(c.split(" ", 1)[0] for c in block))
                 elif prefix in text and events not in text and name != "MGET":
+                    if name == "EVALSHA":
+                        last_evalsha[addr] = len(trips)
                     trips.append(text[:200])
 
     thread = threading.Thread(target=watch, daemon=True)
