@@ -9,7 +9,9 @@ what it measures, and the fake model's first-token times share that clock (same 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -79,15 +81,19 @@ class QueuePath:
             [*(profile or []), str(Path(sys.executable).parent / "tertulia"), "worker", "--without-gossip",
              "--without-mingle", "-l", "WARNING"],
             cwd=REPO, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: under py-spy the worker is a grandchild, stopped with it
         )
 
     def close(self) -> None:
-        self.worker.terminate()
+        group = os.getpgid(self.worker.pid)
+        os.killpg(group, signal.SIGTERM)
         try:
             self.worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.worker.kill()
+            os.killpg(group, signal.SIGKILL)
             self.worker.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # a worker that outlived py-spy's recording
+            os.killpg(group, signal.SIGKILL)
         self._log.close()
 
     def enqueue(self, run: QueueRun, count: int) -> dict[str, str]:

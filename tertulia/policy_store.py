@@ -54,6 +54,30 @@ end
 return {'', 0}
 """
 
+# KEYS: the usage hashes (user today, place today, user this month, place this month), then
+# the place's users-by-tokens set of today and of this month. ARGV: model, requests, input
+# tokens, output tokens, wall seconds, ttl, user. One call instead of 46 pipelined commands:
+# a worker records thousands of jobs a minute, and packing each command cost it more CPU
+# than the job's whole Lua share costs Redis (docs/benchmarks.md, round 5).
+_RECORD_USAGE = """
+local model, ttl, user = ARGV[1], tonumber(ARGV[6]), ARGV[7]
+local requests, input, output = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local counts = {{'requests', requests}, {'input', input}, {'output', output}, {'tokens', input + output}}
+for i = 1, 4 do
+  for _, count in ipairs(counts) do
+    redis.call('HINCRBY', KEYS[i], count[1], count[2])
+    redis.call('HINCRBY', KEYS[i], model .. ':' .. count[1], count[2])
+  end
+  redis.call('HINCRBYFLOAT', KEYS[i], 'wall_seconds', ARGV[5])
+  redis.call('HINCRBYFLOAT', KEYS[i], model .. ':wall_seconds', ARGV[5])
+  redis.call('EXPIRE', KEYS[i], ttl)
+end
+for i = 5, 6 do
+  redis.call('ZINCRBY', KEYS[i], input + output, user)
+  redis.call('EXPIRE', KEYS[i], ttl)
+end
+"""
+
 _TOTALS = ("requests", "input", "output")
 
 
@@ -146,20 +170,14 @@ class RedisUsageLedger:
         pipe.execute()
 
     def _add(self, pipe: redis.client.Pipeline[bytes], entry: UsageEntry) -> None:
-        tokens = entry.input_tokens + entry.output_tokens
-        for period in (_day(entry.at), _month(entry.at)):
-            for who, name in (("user", entry.user), ("place", entry.place)):
-                key = self._k.usage(period, who, name)
-                for field, value in (("requests", entry.requests), ("input", entry.input_tokens),
-                                     ("output", entry.output_tokens), ("tokens", tokens)):  # fmt: skip
-                    pipe.hincrby(key, field, value)
-                    pipe.hincrby(key, f"{entry.model}:{field}", value)
-                pipe.hincrbyfloat(key, "wall_seconds", entry.wall_seconds)
-                pipe.hincrbyfloat(key, f"{entry.model}:wall_seconds", entry.wall_seconds)
-                pipe.expire(key, self._ttl)
-            top = self._k.usage_top(period, entry.place)
-            pipe.zincrby(top, tokens, entry.user)
-            pipe.expire(top, self._ttl)
+        periods = (_day(entry.at), _month(entry.at))
+        hashes = [self._k.usage(period, who, name) for period in periods
+                  for who, name in (("user", entry.user), ("place", entry.place))]  # fmt: skip
+        tops = [self._k.usage_top(period, entry.place) for period in periods]
+        pipe.eval(
+            _RECORD_USAGE, 6, *hashes, *tops, entry.model, entry.requests, entry.input_tokens,
+            entry.output_tokens, repr(float(entry.wall_seconds)), self._ttl, entry.user,
+        )  # fmt: skip
 
     def report(self, *, user: str, place: str, at: float) -> UsageReport:
         day, month = _day(at), _month(at)
