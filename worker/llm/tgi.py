@@ -1,10 +1,11 @@
 """A model behind TGI's native API: ``/generate_stream`` (with ``details`` and ``grammar``),
 ``/info``, ``/tokenize`` and ``/health``.
 
-Generation POSTs ``/generate_stream`` on huggingface_hub's shared httpx session and reads the
-SSE lines itself: ``InferenceClient.text_generation`` parsed every event into dataclasses, the
-largest share of a worker's CPU per stream (docs/decisions.md, "The worker's cost per stream").
-The small JSON calls use the same session, with timeouts of their own.
+Generation POSTs ``/generate_stream`` on urllib3 (worker/llm/streams.py) and reads the SSE
+lines itself: ``InferenceClient.text_generation`` parsed every event into dataclasses, and
+httpx's response machinery cost more than the JSON per token (docs/decisions.md, "The worker's
+cost per stream"). The small JSON calls use huggingface_hub's shared httpx session, with
+timeouts of their own.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from worker.llm.common import (
     first_token_timeout,
     pick,
     sampling,
-    stream_timeout,
 )
 from worker.llm.errors import event_error, http_error, stall_message, stream_fault
+from worker.llm.streams import StreamedPost, chunks, error_reply, socket_of, transport_error
 from worker.llm.watch import watching
 
 _FALLBACK_INFO_SECONDS = 5.0  # a server that could not say its limits is asked again soon
@@ -58,13 +59,13 @@ class TGIClient:
         self.spec = spec
         self._base = spec.url.rstrip("/")
         self._request_timeout = settings.request_timeout
-        self._timeout = stream_timeout(request_timeout=settings.request_timeout, token_timeout=settings.token_timeout)
         self._token_timeout = settings.token_timeout
         self._first_token_timeout = first_token_timeout(
             request_timeout=settings.request_timeout, token_timeout=settings.token_timeout
         )
         self._health_timeout = health_timeout
         self._session = ensure_session(max_keepalive=max(settings.worker_concurrency, 16))
+        self._streams = StreamedPost(self._base, max_connections=max(settings.worker_concurrency, 16))
         self._headers = {k: v for k, v in auth_headers(spec.api_key()).items() if v is not None}
         self._counts = CountCache()
         self._tokenizer = True  # False once the server said it has no /tokenize
@@ -174,14 +175,15 @@ class TGIClient:
         where = f"model {self.name!r} at {self._base}"
         with watching(first=self._first_token_timeout, between=self._token_timeout) as watch:
             try:
-                with self._session.stream(
-                    "POST", f"{self._base}/generate_stream", json=body, headers=self._headers, timeout=self._timeout
-                ) as response:
-                    if response.status_code != 200:
-                        response.read()
-                        raise http_error(response, where=where)
+                with self._streams.post(
+                    f"{self._base}/generate_stream", body=body, headers=self._headers,
+                    connect=self._request_timeout, read=self._first_token_timeout,
+                ) as response:  # fmt: skip
+                    watch.attach_socket(socket_of(response))
+                    if response.status != 200:
+                        raise http_error(error_reply(response), where=where)
                     finished = False
-                    for data in sse_data(response.iter_bytes()):
+                    for data in sse_data(chunks(response)):
                         event = json.loads(data)
                         if "error" in event:
                             raise event_error(event, where=where)
@@ -211,6 +213,8 @@ class TGIClient:
                 raise
             except Exception as exc:
                 mapped = stream_fault(exc, where=where, stalled=watch.fired, token_timeout=self._token_timeout)
+                if mapped is None:
+                    mapped = transport_error(exc, where=where)
                 if mapped is None:
                     raise
                 raise mapped from exc

@@ -51,8 +51,11 @@ class TokenWatch:
             self.deadline = time.monotonic() + self.between
 
     def attach(self, response: Any) -> None:
+        """An httpx response's socket (the OpenAI-compatible client's streams)."""
         stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
+        self.attach_socket(stream.get_extra_info("socket") if stream is not None else None)
+
+    def attach_socket(self, sock: object) -> None:
         if isinstance(sock, socket.socket):
             with self._lock:
                 self._socket = sock
