@@ -66,6 +66,7 @@ class Recorded:
     method: str
     path: str
     body: Any  # the parsed JSON body (None for GET)
+    peer: str = ""  # the client's host:port: one per connection, so kept-alive ones repeat
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,8 @@ class FakeTGI:
     async def _record(self, request: web.Request) -> Any:
         body = await request.json() if request.can_read_body else None
         with self._lock:
-            self._requests.append(Recorded(request.method, request.path, body))
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+            self._requests.append(Recorded(request.method, request.path, body, f"{peer[0]}:{peer[1]}" if peer else ""))
         return body
 
     def plan(

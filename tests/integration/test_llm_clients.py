@@ -18,6 +18,7 @@ from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled
 from core.models import Flavour, ModelSpec, Registry
 from core.ports import ChatTurn, GenerationRequest, TokenStream
 from core.settings import Settings
+from fakes.waiting import wait_until
 from worker.llm.directory import ModelClients
 from worker.llm.openai_compat import OpenAICompatClient
 from worker.llm.tgi import TGIClient
@@ -81,6 +82,26 @@ def test_tgi_streams_deltas_in_order_and_reads_the_final_details(tgi: Any) -> No
     assert sent.body["parameters"]["details"] is True
     assert sent.body["parameters"]["max_new_tokens"] == 50
     assert "grammar" not in sent.body["parameters"]
+
+
+def test_tgi_streams_reuse_a_connection_and_one_left_early_is_closed(tgi: Any) -> None:
+    """A finished stream hands its connection to the next; a stream the job leaves (a Stop)
+    closes its own, so the server sees the client go and cancels the generation."""
+    client = TGIClient(tgi_spec(tgi.url), settings=settings())
+    tgi.script("one two", "three four", "five six seven eight nine ten")
+    assert "".join(client.stream(request())) == "one two"
+    assert "".join(client.stream(request())) == "three four"
+    tgi.set_delays(between_tokens=0.05)
+    left = client.stream(request())
+    assert next(left) == "five"
+    left.close()
+    (gone,) = wait_until(lambda: tgi.disconnects, timeout=10)
+    assert gone.sent < gone.total
+    tgi.set_delays()
+    assert "".join(client.stream(request("again"))) == "Echo: again"
+    first, second, third, fourth = (sent.peer for sent in tgi.generation_requests())
+    assert first and first == second  # kept alive
+    assert third == second and fourth != third  # the stream left early took its connection with it
 
 
 def test_tgi_default_reply_echoes_the_last_user_line(tgi: Any) -> None:

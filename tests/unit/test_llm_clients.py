@@ -17,6 +17,7 @@ from huggingface_hub.errors import (
     UnknownError,
     ValidationError,
 )
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError, SSLError
 
 from core.entities import ENTITIES_SCHEMA
 from core.errors import ModelOverloaded, ModelRejected, ModelStalled, ModelUnavailable
@@ -71,6 +72,12 @@ def _typed(error: Exception, status: int) -> Exception:
         (httpx2.ReadTimeout("timed out"), ModelStalled),
         (httpx2.RemoteProtocolError("peer closed connection (incomplete chunked read)"), ModelStalled),
         (ConnectionRefusedError(111, "refused"), ModelUnavailable),
+        # TGI's token stream on urllib3 (worker/llm/streams.py).
+        (NewConnectionError(None, "[Errno 111] Connection refused"), ModelUnavailable),  # type: ignore[arg-type]
+        (ConnectTimeoutError("timed out"), ModelUnavailable),
+        (ReadTimeoutError(None, URL, "read timed out"), ModelStalled),  # type: ignore[arg-type]
+        (ProtocolError("Response ended prematurely"), ModelStalled),
+        (SSLError("certificate verify failed"), ModelUnavailable),
     ],
 )
 def test_errors_map_to_the_core_tree(exc: Exception, expected: type) -> None:

@@ -1,4 +1,4 @@
-"""From what huggingface_hub and httpx raise to the core's error tree, which tells the
+"""From what huggingface_hub, httpx and urllib3 raise to the core's error tree, which tells the
 task whether a retry can help.
 
 | what happened                                            | core error        |
@@ -15,6 +15,7 @@ import json
 import socket
 
 import httpx2
+import urllib3.exceptions as urllib3_errors
 from huggingface_hub.errors import (
     GenerationError,
     HfHubHTTPError,
@@ -91,6 +92,15 @@ def _from_transport(exc: httpx2.TransportError, where: str) -> ModelError:
     return ModelUnavailable(text)
 
 
+def _from_urllib3(exc: urllib3_errors.HTTPError, where: str) -> ModelError:
+    """TGI's token stream (worker/llm/streams.py): no connection is "unavailable", a
+    connection that went quiet or broke in the middle of the answer is "stalled"."""
+    text = f"{where}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, urllib3_errors.ReadTimeoutError | urllib3_errors.ProtocolError):
+        return ModelStalled(text)
+    return ModelUnavailable(text)  # refused, DNS, connect timeout, TLS, proxy
+
+
 def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelError | None:
     """The core error for ``exc``, or None when it is not a model-server failure (a bug
     of ours must surface as itself, not be retried)."""
@@ -122,6 +132,8 @@ def to_model_error(exc: BaseException, *, where: str = "model server") -> ModelE
         return from_status(status, _http_message(where, status, exc.response, exc.response.reason_phrase))
     if isinstance(exc, httpx2.TransportError):
         return _from_transport(exc, where)
+    if isinstance(exc, urllib3_errors.HTTPError):
+        return _from_urllib3(exc, where)
     if isinstance(exc, json.JSONDecodeError):
         # The server sent an event that is not JSON: the same request gets the same.
         return ModelRejected(f"{where}: malformed event: {exc}")

@@ -21,18 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    ProxyError,
-    ReadTimeoutError,
-    SSLError,
-)
-
-from core.errors import ModelError, ModelStalled, ModelUnavailable
 
 _CHUNK = 65536
 
@@ -65,7 +53,8 @@ class StreamedPost:
         self, url: str, *, body: Mapping[str, Any], headers: Mapping[str, str], connect: float, read: float
     ) -> Iterator[urllib3.HTTPResponse]:
         """The response, headers read and body not yet; ``read`` bounds each socket read.
-        Leaving the block early closes the connection (the server sees the client go)."""
+        A body read to its end hands the connection to the next stream; leaving the block
+        before that closes it (the server sees the client go and cancels the generation)."""
         response: Any = self._pool.request(
             "POST",
             url,
@@ -75,19 +64,18 @@ class StreamedPost:
             preload_content=False,
             redirect=False,
         )
-        done = False
         try:
             yield response
-            done = True
         finally:
-            if not done or not _at_end(response):
-                response.close()  # unread bytes: this connection can't serve another request
+            if not response.closed:  # unread bytes: this connection can't serve another request
+                response.close()
             response.release_conn()
 
 
 def chunks(response: urllib3.HTTPResponse) -> Iterator[bytes]:
     """The body's bytes as they arrive: a chunk at a time when chunked (TGI's SSE), else
-    whatever one socket read returns (a close-delimited stream must not wait for a full buffer)."""
+    whatever one socket read returns (a close-delimited stream must not wait for a full buffer).
+    Read it to its end: urllib3 closes the connection of a chunked read left half-way."""
     if response.chunked and response.supports_chunked_reads():
         yield from response.read_chunked(_CHUNK)
         return
@@ -104,29 +92,6 @@ def socket_of(response: urllib3.HTTPResponse) -> socket.socket | None:
     connection = getattr(response, "connection", None)
     sock = getattr(connection, "sock", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def transport_error(exc: BaseException, *, where: str) -> ModelError | None:
-    """urllib3's faults in the core's tree: no connection is "unavailable" (retry later), a
-    connection that went quiet or broke mid-answer is "stalled"; None for anything else."""
-    text = f"{where}: {type(exc).__name__}: {exc}"
-    if isinstance(exc, ReadTimeoutError):
-        return ModelStalled(text)
-    if isinstance(exc, ConnectTimeoutError | NewConnectionError | NameResolutionError | ProxyError | SSLError):
-        return ModelUnavailable(text)
-    if isinstance(exc, ProtocolError):  # the server closed the connection in the middle of the answer
-        return ModelStalled(text)
-    if isinstance(exc, HTTPError):
-        return ModelUnavailable(text)
-    return None
-
-
-def _at_end(response: urllib3.HTTPResponse) -> bool:
-    """Whether the body was read to its end, so the connection can serve another request.
-    After TGI's final event only the chunked terminator is left: one short read."""
-    with contextlib.suppress(HTTPError, OSError):
-        return all(not data for data in chunks(response))  # stops at the first byte of more
-    return False
 
 
 def _proxy_for(base_url: str) -> str | None:

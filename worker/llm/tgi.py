@@ -34,7 +34,7 @@ from worker.llm.common import (
     sampling,
 )
 from worker.llm.errors import event_error, http_error, stall_message, stream_fault
-from worker.llm.streams import StreamedPost, chunks, error_reply, socket_of, transport_error
+from worker.llm.streams import StreamedPost, chunks, error_reply, socket_of
 from worker.llm.watch import watching
 
 _FALLBACK_INFO_SECONDS = 5.0  # a server that could not say its limits is asked again soon
@@ -183,7 +183,8 @@ class TGIClient:
                     if response.status != 200:
                         raise http_error(error_reply(response), where=where)
                     finished = False
-                    for data in sse_data(chunks(response)):
+                    events = sse_data(chunks(response))
+                    for data in events:
                         event = json.loads(data)
                         if "error" in event:
                             raise event_error(event, where=where)
@@ -201,6 +202,8 @@ class TGIClient:
                                 usage.generated_tokens = details["generated_tokens"]
                                 usage.prompt_tokens = details.get("input_length")
                                 usage.finish_reason = str(details["finish_reason"])
+                            for _ in events:  # only the body's end is left: the connection is reused
+                                pass
                             break
                 if not finished:
                     if watch.fired:
@@ -213,8 +216,6 @@ class TGIClient:
                 raise
             except Exception as exc:
                 mapped = stream_fault(exc, where=where, stalled=watch.fired, token_timeout=self._token_timeout)
-                if mapped is None:
-                    mapped = transport_error(exc, where=where)
                 if mapped is None:
                     raise
                 raise mapped from exc
