@@ -4,6 +4,7 @@ request building, and the fake TGI server's deterministic content."""
 from __future__ import annotations
 
 import json
+import random
 
 import httpx2
 import jsonschema
@@ -158,6 +159,28 @@ def test_stop_trimmer_releases_held_text_that_was_no_stop() -> None:
     assert trimmer.feed("age|>") == "<|image|>"
     assert trimmer.feed(" b <") == " b "
     assert trimmer.flush() == "<"
+
+
+def test_stop_trimmer_holds_exactly_the_longest_suffix_that_may_begin_a_stop() -> None:
+    """Against the definition, over many random token streams: what is shown at each step is
+    the text so far minus its longest suffix that is a proper prefix of a stop."""
+    rng = random.Random(7)
+    stops = ("\nUser:", "<|im_end|>", "aab", "</s>")
+    alphabet = "aUbs<>|/\n:er_imnd "
+    for _ in range(2000):
+        trimmer, text, shown = StopTrimmer(stops), "", ""
+        for _ in range(rng.randint(1, 12)):
+            delta = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4)))
+            text += delta
+            shown += trimmer.feed(delta)
+            if trimmer.stopped:
+                cut = min(i for i in (text.find(stop) for stop in stops) if i >= 0)
+                assert shown == text[:cut]
+                break
+            held = max((n for stop in stops for n in range(1, len(stop)) if text.endswith(stop[:n])), default=0)
+            assert shown == text[: len(text) - held], (text, stops)
+        else:
+            assert shown + trimmer.flush() == text
 
 
 def _settings() -> Settings:

@@ -82,6 +82,15 @@ class StopTrimmer:
         self._stops = tuple(s for s in stops if s)
         self._pending = ""
         self.stopped = False
+        # stop -> {character: the sizes of its proper prefixes ending in it, longest first}:
+        # a held suffix must end in the text's last character, which few prefixes do, so
+        # most tokens (run once each, hundreds of streams at once) check none.
+        self._ends: dict[str, dict[str, tuple[int, ...]]] = {}
+        for stop in self._stops:
+            ends: dict[str, list[int]] = {}
+            for size in range(len(stop) - 1, 0, -1):
+                ends.setdefault(stop[size - 1], []).append(size)
+            self._ends[stop] = {char: tuple(sizes) for char, sizes in ends.items()}
 
     def feed(self, delta: str) -> str:
         """The part of the text so far that is safe to show."""
@@ -104,10 +113,14 @@ class StopTrimmer:
 
     def _held_suffix(self) -> int:
         """The longest suffix of the pending text that is a proper prefix of a stop."""
-        best = 0
+        if not self._pending:
+            return 0
+        best, last, pending = 0, self._pending[-1], self._pending
         for stop in self._stops:
-            for size in range(min(len(stop) - 1, len(self._pending)), best, -1):
-                if self._pending.endswith(stop[:size]):
+            for size in self._ends[stop].get(last, ()):
+                if size <= best:
+                    break
+                if size <= len(pending) and pending.endswith(stop[:size]):
                     best = size
                     break
         return best
