@@ -84,7 +84,8 @@ def chunks(response: urllib3.HTTPResponse) -> Iterator[bytes]:
 
 
 def error_reply(response: urllib3.HTTPResponse) -> ErrorReply:
-    return ErrorReply(response.status, response.reason or "", response.read())
+    """The first 64 KB of an error body are enough for its reason (a proxy's page can be larger)."""
+    return ErrorReply(response.status, response.reason or "", response.read(_CHUNK))
 
 
 def socket_of(response: urllib3.HTTPResponse) -> socket.socket | None:
