@@ -3,12 +3,17 @@ They implement the same Protocols as the Redis stores; nothing of ours is patche
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from core.cut import CutAnswer
 from core.errors import RetryAfter
 from core.jobs import Job
+from core.models import load_registry
 from core.panel import Panel
 from core.policy_ports import UsageEntry, UsageReport
 from core.ports import ChatTurn
+from core.runner import JobRunner
 
 
 class MemoryKV:
@@ -358,3 +363,33 @@ class RecordingLedger:
 
     def report(self, *, user: str, place: str, at: float) -> UsageReport:
         raise AssertionError("accounting only records; /usage reads reports (tests/integration/test_policy.py)")
+
+
+REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
+
+
+def memory_runner(
+    model: Any,
+    *,
+    jobs: MemoryJobs,
+    responder: RecordingResponder,
+    context: MemoryContext | None = None,
+    choices: Any = None,
+    source: str = "",
+    max_chars: int = 10_000,
+    **ports: Any,
+) -> JobRunner:
+    """A JobRunner on the in-memory ports with ``model`` as the test registry's "tgi";
+    ``ports`` are JobRunner's optional ones (controls, cuts, accounting...)."""
+    return JobRunner(
+        jobs=jobs,
+        context=context if context is not None else MemoryContext(),
+        choices=choices if choices is not None else MemoryChoices(),
+        models=ListDirectory({"tgi": model}),
+        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
+        platforms=lambda name: MemoryPlatform(responder, source=source),
+        budget=ManualBudget(),
+        max_document_chars=max_chars,
+        max_attachment_bytes=max_chars,
+        **ports,
+    )

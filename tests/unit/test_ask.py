@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from core.jobs import Job
 from core.messages import Attachment, InboundMessage
-from core.models import load_registry
 from core.router import Router
-from core.runner import JobRunner
 from tests.support.memory import (
-    ListDirectory,
-    ManualBudget,
     MemoryChoices,
     MemoryContext,
     MemoryJobs,
-    MemoryPlatform,
     RecordingResponder,
     ScriptedModel,
+    memory_runner,
 )
-
-REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
 
 class Desk:
@@ -29,12 +21,8 @@ class Desk:
         self.jobs, self.context, self.responder = MemoryJobs(), MemoryContext(), RecordingResponder()
         self.router = Router(jobs=self.jobs, queue=self.jobs, context=self.context, choices=MemoryChoices(),
                              model_names=lambda: ["tgi"], max_input_chars=4000, max_attachment_bytes=100_000)
-        self.runner = JobRunner(
-            jobs=self.jobs, context=self.context, choices=MemoryChoices(), models=ListDirectory({"tgi": model}),
-            registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
-            platforms=lambda name: MemoryPlatform(self.responder, source=source), budget=ManualBudget(),
-            max_document_chars=100_000, max_attachment_bytes=100_000,
-        )
+        self.runner = memory_runner(model, jobs=self.jobs, context=self.context, responder=self.responder,
+                                    source=source, max_chars=100_000)
 
     def ask(self, text: str, **message: object) -> str | Job:
         fields: dict[str, object] = {"platform": "test", "workspace": "w", "channel": "c", "user": "u",

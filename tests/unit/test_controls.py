@@ -5,32 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from core import catalogue
 from core.controls import Click
 from core.jobs import Job
 from core.messages import InboundMessage
-from core.models import load_registry
 from core.panel import CONTINUE, REGENERATE, STOP, decode, encode, final_panel, stopped_text
 from core.ports import TokenStream
 from core.router import Router
 from core.runner import JobRunner
 from core.scope import scope_key
 from tests.support.memory import (
-    ListDirectory,
-    ManualBudget,
     MemoryChoices,
     MemoryContext,
     MemoryControls,
     MemoryJobs,
-    MemoryPlatform,
     RecordingResponder,
     ScriptedModel,
+    memory_runner,
 )
-
-REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
 
 def message(user: str = "ana", text: str = "hello", locale: str = "en") -> InboundMessage:
@@ -51,12 +45,7 @@ Stack = tuple[JobRunner, Router, MemoryJobs, MemoryContext, MemoryControls, Reco
 def stack(model: ScriptedModel, feedback: Votes | None = None) -> Stack:
     jobs, context, controls, responder = MemoryJobs(), MemoryContext(), MemoryControls(), RecordingResponder()
     choices = MemoryChoices()
-    runner = JobRunner(
-        jobs=jobs, context=context, choices=choices, models=ListDirectory({"tgi": model}),
-        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
-        platforms=lambda name: MemoryPlatform(responder), budget=ManualBudget(), max_document_chars=10_000,
-        max_attachment_bytes=10_000, controls=controls,
-    )  # fmt: skip
+    runner = memory_runner(model, jobs=jobs, context=context, choices=choices, responder=responder, controls=controls)
     router = Router(
         jobs=jobs, queue=jobs, context=context, choices=choices, model_names=lambda: ["tgi"], max_input_chars=4000,
         max_attachment_bytes=10_000, controls=controls, feedback=feedback,

@@ -18,15 +18,12 @@ from core.runner import JobRunner
 from core.scope import scope_key
 from core.table import find_spec, model_commands, uses_memory
 from tests.support.memory import (
-    ListDirectory,
-    ManualBudget,
-    MemoryChoices,
     MemoryContext,
     MemoryCuts,
     MemoryJobs,
-    MemoryPlatform,
     RecordingResponder,
     ScriptedModel,
+    memory_runner,
 )
 
 REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
@@ -52,18 +49,7 @@ class WordModel(ScriptedModel):
 
 def setup(model: ScriptedModel) -> tuple[JobRunner, MemoryJobs, MemoryContext, RecordingResponder, MemoryCuts]:
     jobs, context, responder, cuts = MemoryJobs(), MemoryContext(), RecordingResponder(), MemoryCuts()
-    runner = JobRunner(
-        jobs=jobs,
-        context=context,
-        choices=MemoryChoices(),
-        models=ListDirectory({"tgi": model}),
-        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
-        platforms=lambda name: MemoryPlatform(responder),
-        budget=ManualBudget(),
-        max_document_chars=10_000,
-        max_attachment_bytes=10_000,
-        cuts=cuts,
-    )
+    runner = memory_runner(model, jobs=jobs, context=context, responder=responder, cuts=cuts)
     return runner, jobs, context, responder, cuts
 
 

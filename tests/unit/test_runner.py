@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.errors import DeliveryError, ModelOverloaded
 from core.jobs import Job
 from core.messages import InboundMessage
-from core.models import load_registry
 from core.panel import Panel
 from core.ports import TokenStream
 from core.runner import JobRunner
 from core.scope import scope_key
 from tests.support.memory import (
-    ListDirectory,
-    ManualBudget,
-    MemoryChoices,
     MemoryContext,
     MemoryJobs,
-    MemoryPlatform,
     RecordingResponder,
     ScriptedModel,
+    memory_runner,
 )
-
-REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
 
 class Overloaded(ScriptedModel):
@@ -39,18 +31,7 @@ class Overloaded(ScriptedModel):
 
 def setup(model: ScriptedModel) -> tuple[JobRunner, MemoryJobs, MemoryContext, RecordingResponder]:
     jobs, context, responder = MemoryJobs(), MemoryContext(), RecordingResponder()
-    runner = JobRunner(
-        jobs=jobs,
-        context=context,
-        choices=MemoryChoices(),
-        models=ListDirectory({"tgi": model}),
-        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
-        platforms=lambda name: MemoryPlatform(responder),
-        budget=ManualBudget(),
-        max_document_chars=10_000,
-        max_attachment_bytes=10_000,
-    )
-    return runner, jobs, context, responder
+    return memory_runner(model, jobs=jobs, context=context, responder=responder), jobs, context, responder
 
 
 def chat_job(jobs: MemoryJobs, text: str) -> Job:
@@ -108,12 +89,7 @@ class FinishFailsOnce(RecordingResponder):
 def test_a_failed_final_delivery_is_retried_without_asking_the_model_again() -> None:
     model = ScriptedModel(["the only answer", "a second, different answer"])
     jobs, context, responder = MemoryJobs(), MemoryContext(), FinishFailsOnce()
-    runner = JobRunner(
-        jobs=jobs, context=context, choices=MemoryChoices(), models=ListDirectory({"tgi": model}),
-        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
-        platforms=lambda name: MemoryPlatform(responder), budget=ManualBudget(),
-        max_document_chars=10_000, max_attachment_bytes=10_000,
-    )
+    runner = memory_runner(model, jobs=jobs, context=context, responder=responder)
     job = chat_job(jobs, "hello")
     with pytest.raises(PlatformDown):
         runner.run(job.id, attempt=0)

@@ -5,7 +5,6 @@ pool follows how the process was started."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pytest
 
@@ -16,26 +15,20 @@ from core.delivery import StreamingReply
 from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled
 from core.jobs import Job
 from core.messages import InboundMessage
-from core.models import load_registry
 from core.policy_ports import Admitted, Ticket
-from core.runner import JobRunner
 from core.scope import scope_key
 from tests.support.memory import (
-    ListDirectory,
     ManualBudget,
     MemoryChoices,
-    MemoryContext,
     MemoryJobs,
-    MemoryPlatform,
     RecordingLedger,
     RecordingResponder,
     ScriptedModel,
+    memory_runner,
 )
 from worker import green
 from worker.llm.errors import event_error
 from worker.llm.tgi import sse_data
-
-REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 
 
 class RecordingLog:
@@ -171,18 +164,8 @@ class NoPersonas:
 
 def test_a_job_reads_its_model_choice_once_and_books_to_that_model() -> None:
     jobs, choices, ledger, responder = MemoryJobs(), CountingChoices(), RecordingLedger(), RecordingResponder()
-    runner = JobRunner(
-        jobs=jobs,
-        context=MemoryContext(),
-        choices=choices,
-        models=ListDirectory({"tgi": ScriptedModel(["an answer"])}),
-        registry=load_registry(REGISTRY, env={"TERTULIA_TGI_URL": "http://x"}),
-        platforms=lambda name: MemoryPlatform(responder),
-        budget=ManualBudget(),
-        max_document_chars=10_000,
-        max_attachment_bytes=10_000,
-        accounting=Accounting(usage=ledger, admission=Slots(), personas=NoPersonas()),
-    )
+    runner = memory_runner(ScriptedModel(["an answer"]), jobs=jobs, choices=choices, responder=responder,
+                           accounting=Accounting(usage=ledger, admission=Slots(), personas=NoPersonas()))
     message = InboundMessage(platform="test", workspace="w", channel="c", user="u", text="hello")
     job = Job(kind="chat", message=message, scope=scope_key(message), args={"text": "hello"})
     jobs.save(job)
