@@ -84,13 +84,19 @@ def test_regenerate_a_slash_command_edits_the_original(discord_stack: DiscordSta
     assert voted.callback_data["content"] == catalogue.text("feedback_thanks", "en-US")
 
 
-def test_a_button_of_an_expired_answer_answers_politely(discord_stack: DiscordStack, services: Any) -> None:
-    stack = discord_stack
-    stack.tgi.script("An old answer.")
-    asked = stack.say(bot_mention("say something"), mentions_bot=True)
+def answered_with_feedback(stack: DiscordStack, question: str, *, reply: str) -> tuple[dict[str, Any], str]:
+    """A mention answered with ``reply``, once its final buttons (Regenerate, 👍, 👎) show; and its job id."""
+    stack.tgi.script(reply)
+    asked = stack.say(bot_mention(question), mentions_bot=True)
     answer = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["regenerate", "up", "down"] and m,
                         timeout=30)  # fmt: skip
     _, job_id = decode(custom_id(answer, "up"))  # type: ignore[misc]
+    return answer, job_id
+
+
+def test_a_button_of_an_expired_answer_answers_politely(discord_stack: DiscordStack, services: Any) -> None:
+    stack = discord_stack
+    answer, job_id = answered_with_feedback(stack, "say something", reply="An old answer.")
     services.redis.delete(services.keys.job(job_id))  # as the job's TTL does; Discord keeps the buttons
     for kind in ("regenerate", "up"):
         expired = click(stack, answer, kind, BRUNO)
@@ -100,11 +106,7 @@ def test_a_button_of_an_expired_answer_answers_politely(discord_stack: DiscordSt
 
 def test_feedback_is_one_vote_per_user_per_answer(discord_stack: DiscordStack, services: Any) -> None:
     stack = discord_stack
-    stack.tgi.script("Rate me.")
-    asked = stack.say(bot_mention("something to rate"), mentions_bot=True)
-    answer = wait_until(lambda: (m := stack.reply_to(asked)) and kinds(m) == ["regenerate", "up", "down"] and m,
-                        timeout=30)  # fmt: skip
-    _, job_id = decode(custom_id(answer, "up"))  # type: ignore[misc]
+    answer, job_id = answered_with_feedback(stack, "something to rate", reply="Rate me.")
     place = place_of(services.jobs.load(job_id).message)  # the guild's channel: earlier tests voted there too
     model = services.controls.facts(job_id).model
 

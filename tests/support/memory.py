@@ -11,7 +11,7 @@ from core.errors import RetryAfter
 from core.jobs import Job
 from core.models import load_registry
 from core.panel import Panel
-from core.policy_ports import UsageEntry, UsageReport
+from core.policy_ports import Admitted, Ticket, UsageEntry, UsageReport
 from core.ports import ChatTurn
 from core.runner import JobRunner
 
@@ -364,6 +364,30 @@ class RecordingLedger:
     def report(self, *, user: str, place: str, at: float) -> UsageReport:
         raise AssertionError("accounting only records; /usage reads reports (tests/integration/test_policy.py)")
 
+
+
+class Slots:
+    """Admission that admits everything and keeps the slots released."""
+
+    def __init__(self) -> None:
+        self.released: list[tuple[str, str]] = []
+
+    def admit(self, ticket: Ticket) -> Admitted:
+        return Admitted()
+
+    def release(self, user: str, job_id: str) -> None:
+        self.released.append((user, job_id))
+
+
+class NoPersonas:
+    def get(self, key: str) -> str | None:
+        return None
+
+    def set(self, key: str, text: str) -> None:
+        pass
+
+    def clear(self, key: str) -> None:
+        pass
 
 REGISTRY = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 

@@ -5,31 +5,9 @@ from __future__ import annotations
 from core.accounting import Accounting, Meter
 from core.jobs import Job
 from core.messages import InboundMessage
-from core.policy_ports import Admitted, Ticket, UsageEntry
+from core.policy_ports import UsageEntry
 from core.ports import NullObserver
-from tests.support.memory import RecordingLedger
-
-
-class Slots:
-    def __init__(self) -> None:
-        self.released: list[tuple[str, str]] = []
-
-    def admit(self, ticket: Ticket) -> Admitted:
-        return Admitted()
-
-    def release(self, user: str, job_id: str) -> None:
-        self.released.append((user, job_id))
-
-
-class NoPersonas:
-    def get(self, key: str) -> str | None:
-        return None
-
-    def set(self, key: str, text: str) -> None:
-        pass
-
-    def clear(self, key: str) -> None:
-        pass
+from tests.support.memory import NoPersonas, RecordingLedger, Slots
 
 
 def test_a_retried_attempt_books_its_tokens_and_only_the_last_the_request() -> None:

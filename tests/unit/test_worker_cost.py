@@ -15,15 +15,16 @@ from core.delivery import StreamingReply
 from core.errors import ModelError, ModelOverloaded, ModelRejected, ModelStalled
 from core.jobs import Job
 from core.messages import InboundMessage
-from core.policy_ports import Admitted, Ticket
 from core.scope import scope_key
 from tests.support.memory import (
     ManualBudget,
     MemoryChoices,
     MemoryJobs,
+    NoPersonas,
     RecordingLedger,
     RecordingResponder,
     ScriptedModel,
+    Slots,
     memory_runner,
 )
 from worker import green
@@ -141,25 +142,6 @@ class CountingChoices(MemoryChoices):
     def get(self, scope: str) -> str | None:
         self.reads += 1
         return super().get(scope)
-
-
-class Slots:
-    def admit(self, ticket: Ticket) -> Admitted:
-        return Admitted()
-
-    def release(self, user: str, job_id: str) -> None:
-        pass
-
-
-class NoPersonas:
-    def get(self, key: str) -> str | None:
-        return None
-
-    def set(self, key: str, text: str) -> None:
-        pass
-
-    def clear(self, key: str) -> None:
-        pass
 
 
 def test_a_job_reads_its_model_choice_once_and_books_to_that_model() -> None:
