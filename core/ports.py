@@ -169,9 +169,11 @@ class ModelChoiceStore(Protocol):
 
 
 class JobStore(Protocol):
-    def save(self, job: Job, *, admit: bool = False) -> None:
+    def save(self, job: Job, *, admit: bool = False, newest: bool = False) -> None:
         """With ``admit``, also puts the job in line (``admit``) in the same transaction; the
-        job is saved even when that raises."""
+        job is saved even when that raises. With ``newest`` too, an admitted job becomes its
+        user's newest in its scope (``ControlStore.latest``, what /stop stops) in that same
+        transaction; a refused one does not."""
         ...
 
     def admit(self, job: Job) -> None:

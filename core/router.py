@@ -222,17 +222,18 @@ class Router:
             refused = self._gate.admit(message, job_id=job.id, kind=job.kind, model=chosen)
             if refused is not None:
                 return Outcome(reply=refused.reply)
-        self._jobs.save(job, admit=True)  # one round trip for the record and its place in line
+        # One round trip: the record, its place in line and, once admitted, the asker's newest job.
+        self._jobs.save(job, admit=True, newest=self._controls is not None)
         self._send(job)
         return Outcome(job=job)
 
     def _enqueue(self, job: Job) -> None:
         self._jobs.admit(job)
+        if self._controls is not None:
+            self._controls.remember_latest(scope=job.scope, user=job.message.user, job_id=job.id)
         self._send(job)
 
     def _send(self, job: Job) -> None:
         self._queue.enqueue(job.id)
-        if self._controls is not None:
-            self._controls.remember_latest(scope=job.scope, user=job.message.user, job_id=job.id)
         log.info("job queued", extra={"job_id": job.id, "kind": job.kind, "platform": job.message.platform})
 

@@ -46,6 +46,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 # ARGV: prefix, job, scope ('' for none), user, per-scope cap, per-user cap, ttl seconds, horizon ms
+# [, the key that names the asker's newest job: set only once the job is admitted]
 _ADMIT = _NOW + """
 local p, job, scope, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local waiting = p .. ':waiting:' .. user
@@ -64,6 +65,7 @@ redis.call('EXPIRE', waiting, ARGV[7])
 local gate = p .. ':job:' .. job .. ':gate'
 redis.call('HSET', gate, 'scope', scope, 'user', user)
 redis.call('EXPIRE', gate, ARGV[7])
+if ARGV[9] and ARGV[9] ~= '' then redis.call('SET', ARGV[9], job, 'EX', ARGV[7]) end
 return {'ok', 0}
 """
 
@@ -223,10 +225,11 @@ class RedisLeases:
     def admit(self, job: Job) -> None:
         self.check_admitted(self._run("admit", *self._admit_args(job)))
 
-    def admit_in(self, pipe: redis.client.Pipeline[bytes], job: Job) -> None:
+    def admit_in(self, pipe: redis.client.Pipeline[bytes], job: Job, *, newest_key: str = "") -> None:
         """Queues the admission in ``pipe`` (a MULTI: EVAL with the source, which no emptied
-        script cache can fail); ``check_admitted`` its reply."""
-        pipe.eval(_ADMIT, 0, self._prefix, *self._admit_args(job))
+        script cache can fail); ``check_admitted`` its reply. With ``newest_key``, an admitted
+        job's id is stored there (the asker's newest job, for /stop), for the job's TTL."""
+        pipe.eval(_ADMIT, 0, self._prefix, *self._admit_args(job), newest_key)
 
     def _admit_args(self, job: Job) -> list[object]:
         scope = job.scope if uses_memory(job.kind) else ""

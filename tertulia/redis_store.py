@@ -149,14 +149,15 @@ class RedisJobStore:
         self._writes = writes or WritesBehind()
         self._reader = JobReader(client, keys, self._ahead)
 
-    def save(self, job: Job, *, admit: bool = False) -> None:
+    def save(self, job: Job, *, admit: bool = False, newest: bool = False) -> None:
         reads = self._k.job_reads(job.id)
         pipe = self._r.pipeline(transaction=True)
         pipe.set(self._k.job(job.id), json.dumps(job.to_json()), ex=self._ttl)
         pipe.rpush(reads, self._k.model_choice(job.scope), self._k.persona(persona_of(job.message)))
         pipe.expire(reads, self._ttl)
         if admit:
-            self._leases.admit_in(pipe, job)
+            newest_key = self._k.latest_job(job.scope, job.message.user) if newest else ""
+            self._leases.admit_in(pipe, job, newest_key=newest_key)
         replies = pipe.execute()
         if admit:
             self._leases.check_admitted(replies[-1])

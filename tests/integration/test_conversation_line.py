@@ -58,6 +58,9 @@ def test_waiting_caps_refuse_clearly(tmp_path: Path, stack_env: dict[str, str]) 
         assert spanish.say("/essay Estrellas") == (
             "Ya tienes 5 peticiones esperando respuesta (el límite es 5). Espera a que terminen antes de enviar más."
         )
+        # What /stop stops is the newest job admitted, recorded with its admission; never a refused one.
+        scope = stack.services.jobs.load(jobs[-1]).scope
+        assert stack.services.controls.latest(scope=scope, user="eager") == jobs[-1]
         with stack.worker(tmp_path / "worker.log"):
             def closed() -> bool:
                 return {e["job"] for e in chat.events() if e["op"] == "close"} >= set(jobs)

@@ -31,16 +31,19 @@ class MemoryKV:
 
 
 class MemoryJobs:
-    def __init__(self) -> None:
+    def __init__(self, *, controls: MemoryControls | None = None) -> None:
+        self.controls = controls  # where an admitted job with ``newest`` is recorded, as Redis does
         self.jobs: dict[str, Job] = {}
         self.refs: dict[str, list[str]] = {}
         self.answers: dict[str, str] = {}
         self.queued: list[str] = []
 
-    def save(self, job: Job, *, admit: bool = False) -> None:
+    def save(self, job: Job, *, admit: bool = False, newest: bool = False) -> None:
         self.jobs[job.id] = job
         if admit:
             self.admit(job)
+            if newest and self.controls is not None:
+                self.controls.remember_latest(scope=job.scope, user=job.message.user, job_id=job.id)
 
     def admit(self, job: Job) -> None:
         """No caps here: tests/integration prove the Redis line and caps."""

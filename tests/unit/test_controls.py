@@ -43,7 +43,8 @@ Stack = tuple[JobRunner, Router, MemoryJobs, MemoryContext, MemoryControls, Reco
 
 
 def stack(model: ScriptedModel, feedback: Votes | None = None) -> Stack:
-    jobs, context, controls, responder = MemoryJobs(), MemoryContext(), MemoryControls(), RecordingResponder()
+    controls = MemoryControls()
+    jobs, context, responder = MemoryJobs(controls=controls), MemoryContext(), RecordingResponder()
     choices = MemoryChoices()
     runner = memory_runner(model, jobs=jobs, context=context, choices=choices, responder=responder, controls=controls)
     router = Router(

@@ -240,8 +240,9 @@ class OpenAICompatClient:
                     for choice in chunk.choices:
                         text = choice.delta.content if choice.delta is not None else None
                         if text:
-                            with watch.paused():
-                                yield text
+                            watch.pause()
+                            yield text
+                            watch.resume()
                         if choice.finish_reason:
                             finished = True
                             usage.finish_reason = choice.finish_reason

@@ -193,8 +193,9 @@ class TGIClient:
                         if not token.get("special"):
                             shown = trimmer.feed(token["text"])
                             if shown:
-                                with watch.paused():
-                                    yield shown
+                                watch.pause()
+                                yield shown
+                                watch.resume()
                         details = event.get("details")
                         if event.get("generated_text") is not None or details is not None:
                             finished = True

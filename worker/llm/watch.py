@@ -40,15 +40,15 @@ class TokenWatch:
         if getattr(_armed, "watch", None) is self:
             _armed.watch = None
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """While the generator is suspended at a ``yield``, the time is the caller's (a
-        chat platform's rate limit, say), not the server's: the clock restarts after it."""
+    def pause(self) -> None:
+        """The generator is suspended at a ``yield``: until ``resume`` the time is the
+        caller's (a chat platform's rate limit, say), not the server's. Two plain calls, not a
+        context manager: this runs for every token. A generator closed at its ``yield`` never
+        resumes, and needs not: ``watching`` disarms its watch on the way out."""
         self.deadline = math.inf
-        try:
-            yield
-        finally:
-            self.deadline = time.monotonic() + self.between
+
+    def resume(self) -> None:
+        self.deadline = time.monotonic() + self.between
 
     def attach(self, response: Any) -> None:
         """An httpx response's socket (the OpenAI-compatible client's streams)."""
