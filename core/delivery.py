@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from core.errors import DeliveryError, RetryAfter, TransientDeliveryError
 from core.panel import Panel
-from core.ports import RateBudget, Responder
+from core.ports import PostsWithRefs, RateBudget, Responder
 from core.splitter import split_message
 
 log = logging.getLogger("tertulia.delivery")
@@ -53,6 +53,7 @@ class StreamingReply:
         # A responder whose interval is ours, not its platform's (the console's event log), lets
         # the final text replace the last update at once instead of waiting out the interval.
         self._metered_finish = bool(getattr(responder, "metered_finish", True))
+        self._posts_with_refs = isinstance(responder, PostsWithRefs)
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
 
     @property
@@ -128,6 +129,9 @@ class StreamingReply:
     def _show(self, index: int, text: str, panel: Panel | None = None) -> None:
         if index < len(self._refs):
             self._responder.update(self._refs[index], text, controls=panel)
+        elif self._posts_with_refs:  # the post stores the refs itself, in the same write
+            poster: PostsWithRefs = self._responder  # type: ignore[assignment]
+            self._refs.append(poster.post_with_refs(text, refs=tuple(self._refs), controls=panel))
         else:
             self._refs.append(self._responder.post(text, controls=panel))
             if self._on_refs is not None:

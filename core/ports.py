@@ -69,6 +69,19 @@ class Responder(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class PostsWithRefs(Protocol):
+    """A responder whose messages live in the store that keeps the job's refs (the console's
+    event log, in Redis): a new piece and the refs that name it are written in one transaction,
+    so no crash between them leaves a piece that a retry does not know, and it costs one round
+    trip, not two. ``StreamingReply`` posts through it where a responder offers it."""
+
+    def post_with_refs(self, text: str, *, refs: Sequence[str], controls: Panel | None = None) -> str:
+        """Posts ``text`` as the piece after ``refs`` and stores ``refs`` plus its ref as the
+        job's refs; returns its ref."""
+        ...
+
+
 class PlatformDelivery(Protocol):
     """Everything the worker needs from one chat platform to finish a job there."""
 
@@ -213,8 +226,12 @@ class EventLog(Protocol):
 
     def append(self, channel: str, event: Mapping[str, str]) -> None: ...
 
-    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
-        """``(channel, event)`` pairs appended in order, in one round trip."""
+    def append_many(
+        self, events: Sequence[tuple[str, Mapping[str, str]]], *, refs: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """``(channel, event)`` pairs appended in order, in one round trip; with ``refs`` (job id
+        -> its message references), those jobs' refs are stored in the same transaction
+        (what ``JobStore.load_refs`` reads)."""
         ...
 
     def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:

@@ -165,7 +165,7 @@ def build_services(settings: Settings | None = None) -> Services:
             our_lease=settings.console_rate_lease_seconds,
         ),
         dedupe=RedisDeduplicator(client, keys),
-        events=RedisEventLog(client, keys),
+        events=RedisEventLog(client, keys, refs_ttl_seconds=settings.job_ttl_seconds, ahead=ahead),
         registry=registry,
         policy=PolicyFile(settings.policy_file, known_models=registry.names()),
         admission=RedisAdmission(client, keys),

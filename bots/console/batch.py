@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from core.errors import TransientDeliveryError
 from core.ports import EventLog
@@ -53,10 +53,12 @@ class EventBatcher:
         self._owed: dict[str, int] = {}  # channel -> the first batch whose fault its next durable event reports
 
     def emit(
-        self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False, owed: bool = False
+        self, channel: str, event: Mapping[str, str], *, durable: bool, at_once: bool = False, owed: bool = False,
+        refs: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """``refs`` (job id -> its refs) are stored with an ``at_once`` event, in its transaction."""
         if at_once:
-            self._write_at_once(channel, event)
+            self._write_at_once(channel, event, refs)
             return
         with self._done:
             self._pending.append((channel, event))
@@ -77,7 +79,9 @@ class EventBatcher:
         if error is not None:
             raise error
 
-    def _write_at_once(self, channel: str, event: Mapping[str, str]) -> None:
+    def _write_at_once(
+        self, channel: str, event: Mapping[str, str], refs: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         """Once every earlier event of ``channel`` is written (almost always already: a job's
         start went out long before its first token), ``event`` is written alone, now, beside
         the writer thread's batches. The channel keeps its order; other channels' need not wait."""
@@ -86,7 +90,7 @@ class EventBatcher:
             if earlier > self._written:
                 self._work.notify()
                 self._wait_for(earlier)  # its error is its own events' (their waiters report it)
-        self._events.append_many([(channel, event)])  # raised as it is: an outage reads as one
+        self._events.append_many([(channel, event)], refs=refs)  # raised as it is: an outage reads as one
 
     def _wait_for(self, batch: int) -> BaseException | None:
         """Holding the lock: waits until ``batch`` is written; its error, if it failed."""

@@ -4,6 +4,8 @@ so the log is the console's "Web API"."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bots.console.batch import EventBatcher
 from core.errors import InputError
 from core.jobs import Job
@@ -34,12 +36,15 @@ class ConsoleResponder:
     def destination(self) -> str:
         return self._session
 
-    def _emit(self, op: str, ref: str = "", text: str = "") -> None:
+    def _emit(self, op: str, ref: str = "", text: str = "", *, refs: Sequence[str] | None = None) -> None:
         event = {"job": self._job_id, "op": op, "ref": ref, "text": text}
         # A post is the first text the user sees of its message: it does not wait for a batch.
         # A final text's fault is reported by the close that follows it (bots/console/batch.py).
         durable = op not in _SKIPPABLE and op not in _OWED
-        self._events.emit(self._session, event, durable=durable, at_once=op == "post", owed=op in _OWED)
+        self._events.emit(
+            self._session, event, durable=durable, at_once=op == "post", owed=op in _OWED,
+            refs={self._job_id: refs} if refs is not None else None,
+        )  # fmt: skip
 
     def start(self) -> None:
         self._emit("start")
@@ -49,6 +54,14 @@ class ConsoleResponder:
         self._count += 1
         ref = f"{self._job_id}:{self._count}"
         self._emit("post", ref, text)
+        return ref
+
+    def post_with_refs(self, text: str, *, refs: Sequence[str], controls: Panel | None = None) -> str:
+        """The post and the job's refs in one transaction (core.ports.PostsWithRefs). The ref
+        counts the pieces before it, so a retry that posts more pieces than its first attempt
+        never names one as an earlier attempt did."""
+        ref = f"{self._job_id}:{len(refs) + 1}"
+        self._emit("post", ref, text, refs=[*refs, ref])
         return ref
 
     def update(self, ref: str, text: str, *, controls: Panel | None = None) -> None:

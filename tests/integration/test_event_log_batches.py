@@ -24,6 +24,15 @@ def test_a_batch_lands_whole_in_order_per_channel_and_expires(
     assert 0 < redis_client.ttl(keys.events(a)) <= 600 and 0 < redis_client.ttl(keys.events(b)) <= 600
 
 
+def test_refs_written_with_a_post_are_the_jobs_refs(services: Any) -> None:
+    job, channel = uuid.uuid4().hex, uuid.uuid4().hex
+    services.events.append_many([(channel, {"job": job, "op": "post", "ref": f"{job}:1", "text": "a"})],
+                                refs={job: [f"{job}:1"]})  # fmt: skip
+    assert services.jobs.load_refs(job) == [f"{job}:1"]
+    assert [e["op"] for _id, e in services.events.read(channel, after="0-0", block_seconds=0.01)] == ["post"]
+    assert 0 < services.redis.ttl(services.keys.job_refs(job)) <= services.settings.job_ttl_seconds
+
+
 def test_console_events_from_many_jobs_reach_each_channel_in_order(services: Any) -> None:
     from bots.console.delivery import ConsoleDelivery
     from core.jobs import Job

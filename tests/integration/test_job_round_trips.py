@@ -1,7 +1,8 @@
 """A console job's round trips on the worker's side, counted with MONITOR on the test's Redis
 (issue 12): the claim reads the job, its refs, answer, stop flag, model choice and persona;
-the answer's facts go with the answer; the usage and the freed slot go with the lease's
-finish; a quiet console channel's first rate lease is the process's own."""
+the first post carries the job's refs; the answer's facts go with the answer; the usage and the
+freed slot go with the lease's finish; a quiet console channel's first rate lease is the
+process's own."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def connections_of(client: redis.Redis) -> Callable[[], set[str]]:
 def worker_round_trips(url: str, prefix: str, *, own: Callable[[], set[str]] | None = None) -> Iterator[list[str]]:
     """Each round trip a client sent on the test's keys, as its first command's name and key
     (a MULTI ... EXEC block is one; commands inside Lua are none). The console's event
-    writes and the process's stop-flag poll are left out: they are shared by every job.
+    writes and the process's stop-flag poll are left out: they are shared by every job (a
+    post's own write counts: it carries the job's refs).
     With ``own``, only the round trips of those connections count: an earlier test's
     background threads on the session's key prefix are not this job's."""
     trips: list[str] = []
@@ -122,12 +124,13 @@ def test_a_console_jobs_worker_side_costs_four_round_trips(
         leases.finished(job.id)
     assert services.jobs.load_answer(job.id) == "Bonjour, le monde."
     assert services.redis.exists(f"{key_prefix}:job:{job.id}:done")
-    # Before issue 12's round 3 there were twelve: claim, load, model choice, stop flag,
-    # persona, rate budget, refs, facts, answer, usage, slot release, finish.
+    # Before issue 12's round 3 there were thirteen: claim, load, model choice, stop flag,
+    # persona, rate budget, post, refs, facts, answer, usage, slot release, finish; before
+    # round 6 five (the post and its refs were two).
     assert len(trips) == 4, "\n".join(trips)
-    claim, refs, answer, finish = trips
+    claim, post, answer, finish = trips
     assert claim.startswith("EVALSHA") and not any(":rate:" in trip for trip in trips)
-    assert refs.startswith("SET") and ":refs" in refs
+    assert post == "MULTI XADD | SET"  # the answer's first text and the refs that name it
     assert answer == "MULTI SET | SET"  # the facts and the answer
     assert finish == "MULTI EVAL | ZREM | EVAL"  # the usage, the freed slot, the lease's finish
 
@@ -136,8 +139,9 @@ def test_the_router_saves_and_admits_a_job_in_one_round_trip(
     settings: Any, stack_env: dict[str, str], tmp_path: Path, redis_url: str
 ) -> None:
     """Under a policy with no model rules the scope's model choice is not read, and the job's
-    record, its reads list and its place in line go in one MULTI: three round trips with
-    Celery's push and the user's newest job (five before issue 12's round 3)."""
+    record, its reads list, its place in line and (once admitted) the user's newest job go in
+    one MULTI: two round trips with Celery's push (five before issue 12's round 3, three
+    before round 6)."""
     services = policy_services(settings, stack_env, tmp_path / "policy.toml", "", own_queue=True)
     router = build_router(services)
     message = InboundMessage(
@@ -148,8 +152,9 @@ def test_the_router_saves_and_admits_a_job_in_one_round_trip(
     with worker_round_trips(redis_url, services.keys.prefix) as trips:  # Celery's push has its own client
         outcome = router.handle(message)
     assert outcome.job is not None
-    assert len(trips) == 3, "\n".join(trips)
-    save, push, latest = trips
+    assert len(trips) == 2, "\n".join(trips)
+    save, push = trips
     assert save == "MULTI SET | RPUSH | EXPIRE | EVAL"
-    assert push.startswith("LPUSH") and latest.startswith("SET") and ":latest:" in latest
+    assert push.startswith("LPUSH")
+    assert services.controls.latest(scope=outcome.job.scope, user="U0ROUTE") == outcome.job.id
     assert queued(services) == 2

@@ -66,6 +66,21 @@ class Refs:
         self.saved = list(refs)
 
 
+class StoredRefs(Refs):
+    """The job's refs in the real job store: where the console's posts write them, in their
+    own transaction (core.ports.PostsWithRefs), as a worker's runner reads them."""
+
+    def __init__(self, jobs: Any, job_id: str) -> None:
+        self._jobs, self._job_id = jobs, job_id
+
+    @property  # type: ignore[override]
+    def saved(self) -> list[str]:
+        return list(self._jobs.load_refs(self._job_id))
+
+    def save(self, refs: list[str]) -> None:
+        self._jobs.save_refs(self._job_id, refs)
+
+
 def attempt(responder: Responder, services: Any, refs: Refs, *, stream: str | None, final: str | None) -> None:
     reply = StreamingReply(responder=responder, budget=services.budget, budget_key=f"test:{uuid.uuid4().hex}",
                            refs=refs.saved, on_refs=refs.save)
@@ -190,7 +205,7 @@ def test_console_deletes_the_pieces_of_a_longer_attempt(services: Any) -> None:
     delivery = ConsoleDelivery(events=services.events, update_interval=0.0)
     message = InboundMessage(platform="console", workspace="local", channel=session, user="u", text="/chat x")
     job = Job(kind="chat", message=message, scope="s")
-    refs = Refs()
+    refs = StoredRefs(services.jobs, job.id)
     first = delivery.responder(job)
     first.max_chars = 1000  # a terminal has no limit; a small one makes pieces
     attempt(first, services, refs, stream=long_text(3, 1000), final=None)

@@ -20,7 +20,9 @@ class RecordingLog:
     def append(self, channel: str, event: Mapping[str, str]) -> None:
         self.append_many([(channel, event)])
 
-    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+    def append_many(
+        self, events: Sequence[tuple[str, Mapping[str, str]]], *, refs: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         if self.fail:
             raise ConnectionError("redis is down")
         with self.lock:
@@ -67,11 +69,13 @@ class FailOnce(RecordingLog):
         super().__init__()
         self.op = op
 
-    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+    def append_many(
+        self, events: Sequence[tuple[str, Mapping[str, str]]], *, refs: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         if self.op and any(e.get("op") == self.op for _, e in events):
             self.op = ""
             raise ConnectionError("redis is down")
-        super().append_many(events)
+        super().append_many(events, refs=refs)
 
 
 def test_a_final_text_and_the_close_after_it_share_one_batch() -> None:

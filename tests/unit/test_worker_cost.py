@@ -35,12 +35,16 @@ from worker.llm.tgi import sse_data
 class RecordingLog:
     def __init__(self) -> None:
         self.calls: list[list[tuple[str, dict[str, str]]]] = []
+        self.refs: list[dict[str, list[str]]] = []  # what each call stored with its events
 
     def append(self, channel: str, event: Mapping[str, str]) -> None:
         self.append_many([(channel, event)])
 
-    def append_many(self, events: Sequence[tuple[str, Mapping[str, str]]]) -> None:
+    def append_many(
+        self, events: Sequence[tuple[str, Mapping[str, str]]], *, refs: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         self.calls.append([(c, dict(e)) for c, e in events])
+        self.refs.append({job: list(pieces) for job, pieces in (refs or {}).items()})
 
     def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
         return []
@@ -86,6 +90,20 @@ def test_a_post_comes_after_every_earlier_event_of_its_channel() -> None:
         [("s", {"job": "j", "op": "start", "ref": "", "text": ""})],
         [("s", {"job": "j", "op": "post", "ref": ref, "text": "first"})],
     ]
+
+
+def test_a_console_post_stores_the_jobs_refs_in_its_own_write() -> None:
+    log = RecordingLog()
+    responder = ConsoleResponder(events=EventBatcher(log), session="s", job_id="j", update_interval=0.0)
+    saved: list[list[str]] = []
+    # A retry of a job whose first attempt left one piece: its second piece is new.
+    reply = StreamingReply(responder=responder, budget=ManualBudget(free=10), budget_key="k", refs=["j:1"],
+                           on_refs=saved.append)  # fmt: skip
+    reply.feed("x" * (responder.max_chars + 10))
+    [(channel, event)] = log.calls[-1]
+    assert (channel, event["op"], event["ref"]) == ("s", "post", "j:2")
+    assert log.refs[-1] == {"j": ["j:1", "j:2"]}  # one write: the piece and the refs naming it
+    assert saved == [] and reply.refs == ["j:1", "j:2"]  # no second round trip for the refs
 
 
 @pytest.mark.parametrize(
