@@ -44,8 +44,10 @@ class StreamedPost:
     def __init__(self, base_url: str, *, max_connections: int) -> None:
         proxy = _proxy_for(base_url)
         options: dict[str, Any] = {"maxsize": max_connections, "block": False, "retries": False}
-        self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        # Without a proxy, the endpoint's own connection pool: a PoolManager would parse the URL
+        # and look the pool up again for every stream.
+        self._pool: urllib3.PoolManager | urllib3.HTTPConnectionPool = (
+            urllib3.ProxyManager(proxy, **options) if proxy else urllib3.connection_from_url(base_url, **options)
         )
 
     @contextlib.contextmanager
@@ -55,9 +57,9 @@ class StreamedPost:
         """The response, headers read and body not yet; ``read`` bounds each socket read.
         A body read to its end hands the connection to the next stream; leaving the block
         before that closes it (the server sees the client go and cancels the generation)."""
-        response: Any = self._pool.request(
+        response: Any = self._pool.urlopen(
             "POST",
-            url,
+            url if isinstance(self._pool, urllib3.PoolManager) else _path_of(url),
             body=json.dumps(body).encode(),
             headers={"Content-Type": "application/json", "Accept": "text/event-stream", **headers},
             timeout=urllib3.Timeout(connect=connect, read=read),
@@ -93,6 +95,11 @@ def socket_of(response: urllib3.HTTPResponse) -> socket.socket | None:
     connection = getattr(response, "connection", None)
     sock = getattr(connection, "sock", None)
     return sock if isinstance(sock, socket.socket) else None
+
+
+def _path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
 
 
 def _proxy_for(base_url: str) -> str | None:
