@@ -53,7 +53,9 @@ class StreamingReply:
         # A responder whose interval is ours, not its platform's (the console's event log), lets
         # the final text replace the last update at once instead of waiting out the interval.
         self._metered_finish = bool(getattr(responder, "metered_finish", True))
-        self._posts_with_refs = isinstance(responder, PostsWithRefs)
+        # Not isinstance: a runtime-checkable Protocol's check costs more than the rest of this
+        # constructor, once per job.
+        self._posts_with_refs = callable(getattr(responder, "post_with_refs", None))
         self.rate_limit_waits: list[float] = []  # each 429's Retry-After, for metrics
 
     @property

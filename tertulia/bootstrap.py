@@ -32,6 +32,7 @@ from core.runner import JobRunner
 from core.settings import Settings, get_settings
 from tertulia.context_store import RedisContextStore, RedisCutStore
 from tertulia.control_store import PolledStops, RedisControlStore
+from tertulia.event_log import RedisEventLog
 from tertulia.leases import RedisLeases
 from tertulia.logs import job_logging
 from tertulia.metrics import default_observer
@@ -40,7 +41,6 @@ from tertulia.policy_store import RedisAdmission, RedisPersonaStore, RedisUsageL
 from tertulia.read_ahead import ReadAhead, WritesBehind
 from tertulia.redis_store import (
     RedisDeduplicator,
-    RedisEventLog,
     RedisJobStore,
     RedisKeys,
     RedisKeyValue,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
 
 import redis
 
@@ -260,62 +259,3 @@ class RedisKeyValue:
 
     def set(self, key: str, value: str) -> None:
         self._r.set(self._k.memory(self._namespace, key), value, ex=self._ttl)
-
-
-class RedisEventLog:
-    """Redis streams, capped and expiring: a log nobody follows any more goes away."""
-
-    def __init__(
-        self,
-        client: redis.Redis[bytes],
-        keys: RedisKeys,
-        *,
-        ttl_seconds: int = 3600,
-        refs_ttl_seconds: int = 24 * 3600,
-        ahead: ReadAhead | None = None,
-    ) -> None:
-        self._r = client
-        self._k = keys
-        self._ttl = ttl_seconds
-        self._refs_ttl = refs_ttl_seconds  # a job's refs live as long as the job (RedisJobStore's TTL)
-        self._ahead = ahead  # refs read ahead for this thread are stale once written here
-        self._expired: dict[str, float] = {}  # key -> last TTL refresh (racing writers only refresh twice)
-
-    def append(self, channel: str, event: Mapping[str, str]) -> None:
-        key = self._k.events(channel)
-        pipe = self._r.pipeline()
-        pipe.xadd(key, dict(event), maxlen=10_000)
-        pipe.expire(key, self._ttl)
-        pipe.execute()
-
-    def append_many(
-        self, events: Sequence[tuple[str, Mapping[str, str]]], *, refs: Mapping[str, Sequence[str]] | None = None
-    ) -> None:
-        # One round trip for a whole batch, applied whole (MULTI/EXEC): a console never
-        # sees half of a batch, and a failed batch failed for every event in it.
-        pipe = self._r.pipeline(transaction=True)
-        now = time.monotonic()
-        for channel, event in events:
-            pipe.xadd(self._k.events(channel), dict(event), maxlen=10_000)
-        for job_id, pieces in (refs or {}).items():
-            if self._ahead is not None:
-                self._ahead.drop(self._k.job_refs(job_id))
-            pipe.set(self._k.job_refs(job_id), json.dumps(list(pieces)), ex=self._refs_ttl)
-        # A log's TTL is refreshed once per tenth of it, not with every event (an hour's TTL
-        # loses at most six minutes; the log still goes away once nobody writes to it).
-        fresh = [k for k in {self._k.events(c) for c, _ in events} if self._expired.get(k, -1e9) < now - self._ttl / 10]
-        for key in fresh:
-            pipe.expire(key, self._ttl)
-        pipe.execute()
-        if len(self._expired) > 10_000:
-            self._expired = {k: t for k, t in self._expired.items() if t >= now - self._ttl / 10}
-        self._expired.update((key, now) for key in fresh)
-
-    def read(self, channel: str, *, after: str, block_seconds: float) -> list[tuple[str, dict[str, str]]]:
-        key = self._k.events(channel)
-        batches = self._r.xread({key: after}, block=max(int(block_seconds * 1000), 1), count=100)
-        return [
-            (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
-            for _stream, entries in batches or []
-            for entry_id, fields in entries
-        ]

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis
 
-from tertulia.redis_store import RedisEventLog, RedisKeys
+from tertulia.event_log import RedisEventLog
+from tertulia.redis_store import RedisKeys
 
 
 def test_a_batch_lands_whole_in_order_per_channel_and_expires(
