@@ -13,6 +13,12 @@ and closes the pool under the acks still reading their replies ("I/O operation o
 file"). Upstream: celery/celery#1350 (the same "Too many connections" from concurrent acks).
 Here that pool blocks instead: an ack waits its turn for one of the same connections.
 
+A client per command (issue 12, round 6). kombu builds a new redis-py client around that pool
+for every ack and every delivered message's bookkeeping (``conn_or_acquire``), and redis-py's
+client constructor (its response callbacks, its event dispatcher) cost more than the commands
+it then sends. A client is only a view of its pool and safe to share, so the channel keeps one
+per pool (a new pool, after a reconnect, gets a new one).
+
 Redis restarts (docs/decisions.md, "Redis restarts under a worker"). When the broker
 connection drops, Celery's consumer collects the connection (which sets the transport's
 ``client`` to None) and then closes it; closing the default channel restores its unacked
@@ -43,6 +49,15 @@ class Channel(kombu_redis.Channel):
     def __init__(self, connection: Any, **kwargs: Any) -> None:
         self._broker = connection.client  # the kombu Connection: host, port, password, options
         super().__init__(connection, **kwargs)
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        if asynchronous:
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]
+        pool = self.pool
+        shared = getattr(self, "_shared_client", None)
+        if shared is None or shared.connection_pool is not pool:
+            shared = self._shared_client = super()._create_client()  # type: ignore[misc]
+        return shared
 
     def _connparams(self, asynchronous: bool = False) -> Any:
         if self.connection.client is None:
