@@ -257,6 +257,8 @@ def main() -> int:
                     run = queue.run(64)
                 figures.round_trips = {k: v / len(run.closed) for k, v in counts.items()}
                 figures.routing = routing_throughput(queue, model, args.throughput_jobs)
+                # The model still answers at once: the direct client's cost for the same stream.
+                figures.direct_zero_delay_cpu = direct(model, 256, "aiohttp")["cpu_per_job"]
             finally:
                 queue.close()
                 queue.cleanup()

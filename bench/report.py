@@ -44,6 +44,9 @@ class Figures:
     round_trips: dict[str, float] = field(default_factory=dict)
     routing: float = 0.0
     noop: float = 0.0
+    # The direct aiohttp client's CPU per stream with the zero-delay model (the throughput run's):
+    # with the no-op task, the least any job that streams the same answer can cost.
+    direct_zero_delay_cpu: float = 0.0
     seconds: float = 0.0
 
     def add(self, n: int, kind: str, result: dict[str, Any]) -> None:
@@ -92,9 +95,19 @@ class Figures:
         ]
         return rows
 
+    def bound_line(self) -> str:
+        """Raw Celery's no-op task plus the direct client's stream, both at zero delay: what a
+        middle layer costing nothing more would reach (a bound, not a target)."""
+        if not self.noop or not self.direct_zero_delay_cpu:
+            return "no bound measured"
+        bound = 1 / (1 / self.noop + self.direct_zero_delay_cpu)
+        return (f"a no-op task plus a direct aiohttp stream ({self.direct_zero_delay_cpu * 1000:.2f} ms CPU) "
+                f"bound it at {bound:.0f} jobs/s, {bound / self.noop:.2f} of the no-op; "
+                f"routing is {self.routing / bound:.2f} of that bound")
+
     def summary(self) -> str:
-        return "\n".join(f"{name}: {value:.2f} (target {target}) {'met' if met else 'MISSED'}"
-                         for name, value, target, met in self.targets())
+        return "\n".join([*(f"{name}: {value:.2f} (target {target}) {'met' if met else 'MISSED'}"
+                           for name, value, target, met in self.targets()), f"throughput: {self.bound_line()}"])
 
     def markdown(self) -> str:
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -162,7 +175,7 @@ class Figures:
             f"- Redis commands at N={n256}, last repetition, per job: "
             + ", ".join(f"{name} {count / n256:.1f}" for name, count in busiest),
             f"- throughput: routing {self.routing:.0f} jobs/s (zero-delay model, {self.tokens} tokens); "
-            f"raw Celery no-op {self.noop:.0f} tasks/s",
+            f"raw Celery no-op {self.noop:.0f} tasks/s; {self.bound_line()}",
             "",
             f"![p50 and p99 end-to-end against N]({PLOT.name})",
             END,
