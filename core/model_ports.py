@@ -74,8 +74,10 @@ class TokenStream(Iterator[str]):
         self._deltas = deltas
         self.usage = usage if usage is not None else Usage()
 
-    def __iter__(self) -> TokenStream:
-        return self
+    def __iter__(self) -> Iterator[str]:
+        # The deltas themselves: a ``for`` loop then steps the generator with no call of ours
+        # in between (once per token); ``next(stream)`` still works.
+        return self._deltas
 
     def __next__(self) -> str:
         return next(self._deltas)

@@ -97,7 +97,11 @@ class StopTrimmer:
         if self.stopped:
             return ""
         self._pending += delta
-        cut = min((i for i in (self._pending.find(s) for s in self._stops) if i >= 0), default=-1)
+        cut = -1  # the earliest stop in the pending text (a loop: this runs for every token)
+        for stop in self._stops:
+            found = self._pending.find(stop)
+            if found >= 0 and (cut < 0 or found < cut):
+                cut = found
         if cut >= 0:
             self.stopped = True
             out, self._pending = self._pending[:cut], ""

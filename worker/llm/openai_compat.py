@@ -17,12 +17,12 @@ JSON Schema constraints (``spec.extra["json_mode"]``):
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 from urllib.parse import urlparse
 
+import orjson
 from huggingface_hub import ChatCompletionStreamOutput, InferenceClient
 
 from core.errors import ModelError, ModelStalled
@@ -310,7 +310,7 @@ class OpenAICompatClient:
                 data = line[len("data:") :].strip()
                 if data == "[DONE]":
                     return
-                event = json.loads(data)
+                event = orjson.loads(data)
                 error = event.get("error") if isinstance(event, dict) else None
                 if error is not None:
                     message = error.get("message", str(error)) if isinstance(error, dict) else str(error)

@@ -10,12 +10,13 @@ timeouts of their own.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from core.errors import ModelError, ModelStalled
 from core.models import ModelSpec
@@ -185,7 +186,7 @@ class TGIClient:
                     finished = False
                     events = sse_data(chunks(response))
                     for data in events:
-                        event = json.loads(data)
+                        event = orjson.loads(data)
                         if "error" in event:
                             raise event_error(event, where=where)
                         watch.tick()
