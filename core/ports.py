@@ -69,7 +69,6 @@ class Responder(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
 class PostsWithRefs(Protocol):
     """A responder whose messages live in the store that keeps the job's refs (the console's
     event log, in Redis): a new piece and the refs that name it are written in one transaction,
